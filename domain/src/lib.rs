@@ -1,0 +1,22 @@
+//! relink's domain model: identifiers, account and source statuses, the status pill,
+//! and the input/output shapes shared by workflows, activities, the web tier and the
+//! starter. No async and no I/O here, so every crate (including the deterministic
+//! `workflows` crate) can depend on it.
+
+pub mod ids;
+pub mod pill;
+pub mod reconnect;
+pub mod status;
+
+pub use ids::{AccountId, WorkspaceId, account_of_reconnect_workflow, reconnect_workflow_id};
+pub use pill::{Pill, PillInput, PillState, PillTone, derive_pill, first_connected_on};
+pub use status::{AccountStatus, ParseError, PauseReason, SourceStatus};
+
+/// Default Temporal task queue for every relink workflow and activity
+/// (DESIGN.md, "Workflows"; overridden by `TEMPORAL_TASK_QUEUE`).
+pub const DEFAULT_TASK_QUEUE: &str = "linkedin-accounts";
+
+/// Name of the Keyword search attribute that carries the account id on workflows.
+pub const SEARCH_ATTR_ACCOUNT_ID: &str = "AccountId";
+/// Name of the Keyword search attribute that carries the workspace id on workflows.
+pub const SEARCH_ATTR_WORKSPACE_ID: &str = "WorkspaceId";

@@ -1,0 +1,209 @@
+//! Shapes of the Reconnect workflow: its input, update, signal and result, and the
+//! inputs/outputs of the activities it calls (DESIGN.md, "Reconnect").
+//! Times are UTC; durations are whole milliseconds.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountId, AccountStatus, WorkspaceId};
+
+/// Default reuse window of a hosted-auth link: every request within 90 s of a link's
+/// issue gets the same url (DESIGN.md, "Reconnect").
+pub const DEFAULT_LINK_REUSE_WINDOW_MS: u64 = 90_000;
+/// Default lifetime of a hosted-auth link (`expiresOn` = issue + this). Unipile asks
+/// for short links (unipile-api.md §11: "minutes to a few hours").
+pub const DEFAULT_LINK_TTL_MS: u64 = 15 * 60_000;
+
+/// Which hosted-auth link to create (unipile-api.md §8.1 `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkKind {
+    /// First connection: the row has no Unipile account yet.
+    Create,
+    /// Fresh login for the row's existing Unipile account (keeps the account id).
+    Reconnect,
+}
+
+/// Input of the Reconnect workflow (`reconnect:<account_id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconnectInput {
+    /// The row being (re)linked.
+    pub account_id: AccountId,
+    /// Its workspace (also a search attribute).
+    pub workspace_id: WorkspaceId,
+    /// Requests within this many ms of a link's issue get the same url.
+    pub link_reuse_window_ms: u64,
+    /// Lifetime of each link in ms: the workflow waits this long after the newest
+    /// link's issue for the notify callback.
+    pub link_ttl_ms: u64,
+}
+
+/// The update a Reconnect click sends: "give me a hosted-auth link".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkRequest {
+    /// Who clicked (audit actor), e.g. `user:<workspace>`.
+    pub actor: String,
+}
+
+/// The answer to a [`LinkRequest`]: the hosted-auth url and when it expires.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssuedLink {
+    /// Unipile hosted-auth wizard url.
+    pub url: String,
+    /// When the link was issued (workflow time, UTC).
+    pub issued_at: DateTime<Utc>,
+    /// When the link expires (UTC); the `expiresOn` sent to Unipile.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Body of Unipile's notify_url callback (unipile-api.md §9), delivered to the
+/// workflow as the `hosted_auth_completed` signal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostedAuthCallback {
+    /// `CREATION_SUCCESS` or `RECONNECTED`.
+    pub status: String,
+    /// The Unipile account id.
+    pub account_id: String,
+    /// The `name` we put in the link request: our link token.
+    pub name: String,
+}
+
+/// How a Reconnect workflow run ended (its result).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ReconnectOutcome {
+    /// The row is `connected` to this Unipile account.
+    Linked {
+        /// Unipile account id now on the row.
+        unipile_account_id: String,
+        /// `callback` (notify_url) or `expiry_check` (found live on Unipile at expiry).
+        via: String,
+    },
+    /// The link expired without a login; the row went back to `back_to`.
+    Abandoned {
+        /// Status the row returned to.
+        back_to: AccountStatus,
+    },
+    /// No link could be issued (every request failed); nothing was changed.
+    NoLink,
+    /// Another writer moved the row meanwhile (e.g. the orphan watcher relinked it);
+    /// this run stepped aside without writing.
+    Superseded {
+        /// Status the row had when this run noticed.
+        status: AccountStatus,
+    },
+}
+
+/// Output of the `prepare_link` activity: a fresh token and what to link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreparedLink {
+    /// Fresh random link token: the hosted-auth `name` and the callback path secret.
+    pub token: String,
+    /// Create or reconnect.
+    pub kind: LinkKind,
+    /// The row's Unipile account id, for reconnect links.
+    pub unipile_account_id: Option<String>,
+    /// The row's status when read.
+    pub status: AccountStatus,
+}
+
+/// Input of the `create_hosted_link` activity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreateLinkInput {
+    /// The row being linked (for logs).
+    pub account_id: AccountId,
+    /// Link token (`name`).
+    pub token: String,
+    /// Create or reconnect.
+    pub kind: LinkKind,
+    /// Account to reconnect (`reconnect_account`), for reconnect links.
+    pub reconnect_account: Option<String>,
+    /// `expiresOn` (UTC).
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Input of the `mark_connecting` activity: the row shows "Linking" with this token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkConnectingInput {
+    /// The row.
+    pub account_id: AccountId,
+    /// The status the workflow read (compare-and-set), or `connecting` when the row is
+    /// already linking under this workflow.
+    pub expected_status: AccountStatus,
+    /// The new current token.
+    pub token: String,
+    /// Audit actor.
+    pub actor: String,
+    /// Audit context.
+    pub workflow_id: String,
+    /// Audit context.
+    pub run_id: String,
+}
+
+/// Input of the `link_account` activity: relink the row to a live Unipile account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkAccountInput {
+    /// The row.
+    pub account_id: AccountId,
+    /// The token the row must still hold (a newer link supersedes older callbacks).
+    pub token: String,
+    /// The Unipile account id to link.
+    pub unipile_account_id: String,
+    /// Audit actor, e.g. `workflow:reconnect`.
+    pub actor: String,
+    /// Audit reason, e.g. `hosted-auth callback RECONNECTED`.
+    pub reason: String,
+    /// Audit context.
+    pub workflow_id: String,
+    /// Audit context.
+    pub run_id: String,
+}
+
+/// Result of relinking a row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum LinkResult {
+    /// The row is now connected; these campaigns became active again.
+    Linked {
+        /// Campaign ids that became active.
+        resumed_campaigns: Vec<uuid::Uuid>,
+    },
+    /// It was already connected to this account with this token (a duplicate); nothing changed.
+    AlreadyLinked,
+    /// The row moved on (another token, or another status); nothing changed.
+    Moved {
+        /// The row's status now.
+        status: AccountStatus,
+    },
+    /// Unipile does not know this account (404), or its session is not live; nothing changed.
+    NotLive,
+}
+
+/// Input of the `find_live_session` activity, run when a link expires without callback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FindLiveSessionInput {
+    /// The row.
+    pub account_id: AccountId,
+    /// Create or reconnect.
+    pub kind: LinkKind,
+    /// The account being reconnected (reconnect links).
+    pub unipile_account_id: Option<String>,
+    /// When the first link of this run was issued: a first connection must have
+    /// appeared on Unipile after it.
+    pub linking_since: DateTime<Utc>,
+}
+
+/// Input of the `abandon_link` activity: the user never finished; put the row back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbandonLinkInput {
+    /// The row.
+    pub account_id: AccountId,
+    /// The token the row must still hold.
+    pub token: String,
+    /// The status before this run flipped it to `connecting`.
+    pub back_to: AccountStatus,
+    /// Audit context.
+    pub workflow_id: String,
+    /// Audit context.
+    pub run_id: String,
+}

@@ -1,0 +1,425 @@
+//! `linkedin_accounts`: reads, the audited status flip, and the relink / linking steps
+//! of the Reconnect workflow.
+
+use chrono::{DateTime, Utc};
+use relink_domain::{
+    AccountId, AccountStatus, PillInput, SourceStatus, WorkspaceId,
+    reconnect::{LinkKind, LinkResult, PreparedLink},
+};
+use serde::Serialize;
+use sqlx::{FromRow, PgConnection};
+use uuid::Uuid;
+
+use crate::{Store, StoreError, campaigns::resume_disconnected_campaigns, random_token};
+
+/// One `linkedin_accounts` row, parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountRow {
+    /// Row id.
+    pub id: AccountId,
+    /// Owning workspace.
+    pub workspace_id: WorkspaceId,
+    /// Name shown on the dashboard.
+    pub display_name: String,
+    /// Row status.
+    pub status: AccountStatus,
+    /// Last Unipile source status seen.
+    pub provider_status: Option<SourceStatus>,
+    /// Since when `provider_status` has had its current value (UTC).
+    pub provider_status_since: Option<DateTime<Utc>>,
+    /// Linked Unipile account id.
+    pub unipile_account_id: Option<String>,
+    /// Current hosted-auth link token.
+    pub link_token: Option<String>,
+    /// LinkedIn member id (`connection_params.im.id`), once known.
+    pub linkedin_member_id: Option<String>,
+    /// When the row started linking (UTC).
+    pub connecting_since: Option<DateTime<Utc>>,
+    /// First time the row was connected (UTC).
+    pub first_connected_at: Option<DateTime<Utc>>,
+    /// Last send activity (UTC).
+    pub last_activity_at: Option<DateTime<Utc>>,
+    /// Last status change (UTC).
+    pub status_changed_at: DateTime<Utc>,
+}
+
+impl AccountRow {
+    /// The fields the status pill is derived from.
+    pub fn pill_input(&self) -> PillInput {
+        PillInput {
+            status: self.status,
+            provider_status: self.provider_status,
+            connecting_since: self.connecting_since,
+            last_activity_at: self.last_activity_at,
+        }
+    }
+}
+
+#[derive(FromRow)]
+struct RawAccount {
+    id: Uuid,
+    workspace_id: Uuid,
+    display_name: String,
+    status: String,
+    provider_status: Option<String>,
+    provider_status_since: Option<DateTime<Utc>>,
+    unipile_account_id: Option<String>,
+    link_token: Option<String>,
+    linkedin_member_id: Option<String>,
+    connecting_since: Option<DateTime<Utc>>,
+    first_connected_at: Option<DateTime<Utc>>,
+    last_activity_at: Option<DateTime<Utc>>,
+    status_changed_at: DateTime<Utc>,
+}
+
+impl TryFrom<RawAccount> for AccountRow {
+    type Error = StoreError;
+    fn try_from(r: RawAccount) -> Result<Self, StoreError> {
+        Ok(AccountRow {
+            id: AccountId(r.id),
+            workspace_id: WorkspaceId(r.workspace_id),
+            display_name: r.display_name,
+            status: r.status.parse()?,
+            provider_status: r.provider_status.map(|s| s.parse()).transpose()?,
+            provider_status_since: r.provider_status_since,
+            unipile_account_id: r.unipile_account_id,
+            link_token: r.link_token,
+            linkedin_member_id: r.linkedin_member_id,
+            connecting_since: r.connecting_since,
+            first_connected_at: r.first_connected_at,
+            last_activity_at: r.last_activity_at,
+            status_changed_at: r.status_changed_at,
+        })
+    }
+}
+
+const ACCOUNT_COLUMNS: &str = "id, workspace_id, display_name, status, provider_status, \
+    provider_status_since, unipile_account_id, link_token, linkedin_member_id, connecting_since, \
+    first_connected_at, last_activity_at, status_changed_at";
+
+/// Who and what a status flip is for: written to the audit row.
+#[derive(Debug, Clone, Default)]
+pub struct AuditContext {
+    /// Audit `action`, e.g. `reconnect.linked`.
+    pub action: String,
+    /// Audit `actor`, e.g. `user:<workspace>` or `workflow:reconnect`.
+    pub actor: String,
+    /// Free-text reason.
+    pub reason: Option<String>,
+    /// Temporal workflow id, when a workflow made the change.
+    pub workflow_id: Option<String>,
+    /// Temporal run id.
+    pub run_id: Option<String>,
+}
+
+/// Changes one account's status from one of `expected` to `to`, and writes its audit row,
+/// inside the caller's transaction (`conn` must be in a transaction that the caller
+/// commits). This is the only code that changes `linkedin_accounts.status`.
+///
+/// Compare-and-set: when the row's status is not in `expected`, nothing is written and
+/// [`StoreError::StatusMoved`] names the status found. Also sets `status_changed_at`.
+/// Returns the status the row had.
+///
+/// Errors: [`StoreError::NotFound`] for an unknown id, [`StoreError::Db`].
+pub async fn flip_status(
+    conn: &mut PgConnection,
+    account: AccountId,
+    expected: &[AccountStatus],
+    to: AccountStatus,
+    audit: &AuditContext,
+) -> Result<AccountStatus, StoreError> {
+    let current: Option<(String, Option<String>)> = sqlx::query_as(
+        "SELECT status, unipile_account_id FROM linkedin_accounts WHERE id = $1 FOR UPDATE",
+    )
+    .bind(account.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some((current, unipile_id)) = current else {
+        return Err(StoreError::NotFound(format!("account {account}")));
+    };
+    let current: AccountStatus = current.parse()?;
+    if !expected.contains(&current) {
+        return Err(StoreError::StatusMoved { expected: expected.to_vec(), actual: current });
+    }
+    sqlx::query(
+        "UPDATE linkedin_accounts SET status = $2, status_changed_at = now(), updated_at = now(), \
+         connecting_since = CASE WHEN $2 = 'connecting' THEN COALESCE(connecting_since, now()) ELSE NULL END \
+         WHERE id = $1",
+    )
+    .bind(account.0)
+    .bind(to.as_str())
+    .execute(&mut *conn)
+    .await?;
+    insert_audit(conn, account, unipile_id.as_deref(), Some(current), Some(to), audit).await?;
+    Ok(current)
+}
+
+/// Appends one audit row (also used for audited events that change no status).
+pub async fn insert_audit(
+    conn: &mut PgConnection,
+    account: AccountId,
+    unipile_account_id: Option<&str>,
+    from: Option<AccountStatus>,
+    to: Option<AccountStatus>,
+    audit: &AuditContext,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO linkedin_account_audit_log \
+         (account_id, unipile_account_id, action, from_status, to_status, actor, reason, workflow_id, run_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(account.0)
+    .bind(unipile_account_id)
+    .bind(&audit.action)
+    .bind(from.map(|s| s.as_str()))
+    .bind(to.map(|s| s.as_str()))
+    .bind(&audit.actor)
+    .bind(&audit.reason)
+    .bind(&audit.workflow_id)
+    .bind(&audit.run_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// One account by id. Errors: [`StoreError::NotFound`].
+    pub async fn account(&self, id: AccountId) -> Result<AccountRow, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM linkedin_accounts WHERE id = $1");
+        let raw: Option<RawAccount> =
+            sqlx::query_as(&sql).bind(id.0).fetch_optional(&self.pool).await?;
+        raw.ok_or_else(|| StoreError::NotFound(format!("account {id}")))?.try_into()
+    }
+
+    /// One account of `workspace`; another workspace's account is [`StoreError::NotFound`]
+    /// exactly like an unknown id, so ids of other tenants leak nothing.
+    pub async fn account_in_workspace(
+        &self,
+        workspace: WorkspaceId,
+        id: AccountId,
+    ) -> Result<AccountRow, StoreError> {
+        let row = self.account(id).await?;
+        if row.workspace_id != workspace {
+            return Err(StoreError::NotFound(format!("account {id}")));
+        }
+        Ok(row)
+    }
+
+    /// Every account of a workspace, by display name.
+    pub async fn accounts_of_workspace(
+        &self,
+        workspace: WorkspaceId,
+    ) -> Result<Vec<AccountRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM linkedin_accounts WHERE workspace_id = $1 ORDER BY display_name, id"
+        );
+        let raws: Vec<RawAccount> =
+            sqlx::query_as(&sql).bind(workspace.0).fetch_all(&self.pool).await?;
+        raws.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// The account whose current link token is `token`, if any.
+    pub async fn account_by_link_token(&self, token: &str) -> Result<Option<AccountRow>, StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM linkedin_accounts WHERE link_token = $1");
+        let raw: Option<RawAccount> =
+            sqlx::query_as(&sql).bind(token).fetch_optional(&self.pool).await?;
+        raw.map(TryInto::try_into).transpose()
+    }
+
+    /// The account linked to a Unipile account id, if any.
+    pub async fn account_by_unipile_id(&self, unipile_id: &str) -> Result<Option<AccountRow>, StoreError> {
+        let sql =
+            format!("SELECT {ACCOUNT_COLUMNS} FROM linkedin_accounts WHERE unipile_account_id = $1");
+        let raw: Option<RawAccount> =
+            sqlx::query_as(&sql).bind(unipile_id).fetch_optional(&self.pool).await?;
+        raw.map(TryInto::try_into).transpose()
+    }
+
+    /// The workspace whose API bearer token is `token`, if any (compared by sha256).
+    pub async fn workspace_by_token(&self, token: &str) -> Result<Option<WorkspaceId>, StoreError> {
+        let id: Option<Uuid> =
+            sqlx::query_scalar("SELECT id FROM workspaces WHERE api_token_sha256 = $1")
+                .bind(crate::token_sha256(token))
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(id.map(WorkspaceId))
+    }
+
+    /// Step 1 of issuing a hosted-auth link: a fresh random token and what to link.
+    /// Writes nothing (a retried call just mints another token).
+    ///
+    /// Errors: [`StoreError::NotFound`].
+    pub async fn prepare_link(&self, id: AccountId) -> Result<PreparedLink, StoreError> {
+        let row = self.account(id).await?;
+        let kind = if row.unipile_account_id.is_some() { LinkKind::Reconnect } else { LinkKind::Create };
+        Ok(PreparedLink {
+            token: random_token(),
+            kind,
+            unipile_account_id: row.unipile_account_id,
+            status: row.status,
+        })
+    }
+
+    /// Makes `token` the row's current link token and shows the row as linking: flips
+    /// `expected` → `connecting` (audited) unless it already is `connecting`, in which
+    /// case only the token changes (a fresh link for the same linking attempt).
+    ///
+    /// Errors: [`StoreError::StatusMoved`] when the row left `expected`/`connecting`.
+    pub async fn mark_connecting(
+        &self,
+        id: AccountId,
+        expected: AccountStatus,
+        token: &str,
+        audit: &AuditContext,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let current: Option<String> =
+            sqlx::query_scalar("SELECT status FROM linkedin_accounts WHERE id = $1 FOR UPDATE")
+                .bind(id.0)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let current: AccountStatus =
+            current.ok_or_else(|| StoreError::NotFound(format!("account {id}")))?.parse()?;
+        if current != AccountStatus::Connecting {
+            flip_status(&mut tx, id, &[expected], AccountStatus::Connecting, audit).await?;
+        }
+        sqlx::query("UPDATE linkedin_accounts SET link_token = $2, updated_at = now() WHERE id = $1")
+            .bind(id.0)
+            .bind(token)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Relinks a row to a live Unipile account in one transaction: `connecting` →
+    /// `connected` (audited) with the Unipile id, member id and provider status,
+    /// `first_connected_at` if unset, and the account's campaigns resumed
+    /// (`linkedin_account_disconnected` removed; see [`resume_disconnected_campaigns`]).
+    ///
+    /// Only while the row still holds `token` (when given) and is `connecting`; a row
+    /// already connected to this account with this token is [`LinkResult::AlreadyLinked`]
+    /// (a duplicate callback); anything else is [`LinkResult::Moved`]. A Unipile id held by
+    /// another row is [`StoreError::Conflict`].
+    pub async fn link_account(
+        &self,
+        id: AccountId,
+        token: Option<&str>,
+        unipile_account_id: &str,
+        member_id: Option<&str>,
+        provider_status: SourceStatus,
+        audit: &AuditContext,
+    ) -> Result<LinkResult, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT status, link_token, unipile_account_id FROM linkedin_accounts WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((status, row_token, row_unipile)) = row else {
+            return Err(StoreError::NotFound(format!("account {id}")));
+        };
+        let status: AccountStatus = status.parse()?;
+        let token_matches = token.is_none_or(|t| row_token.as_deref() == Some(t));
+        if status == AccountStatus::Connected
+            && token_matches
+            && row_unipile.as_deref() == Some(unipile_account_id)
+        {
+            return Ok(LinkResult::AlreadyLinked);
+        }
+        if status != AccountStatus::Connecting || !token_matches {
+            return Ok(LinkResult::Moved { status });
+        }
+        let holder: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM linkedin_accounts WHERE unipile_account_id = $1 AND id <> $2",
+        )
+        .bind(unipile_account_id)
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(other) = holder {
+            return Err(StoreError::Conflict(format!(
+                "unipile account {unipile_account_id} is already linked to account {other}"
+            )));
+        }
+        sqlx::query(
+            "UPDATE linkedin_accounts SET unipile_account_id = $2, \
+             linkedin_member_id = COALESCE($3, linkedin_member_id), \
+             provider_status_since = CASE WHEN provider_status IS DISTINCT FROM $4 THEN now() ELSE provider_status_since END, \
+             provider_status = $4, \
+             first_connected_at = COALESCE(first_connected_at, now()), updated_at = now() WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(unipile_account_id)
+        .bind(member_id)
+        .bind(provider_status.as_str())
+        .execute(&mut *tx)
+        .await?;
+        flip_status(&mut tx, id, &[AccountStatus::Connecting], AccountStatus::Connected, audit)
+            .await?;
+        let resumed = resume_disconnected_campaigns(&mut tx, &[id]).await?;
+        tx.commit().await?;
+        Ok(LinkResult::Linked { resumed_campaigns: resumed })
+    }
+
+    /// Puts a row whose link expired unused back to `back_to` (audited), clearing the
+    /// token, while it still holds `token` and is `connecting`. Returns false (nothing
+    /// written) when the row moved on.
+    pub async fn abandon_link(
+        &self,
+        id: AccountId,
+        token: &str,
+        back_to: AccountStatus,
+        audit: &AuditContext,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let holds: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM linkedin_accounts WHERE id = $1 AND link_token = $2 FOR UPDATE",
+        )
+        .bind(id.0)
+        .bind(token)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if holds.as_deref() != Some(AccountStatus::Connecting.as_str()) {
+            return Ok(false);
+        }
+        flip_status(&mut tx, id, &[AccountStatus::Connecting], back_to, audit).await?;
+        sqlx::query("UPDATE linkedin_accounts SET link_token = NULL WHERE id = $1")
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Audit rows of one account, oldest first (for the starter, tests and the demo).
+    pub async fn audit_of(&self, id: AccountId) -> Result<Vec<AuditEntry>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT action, from_status, to_status, actor, reason, workflow_id, created_at \
+             FROM linkedin_account_audit_log WHERE account_id = $1 ORDER BY id",
+        )
+        .bind(id.0)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// One audit-log row as read back.
+#[derive(Debug, Clone, FromRow, Serialize)]
+pub struct AuditEntry {
+    /// What happened.
+    pub action: String,
+    /// Status before.
+    pub from_status: Option<String>,
+    /// Status after.
+    pub to_status: Option<String>,
+    /// Who did it.
+    pub actor: String,
+    /// Why.
+    pub reason: Option<String>,
+    /// Which workflow.
+    pub workflow_id: Option<String>,
+    /// When (UTC).
+    pub created_at: DateTime<Utc>,
+}

@@ -1,0 +1,269 @@
+//! A typed reqwest client for the part of Unipile's REST API v1 that relink uses
+//! (`../shared/unipile-api.md`): accounts (list every page, get, delete), hosted-auth
+//! links, and the account-status webhook registration. Authenticates with `X-API-KEY`.
+
+mod types;
+
+pub use types::*;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reqwest::{Method, StatusCode};
+use serde::{Serialize, de::DeserializeOwned};
+use std::{fmt, time::Duration};
+use url::Url;
+
+/// The largest page Unipile serves (unipile-api.md §3: `limit` 1–250).
+pub const MAX_PAGE_SIZE: u32 = 250;
+
+/// Errors of a Unipile call. Each variant says what the caller should do.
+#[derive(Debug, thiserror::Error)]
+pub enum UnipileError {
+    /// 401 on an account route: our own API key is wrong or missing. Flip nothing, alert.
+    #[error("unipile rejected our API key (401): {body}")]
+    Unauthorized {
+        /// Response body.
+        body: String,
+    },
+    /// 404: the resource does not exist (for accounts: "account gone", unipile-api.md §6.2).
+    #[error("unipile resource not found (404)")]
+    NotFound,
+    /// 429: slow down and retry later.
+    #[error("unipile rate limited the request (429)")]
+    RateLimited,
+    /// 5xx: a Unipile-side problem; retry later.
+    #[error("unipile server error ({status}): {body}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Response body.
+        body: String,
+    },
+    /// Another 4xx (400, 403, 409...): our request is wrong; retrying will not help.
+    #[error("unipile refused the request ({status}): {body}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// Response body.
+        body: String,
+    },
+    /// No answer within the client's timeout; retry later.
+    #[error("unipile did not answer in time")]
+    Timeout,
+    /// Connection-level failure (refused, reset, DNS); retry later.
+    #[error("could not reach unipile: {0}")]
+    Transport(String),
+    /// A 2xx whose body is not the documented shape; alert (an API change?), retry later.
+    #[error("undecodable unipile response: {0}")]
+    Decode(String),
+}
+
+impl UnipileError {
+    /// True when the same call may succeed later (429, 5xx, timeouts, transport, decode).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            UnipileError::RateLimited
+                | UnipileError::Server { .. }
+                | UnipileError::Timeout
+                | UnipileError::Transport(_)
+                | UnipileError::Decode(_)
+        )
+    }
+}
+
+/// The Unipile API key: never printed by `Debug`.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key. Errors when it is empty.
+    pub fn new(key: impl Into<String>) -> Result<Self, &'static str> {
+        let key = key.into();
+        if key.trim().is_empty() { Err("API key is empty") } else { Ok(ApiKey(key)) }
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(****)")
+    }
+}
+
+/// Formats a time as Unipile's datetime: `YYYY-MM-DDTHH:MM:SS.sssZ`, exactly three
+/// fractional digits and `Z` (unipile-api.md §1, used for `expiresOn`).
+pub fn unipile_datetime(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Client for one Unipile DSN (base URL such as `https://api8.unipile.com:13851`).
+#[derive(Clone, Debug)]
+pub struct UnipileClient {
+    http: reqwest::Client,
+    base: Url,
+    api_key: ApiKey,
+}
+
+impl UnipileClient {
+    /// Builds a client for `dsn` with a whole-request `timeout`.
+    ///
+    /// Errors: [`UnipileError::Transport`] when the HTTP client cannot be built.
+    pub fn new(dsn: Url, api_key: ApiKey, timeout: Duration) -> Result<Self, UnipileError> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| UnipileError::Transport(e.to_string()))?;
+        Ok(Self { http, base: dsn, api_key })
+    }
+
+    /// The DSN (the `api_url` that hosted-auth link requests carry).
+    pub fn dsn(&self) -> &Url {
+        &self.base
+    }
+
+    fn url(&self, path: &str) -> Url {
+        let mut url = self.base.clone();
+        let base_path = url.path().trim_end_matches('/').to_string();
+        url.set_path(&format!("{base_path}/api/v1/{path}"));
+        url
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T, UnipileError> {
+        let mut req = self
+            .http
+            .request(method, url)
+            .header("X-API-KEY", &self.api_key.0)
+            .header(reqwest::header::ACCEPT, "application/json");
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.map_err(classify_transport)?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(classify_transport)?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes).map_err(|e| UnipileError::Decode(e.to_string()));
+        }
+        let body = String::from_utf8_lossy(&bytes).chars().take(2000).collect::<String>();
+        Err(match status {
+            StatusCode::UNAUTHORIZED => UnipileError::Unauthorized { body },
+            StatusCode::NOT_FOUND => UnipileError::NotFound,
+            StatusCode::TOO_MANY_REQUESTS => UnipileError::RateLimited,
+            s if s.is_server_error() => UnipileError::Server { status: s.as_u16(), body },
+            s => UnipileError::Rejected { status: s.as_u16(), body },
+        })
+    }
+
+    /// One page of `GET /api/v1/accounts` (`limit` clamped to 1..=250).
+    pub async fn list_accounts_page(
+        &self,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<AccountList, UnipileError> {
+        let mut url = self.url("accounts");
+        url.query_pairs_mut().append_pair("limit", &limit.clamp(1, MAX_PAGE_SIZE).to_string());
+        if let Some(c) = cursor {
+            url.query_pairs_mut().append_pair("cursor", c);
+        }
+        self.call(Method::GET, url, None::<&()>).await
+    }
+
+    /// Every account, following the cursor until it is null (pages of 250). Complete or
+    /// an error: a failure on any page fails the whole listing, never a partial list.
+    pub async fn list_all_accounts(&self) -> Result<Vec<Account>, UnipileError> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.list_accounts_page(cursor.as_deref(), MAX_PAGE_SIZE).await?;
+            all.extend(page.items);
+            match page.cursor {
+                Some(c) if !c.is_empty() => cursor = Some(c),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// `GET /api/v1/accounts/{id}`. Errors: [`UnipileError::NotFound`] when the account
+    /// does not exist.
+    pub async fn get_account(&self, id: &str) -> Result<Account, UnipileError> {
+        let url = self.url(&format!("accounts/{}", encode_segment(id)));
+        self.call(Method::GET, url, None::<&()>).await
+    }
+
+    /// `DELETE /api/v1/accounts/{id}` → `{"object":"AccountDeleted"}`.
+    /// Errors: [`UnipileError::NotFound`] when it is already gone.
+    pub async fn delete_account(&self, id: &str) -> Result<(), UnipileError> {
+        let url = self.url(&format!("accounts/{}", encode_segment(id)));
+        let _: serde_json::Value = self.call(Method::DELETE, url, None::<&()>).await?;
+        Ok(())
+    }
+
+    /// `POST /api/v1/hosted/accounts/link`: returns the wizard url (unipile-api.md §8).
+    pub async fn create_hosted_link(&self, req: &HostedLinkRequest) -> Result<String, UnipileError> {
+        let resp: HostedAuthUrl = self.call(Method::POST, self.url("hosted/accounts/link"), Some(req)).await?;
+        Ok(resp.url)
+    }
+
+    /// Every registered webhook (all pages).
+    pub async fn list_webhooks(&self) -> Result<Vec<Webhook>, UnipileError> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = self.url("webhooks");
+            url.query_pairs_mut().append_pair("limit", "100");
+            if let Some(c) = &cursor {
+                url.query_pairs_mut().append_pair("cursor", c);
+            }
+            let page: WebhookList = self.call(Method::GET, url, None::<&()>).await?;
+            all.extend(page.items);
+            match page.cursor {
+                Some(c) if !c.is_empty() => cursor = Some(c),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// `POST /api/v1/webhooks`; returns the new webhook id.
+    pub async fn create_webhook(&self, req: &WebhookRequest) -> Result<String, UnipileError> {
+        let resp: WebhookCreated = self.call(Method::POST, self.url("webhooks"), Some(req)).await?;
+        Ok(resp.webhook_id)
+    }
+
+    /// Registers the account-status webhook for `request_url` with the `Unipile-Auth`
+    /// header carrying `secret`, unless a webhook for that `request_url` already exists
+    /// (listed webhooks carry no `source`, so matching is on `request_url`,
+    /// unipile-api.md §10.1). Subscribes to `ok` and `stopped` too, which are not in
+    /// Unipile's default set. Returns the webhook id and whether it was created now.
+    pub async fn ensure_account_status_webhook(
+        &self,
+        request_url: &str,
+        secret: &str,
+    ) -> Result<(String, bool), UnipileError> {
+        if let Some(w) = self.list_webhooks().await?.into_iter().find(|w| w.request_url == request_url) {
+            return Ok((w.id, false));
+        }
+        let id = self.create_webhook(&WebhookRequest::account_status(request_url, secret)).await?;
+        Ok((id, true))
+    }
+}
+
+fn encode_segment(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+fn classify_transport(e: reqwest::Error) -> UnipileError {
+    if e.is_timeout() {
+        UnipileError::Timeout
+    } else if e.is_decode() {
+        UnipileError::Decode(e.to_string())
+    } else {
+        UnipileError::Transport(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,257 @@
+//! Unipile v1 request and response shapes (unipile-api.md §3–§10). Unknown fields are
+//! ignored on input, optional fields are optional, and `type` stays a string because
+//! other providers share the account list.
+
+use relink_domain::SourceStatus;
+use serde::{Deserialize, Serialize};
+
+/// `GET /api/v1/accounts` envelope.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AccountList {
+    /// Always `AccountList`.
+    pub object: String,
+    /// One page of accounts.
+    pub items: Vec<Account>,
+    /// Opaque cursor of the next page; `null` on the last page.
+    pub cursor: Option<String>,
+}
+
+/// A Unipile account (any provider; relink reads LinkedIn ones).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Account {
+    /// Always `Account`.
+    pub object: String,
+    /// Provider, e.g. `LINKEDIN`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Unipile account id (opaque, 22 characters observed).
+    pub id: String,
+    /// Display name (for LinkedIn: the member's name, not the hosted-auth `name`).
+    pub name: String,
+    /// Creation time, `YYYY-MM-DDTHH:MM:SS.sssZ` (UTC).
+    pub created_at: String,
+    /// Provider-specific connection parameters.
+    #[serde(default)]
+    pub connection_params: ConnectionParams,
+    /// Per-source status; there is no top-level status.
+    pub sources: Vec<Source>,
+    /// Groups (observed always empty).
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+impl Account {
+    /// True for LinkedIn accounts.
+    pub fn is_linkedin(&self) -> bool {
+        self.kind == "LINKEDIN"
+    }
+
+    /// The account-level status: the worst of its sources' statuses; `None` when it has
+    /// no source or a status this client does not know (treat as not live).
+    pub fn source_status(&self) -> Option<SourceStatus> {
+        let parsed: Option<Vec<SourceStatus>> =
+            self.sources.iter().map(|s| s.status.parse().ok()).collect();
+        SourceStatus::worst(parsed?)
+    }
+
+    /// The LinkedIn member id (`connection_params.im.id`), if present.
+    pub fn linkedin_member_id(&self) -> Option<&str> {
+        self.connection_params.im.as_ref().map(|im| im.id.as_str())
+    }
+
+    /// `created_at` parsed (UTC), if it parses.
+    pub fn created_at_utc(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::parse_from_rfc3339(&self.created_at).ok().map(|d| d.to_utc())
+    }
+}
+
+/// `connection_params`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConnectionParams {
+    /// LinkedIn (and other messaging providers) parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub im: Option<ImParams>,
+}
+
+/// `connection_params.im` for LinkedIn.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImParams {
+    /// LinkedIn member provider id (`ACo…`).
+    pub id: String,
+    /// Display name.
+    pub username: String,
+    /// Vanity slug.
+    #[serde(rename = "publicIdentifier", default, skip_serializing_if = "Option::is_none")]
+    pub public_identifier: Option<String>,
+    /// Premium id.
+    #[serde(rename = "premiumId", default)]
+    pub premium_id: Option<String>,
+    /// Premium contract id.
+    #[serde(rename = "premiumContractId", default)]
+    pub premium_contract_id: Option<String>,
+    /// Premium features.
+    #[serde(rename = "premiumFeatures", default, skip_serializing_if = "Option::is_none")]
+    pub premium_features: Option<Vec<String>>,
+    /// Company-page mailboxes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organizations: Option<Vec<serde_json::Value>>,
+}
+
+/// One `sources[]` entry.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Source {
+    /// e.g. `<account_id>_MESSAGING`.
+    pub id: String,
+    /// One of the six source statuses (kept raw; see [`Account::source_status`]).
+    pub status: String,
+}
+
+/// `POST /api/v1/hosted/accounts/link` body (create or reconnect variant, §8.1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HostedLinkRequest {
+    /// `create` or `reconnect`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `["LINKEDIN"]` for create links; absent on reconnect.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub providers: Option<Vec<String>>,
+    /// Account to reconnect; reconnect links only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reconnect_account: Option<String>,
+    /// `https://{DSN}`.
+    pub api_url: String,
+    /// Expiry, `YYYY-MM-DDTHH:MM:SS.sssZ` (see [`crate::unipile_datetime`]).
+    #[serde(rename = "expiresOn")]
+    pub expires_on: String,
+    /// Sent back in the notify callback: our link token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Where Unipile POSTs the result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_url: Option<String>,
+    /// Browser redirect after success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub success_redirect_url: Option<String>,
+    /// Browser redirect after failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_redirect_url: Option<String>,
+}
+
+/// `{"object":"HostedAuthUrl","url":…}` (the `object` literal is not matched strictly).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HostedAuthUrl {
+    /// `HostedAuthUrl` (or `HostedAuthURL` in one guide).
+    #[serde(default)]
+    pub object: Option<String>,
+    /// Wizard url.
+    pub url: String,
+}
+
+/// `POST /api/v1/webhooks` body for the account-status source (§10.1).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WebhookRequest {
+    /// `account_status`.
+    pub source: String,
+    /// Our endpoint.
+    pub request_url: String,
+    /// Webhook name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `json`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Subscribed events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub events: Option<Vec<String>>,
+    /// Extra headers sent with each delivery.
+    #[serde(default)]
+    pub headers: Vec<WebhookHeader>,
+}
+
+impl WebhookRequest {
+    /// relink's account-status registration: every event (including `ok`, `stopped` and
+    /// `connecting`, which Unipile leaves out by default), JSON format, and the shared
+    /// secret in `Unipile-Auth`.
+    pub fn account_status(request_url: &str, secret: &str) -> Self {
+        WebhookRequest {
+            source: "account_status".into(),
+            request_url: request_url.into(),
+            name: Some("relink-account-status".into()),
+            format: Some("json".into()),
+            events: Some(
+                [
+                    "creation_success", "creation_fail", "reconnected", "deleted", "ok",
+                    "connecting", "stopped", "error", "credentials", "permissions", "sync_success",
+                ]
+                .map(String::from)
+                .to_vec(),
+            ),
+            headers: vec![WebhookHeader { key: "Unipile-Auth".into(), value: secret.into() }],
+        }
+    }
+}
+
+/// One custom delivery header.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WebhookHeader {
+    /// Header name.
+    pub key: String,
+    /// Header value.
+    pub value: String,
+}
+
+/// `{"object":"WebhookCreated","webhook_id":…}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookCreated {
+    /// `WebhookCreated`.
+    pub object: String,
+    /// New webhook id.
+    pub webhook_id: String,
+}
+
+/// `GET /api/v1/webhooks` envelope.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookList {
+    /// `WebhookList`.
+    pub object: String,
+    /// Webhooks.
+    pub items: Vec<Webhook>,
+    /// Next page cursor or null.
+    pub cursor: Option<String>,
+}
+
+/// A listed webhook (no `source` field in listings).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Webhook {
+    /// `Webhook`.
+    #[serde(default)]
+    pub object: Option<String>,
+    /// Webhook id.
+    pub id: String,
+    /// Its endpoint.
+    pub request_url: String,
+    /// Name.
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// The account-status webhook delivery body (§10.2):
+/// `{"AccountStatus":{"account_id","account_type","message"}}`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccountStatusEvent {
+    /// The event.
+    #[serde(rename = "AccountStatus")]
+    pub account_status: AccountStatusBody,
+}
+
+/// Inner part of [`AccountStatusEvent`].
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccountStatusBody {
+    /// Unipile account id.
+    pub account_id: String,
+    /// Provider, e.g. `LINKEDIN`.
+    #[serde(default)]
+    pub account_type: Option<String>,
+    /// `OK`, `CREDENTIALS`, `RECONNECTED`, ….
+    pub message: String,
+}
