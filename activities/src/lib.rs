@@ -1,0 +1,230 @@
+//! relink's activities: every side effect of the workflows (PostgreSQL through the
+//! store, Unipile through its client). Each is idempotent or safe to retry; permanent
+//! failures are raised as non-retryable (`relink.NonRetryable`).
+
+use relink_domain::{
+    AccountId, AccountStatus, SourceStatus,
+    reconnect::{
+        AbandonLinkInput, CreateLinkInput, FindLiveSessionInput, LinkAccountInput, LinkKind,
+        LinkResult, MarkConnectingInput, PreparedLink,
+    },
+};
+use relink_store::{AuditContext, Store, StoreError};
+use relink_unipile::{HostedLinkRequest, UnipileClient, UnipileError, unipile_datetime};
+use relink_workflows::activities::{NON_RETRYABLE, names};
+use std::sync::Arc;
+use temporalio_common::error::ApplicationFailure;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use url::Url;
+
+/// The activity implementations, over a shared store and Unipile client.
+pub struct Activities {
+    store: Store,
+    unipile: UnipileClient,
+    public_base_url: Url,
+}
+
+impl Activities {
+    /// `public_base_url` is how Unipile reaches the web tier (`PUBLIC_BASE_URL`); the
+    /// notify_url of each link is `<public_base_url>/webhooks/unipile/hosted-auth/<token>`.
+    pub fn new(store: Store, unipile: UnipileClient, public_base_url: Url) -> Self {
+        Self { store, unipile, public_base_url }
+    }
+
+    fn notify_url(&self, token: &str) -> String {
+        format!(
+            "{}/webhooks/unipile/hosted-auth/{token}",
+            self.public_base_url.as_str().trim_end_matches('/')
+        )
+    }
+}
+
+fn permanent(msg: String) -> ActivityError {
+    ActivityError::application(
+        ApplicationFailure::builder(msg).type_name(NON_RETRYABLE.to_string()).non_retryable(true).build(),
+    )
+}
+
+fn store_err(e: StoreError) -> ActivityError {
+    if e.is_transient() { ActivityError::from(e) } else { permanent(e.to_string()) }
+}
+
+fn unipile_err(e: UnipileError) -> ActivityError {
+    if e.is_transient() { ActivityError::from(e) } else { permanent(e.to_string()) }
+}
+
+fn audit(actor: &str, action: &str, reason: Option<String>, wf: &str, run: &str) -> AuditContext {
+    AuditContext {
+        action: action.into(),
+        actor: actor.into(),
+        reason,
+        workflow_id: Some(wf.into()),
+        run_id: Some(run.into()),
+    }
+}
+
+#[activities]
+impl Activities {
+    /// Implements `prepare_link` (declared in `relink_workflows::activities`).
+    #[activity(name = names::PREPARE_LINK)]
+    pub async fn prepare_link(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        account: AccountId,
+    ) -> Result<PreparedLink, ActivityError> {
+        self.store.prepare_link(account).await.map_err(store_err)
+    }
+
+    /// Implements `create_hosted_link` (declared in `relink_workflows::activities`). A retry after an ambiguous failure may
+    /// create a second link at Unipile (it has no idempotency key); only the url this
+    /// call returns is ever shown, and the token check makes the other one harmless.
+    #[activity(name = names::CREATE_HOSTED_LINK)]
+    pub async fn create_hosted_link(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: CreateLinkInput,
+    ) -> Result<String, ActivityError> {
+        let (kind, providers, reconnect_account) = match input.kind {
+            LinkKind::Create => ("create", Some(vec!["LINKEDIN".to_string()]), None),
+            LinkKind::Reconnect => {
+                let Some(id) = input.reconnect_account.clone() else {
+                    return Err(permanent("reconnect link without an account id".into()));
+                };
+                ("reconnect", None, Some(id))
+            }
+        };
+        let req = HostedLinkRequest {
+            kind: kind.into(),
+            providers,
+            reconnect_account,
+            api_url: self.unipile.dsn().as_str().trim_end_matches('/').to_string(),
+            expires_on: unipile_datetime(input.expires_at),
+            name: Some(input.token.clone()),
+            notify_url: Some(self.notify_url(&input.token)),
+            success_redirect_url: None,
+            failure_redirect_url: None,
+        };
+        let url = self.unipile.create_hosted_link(&req).await.map_err(unipile_err)?;
+        tracing::info!(account_id = %input.account_id, kind, "hosted-auth link created");
+        Ok(url)
+    }
+
+    /// Implements `mark_connecting` (declared in `relink_workflows::activities`).
+    #[activity(name = names::MARK_CONNECTING)]
+    pub async fn mark_connecting(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: MarkConnectingInput,
+    ) -> Result<(), ActivityError> {
+        let audit = audit(&input.actor, "reconnect.link_issued", None, &input.workflow_id, &input.run_id);
+        self.store
+            .mark_connecting(input.account_id, input.expected_status, &input.token, &audit)
+            .await
+            .map_err(store_err)
+    }
+
+    /// Implements `link_account` (declared in `relink_workflows::activities`). Re-reads the account from Unipile first:
+    /// a 404, or a source that still needs a login, links nothing.
+    #[activity(name = names::LINK_ACCOUNT)]
+    pub async fn link_account(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: LinkAccountInput,
+    ) -> Result<LinkResult, ActivityError> {
+        let account = match self.unipile.get_account(&input.unipile_account_id).await {
+            Ok(a) => a,
+            Err(UnipileError::NotFound) => return Ok(LinkResult::NotLive),
+            Err(e) => return Err(unipile_err(e)),
+        };
+        let status = account.source_status();
+        let Some(status) = status.filter(|s| !s.needs_login()) else {
+            return Ok(LinkResult::NotLive);
+        };
+        let audit = audit(&input.actor, "reconnect.linked", Some(input.reason.clone()), &input.workflow_id, &input.run_id);
+        let result = self
+            .store
+            .link_account(
+                input.account_id,
+                Some(&input.token),
+                &account.id,
+                account.linkedin_member_id(),
+                status,
+                &audit,
+            )
+            .await
+            .map_err(store_err)?;
+        tracing::info!(account_id = %input.account_id, unipile_account_id = %account.id, ?result, "link_account");
+        Ok(result)
+    }
+
+    /// Implements `find_live_session` (declared in `relink_workflows::activities`). A reconnect matches its own Unipile id
+    /// once that account's source is `OK`. A first connection matches only a single
+    /// unclaimed LinkedIn account that appeared on Unipile after linking began, or the
+    /// LinkedIn identity the row already knows; anything ambiguous is `None`.
+    #[activity(name = names::FIND_LIVE_SESSION)]
+    pub async fn find_live_session(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: FindLiveSessionInput,
+    ) -> Result<Option<String>, ActivityError> {
+        if input.kind == LinkKind::Reconnect {
+            let Some(id) = input.unipile_account_id else { return Ok(None) };
+            return match self.unipile.get_account(&id).await {
+                Ok(a) if a.source_status() == Some(SourceStatus::Ok) => Ok(Some(a.id)),
+                Ok(_) | Err(UnipileError::NotFound) => Ok(None),
+                Err(e) => Err(unipile_err(e)),
+            };
+        }
+        let row = self.store.account(input.account_id).await.map_err(store_err)?;
+        let listing = self.unipile.list_all_accounts().await.map_err(unipile_err)?;
+        let claimed = self.store.claimed_unipile_ids().await.map_err(store_err)?;
+        let unclaimed_live = listing.iter().filter(|a| {
+            a.is_linkedin() && a.source_status() == Some(SourceStatus::Ok) && !claimed.contains(&a.id)
+        });
+        if let Some(member) = row.linkedin_member_id.as_deref() {
+            let by_identity: Vec<_> =
+                unclaimed_live.clone().filter(|a| a.linkedin_member_id() == Some(member)).collect();
+            if by_identity.len() == 1 {
+                return Ok(Some(by_identity[0].id.clone()));
+            }
+        }
+        let others_linking = self
+            .store
+            .other_first_connections_linking(input.account_id)
+            .await
+            .map_err(store_err)?;
+        if others_linking > 0 {
+            return Ok(None);
+        }
+        let fresh: Vec<_> = unclaimed_live
+            .filter(|a| a.created_at_utc().is_some_and(|c| c >= input.linking_since))
+            .collect();
+        Ok(match fresh.as_slice() {
+            [only] => Some(only.id.clone()),
+            _ => None,
+        })
+    }
+
+    /// Implements `abandon_link` (declared in `relink_workflows::activities`).
+    #[activity(name = names::ABANDON_LINK)]
+    pub async fn abandon_link(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: AbandonLinkInput,
+    ) -> Result<bool, ActivityError> {
+        let audit = audit(
+            "workflow:reconnect",
+            "reconnect.abandoned",
+            Some("hosted-auth link expired without a login".into()),
+            &input.workflow_id,
+            &input.run_id,
+        );
+        let back_to = if input.back_to == AccountStatus::Connecting {
+            AccountStatus::Disconnected
+        } else {
+            input.back_to
+        };
+        self.store.abandon_link(input.account_id, &input.token, back_to, &audit).await.map_err(store_err)
+    }
+}

@@ -423,3 +423,27 @@ pub struct AuditEntry {
     /// When (UTC).
     pub created_at: DateTime<Utc>,
 }
+
+impl Store {
+    /// Every Unipile account id held by some row.
+    pub async fn claimed_unipile_ids(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT unipile_account_id FROM linkedin_accounts WHERE unipile_account_id IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().collect())
+    }
+
+    /// How many other rows are linking a first connection (connecting, no Unipile id):
+    /// while any is, a new unclaimed Unipile account cannot be attributed to one of them.
+    pub async fn other_first_connections_linking(&self, except: AccountId) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT count(*) FROM linkedin_accounts \
+             WHERE status = 'connecting' AND unipile_account_id IS NULL AND id <> $1",
+        )
+        .bind(except.0)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,9 @@
+//! relink's Temporal workflows: deterministic orchestration only. Every side effect
+//! (database, Unipile, clock reads beyond workflow time, randomness) is an activity
+//! declared in [`activities`] and implemented by the `activities` crate.
+
+pub mod activities;
+pub mod reconnect;
+
+pub use activities::RelinkActivities;
+pub use reconnect::ReconnectWorkflow;

@@ -1,0 +1,123 @@
+//! Activity declarations: the typed contract between workflow code and the
+//! `activities` crate (which implements each with `#[activity(definition = ...)]`),
+//! plus the named timeout/retry options every call uses.
+
+#![allow(clippy::unused_async)]
+
+use relink_domain::reconnect::{
+    AbandonLinkInput, CreateLinkInput, FindLiveSessionInput, LinkAccountInput, LinkResult,
+    MarkConnectingInput, PreparedLink,
+};
+use relink_domain::AccountId;
+use std::time::Duration;
+use temporalio_common::{ActivityCloseTimeouts, RetryPolicy};
+use temporalio_macros::activity_definitions;
+use temporalio_sdk::{ActivityOptions, activities::ActivityError};
+
+/// Error type name of failures that must not be retried (bad input, unknown row,
+/// Unipile rejecting our request): listed as non-retryable in every retry policy.
+pub const NON_RETRYABLE: &str = "relink.NonRetryable";
+
+/// Activity type names, shared by the declarations below and the implementations in
+/// the `activities` crate (one source of truth for what the worker registers).
+pub mod names {
+    /// Activity type name of `prepare_link`.
+    pub const PREPARE_LINK: &str = "prepare_link";
+    /// Activity type name of `create_hosted_link`.
+    pub const CREATE_HOSTED_LINK: &str = "create_hosted_link";
+    /// Activity type name of `mark_connecting`.
+    pub const MARK_CONNECTING: &str = "mark_connecting";
+    /// Activity type name of `link_account`.
+    pub const LINK_ACCOUNT: &str = "link_account";
+    /// Activity type name of `find_live_session`.
+    pub const FIND_LIVE_SESSION: &str = "find_live_session";
+    /// Activity type name of `abandon_link`.
+    pub const ABANDON_LINK: &str = "abandon_link";
+}
+
+/// Declarations of every relink activity.
+pub struct RelinkActivities;
+
+#[activity_definitions]
+impl RelinkActivities {
+    /// Reads the row and mints a fresh link token (writes nothing).
+    #[activity(name = names::PREPARE_LINK)]
+    pub fn prepare_link(account: AccountId) -> Result<PreparedLink, ActivityError> {
+        unimplemented!()
+    }
+
+    /// `POST /api/v1/hosted/accounts/link`; returns the wizard url.
+    #[activity(name = names::CREATE_HOSTED_LINK)]
+    pub fn create_hosted_link(input: CreateLinkInput) -> Result<String, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Row → `connecting` (audited) with the new token.
+    #[activity(name = names::MARK_CONNECTING)]
+    pub fn mark_connecting(input: MarkConnectingInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Reads the account from Unipile and, when live, relinks the row (audited) and
+    /// resumes its campaigns in one transaction.
+    #[activity(name = names::LINK_ACCOUNT)]
+    pub fn link_account(input: LinkAccountInput) -> Result<LinkResult, ActivityError> {
+        unimplemented!()
+    }
+
+    /// At link expiry without callback: the Unipile account id of a live session for
+    /// this linking attempt, if one can be told apart unambiguously.
+    #[activity(name = names::FIND_LIVE_SESSION)]
+    pub fn find_live_session(input: FindLiveSessionInput) -> Result<Option<String>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Puts an abandoned linking row back to its previous status (audited).
+    #[activity(name = names::ABANDON_LINK)]
+    pub fn abandon_link(input: AbandonLinkInput) -> Result<bool, ActivityError> {
+        unimplemented!()
+    }
+}
+
+fn both(schedule_to_close_secs: u64, start_to_close_secs: u64) -> ActivityCloseTimeouts {
+    ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: Duration::from_secs(schedule_to_close_secs),
+        start_to_close: Duration::from_secs(start_to_close_secs),
+    }
+}
+
+fn retry(max_attempts: u32, max_interval: Duration) -> RetryPolicy {
+    RetryPolicy::builder()
+        .initial_interval(Duration::from_millis(500))
+        .backoff_coefficient(2.0)
+        .maximum_interval(max_interval)
+        .maximum_attempts(max_attempts)
+        .non_retryable_error_types([NON_RETRYABLE])
+        .build()
+}
+
+/// Database-only activities: 15 s per attempt (a healthy transaction takes
+/// milliseconds; 15 s covers a pool wait), retried for a few minutes so a PostgreSQL
+/// restart heals without operator help.
+pub fn db_activity() -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(both(300, 15))
+        .retry_policy(retry(0, Duration::from_secs(30)))
+        .build()
+}
+
+/// Activities that call Unipile on a user's click: 20 s per attempt (the client's own
+/// timeout is 10 s) and at most 3 attempts, so a click fails within a minute instead of
+/// hanging; the user can simply click again (failed links are never cached).
+pub fn interactive_unipile_activity() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(20))
+        .retry_policy(retry(3, Duration::from_secs(5)))
+        .build()
+}
+
+/// Background activities that call Unipile and the database: 30 s per attempt,
+/// retried for up to 30 minutes (Unipile outages are usually short).
+pub fn background_unipile_activity() -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(both(1800, 30))
+        .retry_policy(retry(0, Duration::from_secs(60)))
+        .build()
+}
