@@ -447,3 +447,61 @@ impl Store {
         .await?)
     }
 }
+
+impl Store {
+    /// Unipile says the account needs a fresh login (`CREDENTIALS`/`PERMISSIONS`): in one
+    /// transaction, `connected`/`connecting` → `reconnect_needed` (audited), the account's
+    /// campaigns get the `linkedin_account_disconnected` reason with their active
+    /// enrollments soft-paused, and one reconnect email is queued for this disconnect
+    /// episode (deduplicated on the audit row that opened it). Returns false when the row
+    /// already was `reconnect_needed` or `disconnected` (nothing written).
+    pub async fn mark_reconnect_needed(
+        &self,
+        id: AccountId,
+        provider_status: SourceStatus,
+        audit: &AuditContext,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let moved = flip_status(
+            &mut tx,
+            id,
+            &[AccountStatus::Connected, AccountStatus::Connecting],
+            AccountStatus::ReconnectNeeded,
+            audit,
+        )
+        .await;
+        match moved {
+            Ok(_) => {}
+            Err(StoreError::StatusMoved { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        sqlx::query(
+            "UPDATE linkedin_accounts SET provider_status = $2, provider_status_since = now(), \
+             link_token = NULL WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(provider_status.as_str())
+        .execute(&mut *tx)
+        .await?;
+        crate::campaigns::pause_for_disconnect(&mut tx, id).await?;
+        let episode: i64 = sqlx::query_scalar(
+            "SELECT max(id) FROM linkedin_account_audit_log WHERE account_id = $1 AND to_status = 'reconnect_needed'",
+        )
+        .bind(id.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO email_outbox (account_id, kind, dedup_key, recipient, subject, body) \
+             SELECT id, 'reconnect_needed', 'reconnect_needed:' || id || ':' || $2, email, \
+                    'Reconnect your LinkedIn account', \
+                    'LinkedIn ended the session of ' || display_name || '. Open relink and click Reconnect.' \
+             FROM linkedin_accounts WHERE id = $1 ON CONFLICT (dedup_key) DO NOTHING",
+        )
+        .bind(id.0)
+        .bind(episode)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

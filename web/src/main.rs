@@ -1,1 +1,60 @@
-fn main() {}
+//! `web`: relink's JSON API, dashboard and Unipile callbacks.
+
+use anyhow::Context;
+use clap::Parser;
+use relink_store::Store;
+use relink_web::AppState;
+use relink_worker::TemporalSettings;
+use std::time::Duration;
+
+/// relink web tier.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    #[command(flatten)]
+    temporal: TemporalSettings,
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true)]
+    database_url: String,
+    /// Address to listen on.
+    #[arg(long, env = "WEB_ADDR", value_name = "WEB_ADDR", default_value = "127.0.0.1:8080")]
+    web_addr: std::net::SocketAddr,
+    /// Hosted-auth link reuse window, seconds (DESIGN.md: 90).
+    #[arg(long, env = "LINK_REUSE_WINDOW_SECS", value_name = "LINK_REUSE_WINDOW_SECS", default_value_t = 90)]
+    link_reuse_window_secs: u64,
+    /// Hosted-auth link lifetime, seconds.
+    #[arg(long, env = "LINK_TTL_SECS", value_name = "LINK_TTL_SECS", default_value_t = 900)]
+    link_ttl_secs: u64,
+    /// Temporal Web UI base URL (for links in logs).
+    #[arg(long, env = "TEMPORAL_UI_URL", value_name = "TEMPORAL_UI_URL")]
+    temporal_ui_url: Option<String>,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    relink_worker::init_tracing();
+    let args = Args::parse();
+    if args.link_ttl_secs < args.link_reuse_window_secs {
+        anyhow::bail!("LINK_TTL_SECS must be at least LINK_REUSE_WINDOW_SECS");
+    }
+    let store = Store::connect(&args.database_url, 10).await.context("DATABASE_URL: cannot connect")?;
+    store.migrate().await.context("applying migrations")?;
+    let temporal =
+        relink_worker::connect_temporal(&args.temporal.temporal_address, &args.temporal.temporal_namespace).await?;
+    let state = AppState {
+        store,
+        temporal,
+        task_queue: args.temporal.task_queue,
+        link_reuse_window: Duration::from_secs(args.link_reuse_window_secs),
+        link_ttl: Duration::from_secs(args.link_ttl_secs),
+        temporal_ui_url: args.temporal_ui_url,
+    };
+    let listener = tokio::net::TcpListener::bind(args.web_addr)
+        .await
+        .with_context(|| format!("WEB_ADDR: cannot listen on {}", args.web_addr))?;
+    tracing::info!(addr = %args.web_addr, "web listening");
+    axum::serve(listener, relink_web::app(state))
+        .with_graceful_shutdown(relink_worker::shutdown_signal())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,273 @@
+//! Routes and handlers.
+
+use axum::{
+    Json, Router,
+    body::Bytes,
+    extract::{FromRequestParts, Path, State},
+    http::{StatusCode, request::Parts},
+    response::{IntoResponse, Response},
+    routing::{get, post},
+};
+use chrono::{DateTime, Utc};
+use relink_domain::{
+    AccountId, AccountStatus, Pill, WorkspaceId, derive_pill, first_connected_on,
+    reconnect::{HostedAuthCallback, LinkRequest, ReconnectInput},
+    reconnect_workflow_id,
+};
+use relink_store::AccountRow;
+use relink_workflows::ReconnectWorkflow;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use temporalio_client::{
+    WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowSignalOptions,
+    WorkflowUpdateWithStartOptions,
+};
+use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributes};
+
+use crate::{AppError, AppState, dashboard};
+
+const ACCOUNT_ID_KEY: SearchAttributeKey<String> =
+    SearchAttributeKey::keyword(relink_domain::SEARCH_ATTR_ACCOUNT_ID);
+const WORKSPACE_ID_KEY: SearchAttributeKey<String> =
+    SearchAttributeKey::keyword(relink_domain::SEARCH_ATTR_WORKSPACE_ID);
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/api/accounts", get(list_accounts))
+        .route("/api/accounts/{id}/reconnect", post(reconnect))
+        .route("/api/campaigns", get(list_campaigns))
+        .route("/webhooks/unipile/hosted-auth/{token}", post(hosted_auth_callback))
+        .route("/", get(dashboard::page))
+        .route("/ui/accounts/{id}/reconnect", post(dashboard::reconnect))
+}
+
+/// The workspace a request acts for, from `Authorization: Bearer <token>`.
+pub(crate) struct Workspace(pub WorkspaceId);
+
+impl FromRequestParts<AppState> for Workspace {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| AppError::Unauthorized("missing bearer token".into()))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| AppError::Unauthorized("expected `Authorization: Bearer <token>`".into()))?;
+        workspace_for_token(state, token).await.map(Workspace)
+    }
+}
+
+pub(crate) async fn workspace_for_token(state: &AppState, token: &str) -> Result<WorkspaceId, AppError> {
+    state
+        .store
+        .workspace_by_token(token)
+        .await?
+        .ok_or_else(|| AppError::Unauthorized("unknown API token".into()))
+}
+
+fn parse_account_id(raw: &str) -> Result<AccountId, AppError> {
+    raw.parse().map_err(|_| AppError::NotFound(format!("account {raw:?} not found")))
+}
+
+/// One account as served by `GET /api/accounts`.
+#[derive(Serialize)]
+pub(crate) struct AccountView {
+    pub id: AccountId,
+    pub display_name: String,
+    pub status: AccountStatus,
+    pub pill: Pill,
+    /// `DD/MM/YYYY` (UTC), shown as "First connected on …".
+    pub first_connected_on: Option<String>,
+    pub unipile_account_id: Option<String>,
+}
+
+pub(crate) fn account_view(row: AccountRow, now: DateTime<Utc>) -> AccountView {
+    AccountView {
+        pill: derive_pill(&row.pill_input(), now),
+        first_connected_on: row.first_connected_at.map(first_connected_on),
+        id: row.id,
+        display_name: row.display_name,
+        status: row.status,
+        unipile_account_id: row.unipile_account_id,
+    }
+}
+
+async fn list_accounts(State(state): State<AppState>, Workspace(ws): Workspace) -> Result<Response, AppError> {
+    let now = Utc::now();
+    let accounts: Vec<_> =
+        state.store.accounts_of_workspace(ws).await?.into_iter().map(|r| account_view(r, now)).collect();
+    Ok(Json(json!({ "accounts": accounts })).into_response())
+}
+
+/// Answer of `POST /api/accounts/{id}/reconnect`.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct ReconnectResponse {
+    /// Hosted-auth url to open.
+    pub url: String,
+    /// When the link expires (UTC).
+    pub expires_at: DateTime<Utc>,
+    /// The Reconnect workflow id (`reconnect:<account_id>`).
+    pub workflow_id: String,
+}
+
+async fn reconnect(
+    State(state): State<AppState>,
+    Workspace(ws): Workspace,
+    Path(id): Path<String>,
+) -> Result<Json<ReconnectResponse>, AppError> {
+    let id = parse_account_id(&id)?;
+    Ok(Json(request_link(&state, ws, id).await?))
+}
+
+/// Asks the account's Reconnect workflow for a hosted-auth link (update-with-start,
+/// conflict policy UseExisting, so concurrent clicks join one run).
+pub(crate) async fn request_link(
+    state: &AppState,
+    ws: WorkspaceId,
+    id: AccountId,
+) -> Result<ReconnectResponse, AppError> {
+    let row = state.store.account_in_workspace(ws, id).await?;
+    if row.status == AccountStatus::Connected {
+        return Err(AppError::Conflict("account is already connected".into()));
+    }
+    let workflow_id = reconnect_workflow_id(id);
+    let input = ReconnectInput {
+        account_id: id,
+        workspace_id: ws,
+        link_reuse_window_ms: state.link_reuse_window.as_millis() as u64,
+        link_ttl_ms: state.link_ttl.as_millis() as u64,
+    };
+    let request = LinkRequest { actor: format!("user:{ws}") };
+    // A run that has just decided its outcome refuses new requests; once it closes,
+    // the same call starts a fresh run. Retry briefly across that instant.
+    let mut last_err = None;
+    for attempt in 0..4 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        let opts = WorkflowUpdateWithStartOptions::new(
+            state.task_queue.clone(),
+            workflow_id.clone(),
+            WorkflowIdConflictPolicy::UseExisting,
+        )
+        .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+        .search_attributes(SearchAttributes::new([
+            ACCOUNT_ID_KEY.value_set(id.to_string()),
+            WORKSPACE_ID_KEY.value_set(ws.to_string()),
+        ]))
+        .static_summary(format!("Reconnect {}", row.display_name))
+        .build();
+        match state
+            .temporal
+            .execute_update_with_start_workflow(
+                ReconnectWorkflow::run,
+                input.clone(),
+                ReconnectWorkflow::request_link,
+                request.clone(),
+                opts,
+            )
+            .await
+        {
+            Ok(link) => {
+                return Ok(ReconnectResponse { url: link.url, expires_at: link.expires_at, workflow_id });
+            }
+            Err(e) => {
+                let text = format!("{e:#}");
+                tracing::warn!(%workflow_id, error = %text, "link request failed");
+                if text.contains("already connected") {
+                    return Err(AppError::Conflict("account is already connected".into()));
+                }
+                let retry = text.contains("has finished");
+                last_err = Some(text);
+                if !retry {
+                    break;
+                }
+            }
+        }
+    }
+    Err(AppError::Upstream(format!(
+        "could not get a hosted-auth link; try again ({})",
+        last_err.unwrap_or_default().chars().take(300).collect::<String>()
+    )))
+}
+
+async fn list_campaigns(State(state): State<AppState>, Workspace(ws): Workspace) -> Result<Response, AppError> {
+    let campaigns: Vec<_> = state
+        .store
+        .campaigns_of_workspace(ws)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let hint = if c.pause_reasons.is_empty() {
+                None
+            } else {
+                let reasons: Vec<_> = c.pause_reasons.iter().map(|r| r.as_str()).collect();
+                Some(format!("Paused: {}", reasons.join(", ")))
+            };
+            json!({
+                "id": c.id, "account_id": c.account_id, "name": c.name, "status": c.status,
+                "pause_reasons": c.pause_reasons, "pause_hint": hint,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "campaigns": campaigns })).into_response())
+}
+
+/// Unipile's notify_url body; unknown extra fields are tolerated, `name` may be absent.
+#[derive(Deserialize)]
+struct NotifyBody {
+    status: String,
+    account_id: String,
+    name: Option<String>,
+}
+
+/// `POST /webhooks/unipile/hosted-auth/{token}`: the token in the path is the only
+/// authentication. Unknown or stale token → 404, nothing changed; a duplicate of a
+/// callback already applied → 200, nothing changed. The body is parsed as JSON whatever
+/// its content type (Unipile sends none).
+async fn hosted_auth_callback(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let body: NotifyBody = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("malformed notify body: {e}")))?;
+    if !matches!(body.status.as_str(), "CREATION_SUCCESS" | "RECONNECTED") {
+        return Err(AppError::BadRequest(format!("unexpected notify status {:?}", body.status)));
+    }
+    if body.account_id.trim().is_empty() || body.account_id.len() > 128 {
+        return Err(AppError::BadRequest("account_id must be a non-empty Unipile id".into()));
+    }
+    if body.name.as_deref().is_some_and(|n| n != token) {
+        return Err(AppError::BadRequest("name does not match the link".into()));
+    }
+    let stale = || AppError::NotFound("unknown or stale link".into());
+    if token.len() > 128 {
+        return Err(stale());
+    }
+    let row = state.store.account_by_link_token(&token).await?.ok_or_else(stale)?;
+    if row.status == AccountStatus::Connected && row.unipile_account_id.as_deref() == Some(&body.account_id) {
+        return Ok((StatusCode::OK, Json(json!({"result": "duplicate"}))).into_response());
+    }
+    if row.status != AccountStatus::Connecting {
+        return Err(stale());
+    }
+    let handle = state.temporal.get_workflow_handle::<ReconnectWorkflow>(reconnect_workflow_id(row.id));
+    let callback = HostedAuthCallback { status: body.status, account_id: body.account_id, name: token };
+    match handle
+        .signal(ReconnectWorkflow::hosted_auth_completed, callback, WorkflowSignalOptions::default())
+        .await
+    {
+        Ok(()) => Ok((StatusCode::OK, Json(json!({"result": "accepted"}))).into_response()),
+        Err(temporalio_client::errors::WorkflowInteractionError::NotFound(_)) => {
+            Err(AppError::NotFound("no linking in progress for this link".into()))
+        }
+        Err(e) => Err(AppError::Internal(anyhow::anyhow!("signal failed: {e}"))),
+    }
+}
