@@ -305,12 +305,20 @@ async fn list_webhooks(State(s): State<Arc<Shared>>, headers: HeaderMap, uri: Ur
         .webhooks
         .values()
         .map(|w| {
-            json!({
+            let mut item = json!({
                 "object": "Webhook", "id": w.id, "account_ids": [], "enabled": true,
-                "name": w.name, "request_url": w.request_url, "format": w.format,
+                "request_url": w.request_url, "format": w.format,
                 "headers": w.headers.iter().map(|(k, v)| json!({"key": k, "value": v})).collect::<Vec<_>>(),
-                "data": [], "events": w.events, "type": "AUTO"
-            })
+                "data": [], "type": "AUTO"
+            });
+            // Optional fields are absent rather than null, as in the published schema.
+            if let Some(name) = &w.name {
+                item["name"] = name.clone().into();
+            }
+            if let Some(events) = &w.events {
+                item["events"] = events.clone().into();
+            }
+            item
         })
         .collect();
     call.done(Json(json!({"object": "WebhookList", "items": items, "cursor": null})).into_response())
