@@ -2,6 +2,10 @@
 //! store, Unipile through its client). Each is idempotent or safe to retry; permanent
 //! failures are raised as non-retryable (`relink.NonRetryable`).
 
+mod healing;
+
+pub use healing::{ALERT_ORPHAN_AMBIGUOUS, ALERT_SANITY_GATE, ALERT_UNAUTHORIZED, HealingActivities};
+
 use relink_domain::{
     AccountId, AccountStatus, SourceStatus,
     reconnect::{
@@ -40,17 +44,17 @@ impl Activities {
     }
 }
 
-fn permanent(msg: String) -> ActivityError {
+pub(crate) fn permanent(msg: String) -> ActivityError {
     ActivityError::application(
         ApplicationFailure::builder(msg).type_name(NON_RETRYABLE.to_string()).non_retryable(true).build(),
     )
 }
 
-fn store_err(e: StoreError) -> ActivityError {
+pub(crate) fn store_err(e: StoreError) -> ActivityError {
     if e.is_transient() { ActivityError::from(e) } else { permanent(e.to_string()) }
 }
 
-fn unipile_err(e: UnipileError) -> ActivityError {
+pub(crate) fn unipile_err(e: UnipileError) -> ActivityError {
     if e.is_transient() { ActivityError::from(e) } else { permanent(e.to_string()) }
 }
 

@@ -4,6 +4,7 @@
 //! `workflows` crate) can depend on it.
 
 pub mod ids;
+pub mod healing;
 pub mod pill;
 pub mod reconnect;
 pub mod status;

@@ -2,7 +2,10 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use relink_starter::ops;
 use relink_store::Store;
+use relink_worker::TemporalSettings;
+use std::time::Duration;
 
 /// relink operator CLI.
 #[derive(Parser, Debug)]
@@ -11,6 +14,8 @@ struct Cli {
     /// PostgreSQL URL.
     #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true, global = true)]
     database_url: Option<String>,
+    #[command(flatten)]
+    temporal: TemporalSettings,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,6 +33,19 @@ enum Command {
         #[arg(long, env = "UNIPILE_SIM_URL", value_name = "UNIPILE_SIM_URL")]
         sim: Option<String>,
     },
+    /// Temporal Schedules of the healing loops.
+    Schedules {
+        #[command(subcommand)]
+        action: ScheduleCommand,
+    },
+    /// Runs one healing pass now (as a workflow) and prints its summary.
+    Run {
+        /// Which pass.
+        pass: ops::Pass,
+        /// Reconciler only: print the plan, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Seeds a demo workspace and plays the reconnect scenario against a running stack.
     Demo {
         /// Web tier base URL.
@@ -42,6 +60,16 @@ enum Command {
         /// Temporal namespace.
         #[arg(long, env = "TEMPORAL_NAMESPACE", default_value = "default")]
         namespace: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ScheduleCommand {
+    /// Creates or updates orphan-watcher, campaign-sweeper and account-reconciler.
+    Apply {
+        /// Reconciler interval in seconds.
+        #[arg(long, env = "RECONCILER_INTERVAL_SECS", default_value_t = 900)]
+        reconciler_interval_secs: u64,
     },
 }
 
@@ -75,6 +103,28 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Schedules { action: ScheduleCommand::Apply { reconciler_interval_secs } } => {
+            if reconciler_interval_secs < 60 {
+                anyhow::bail!("RECONCILER_INTERVAL_SECS must be at least 60");
+            }
+            let client = temporal(&cli.temporal).await?;
+            let applied =
+                ops::apply_schedules(&client, &cli.temporal.task_queue, Duration::from_secs(reconciler_interval_secs)).await?;
+            for s in applied {
+                println!(
+                    "schedule {:<20} {:<8} every {:>5} s, overlap skip, catch-up window {} s",
+                    s.id, s.change, s.every_secs, s.catchup_window_secs
+                );
+            }
+        }
+        Command::Run { pass, dry_run } => {
+            let client = temporal(&cli.temporal).await?;
+            eprintln!("running {pass:?}{} …", if dry_run { " (dry run)" } else { "" });
+            let (id, summary) = ops::run_pass(&client, &cli.temporal.task_queue, pass, dry_run).await?;
+            println!("workflow {id}");
+            println!("Temporal UI: {}/namespaces/{}/workflows/{id}", ui_url(), cli.temporal.temporal_namespace);
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        }
         Command::Demo { web, sim, temporal_ui, namespace } => {
             let store = store(cli.database_url).await?;
             let seed = relink_store::seed_demo(&store).await?;
@@ -85,4 +135,12 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn temporal(t: &TemporalSettings) -> anyhow::Result<temporalio_client::Client> {
+    relink_worker::connect_temporal(&t.temporal_address, &t.temporal_namespace).await
+}
+
+fn ui_url() -> String {
+    std::env::var("TEMPORAL_UI_URL").unwrap_or_else(|_| "http://127.0.0.1:8233".into())
 }

@@ -450,11 +450,12 @@ impl Store {
 
 impl Store {
     /// Unipile says the account needs a fresh login (`CREDENTIALS`/`PERMISSIONS`): in one
-    /// transaction, `connected`/`connecting` → `reconnect_needed` (audited), the account's
+    /// transaction, `connected` → `reconnect_needed` (audited), the account's
     /// campaigns get the `linkedin_account_disconnected` reason with their active
     /// enrollments soft-paused, and one reconnect email is queued for this disconnect
     /// episode (deduplicated on the audit row that opened it). Returns false when the row
-    /// already was `reconnect_needed` or `disconnected` (nothing written).
+    /// was not `connected` (nothing written): a row that is `connecting` is in the user's
+    /// hands, and a late `CREDENTIALS` webhook must not pull it back.
     pub async fn mark_reconnect_needed(
         &self,
         id: AccountId,
@@ -465,7 +466,7 @@ impl Store {
         let moved = flip_status(
             &mut tx,
             id,
-            &[AccountStatus::Connected, AccountStatus::Connecting],
+            &[AccountStatus::Connected],
             AccountStatus::ReconnectNeeded,
             audit,
         )

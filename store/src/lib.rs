@@ -8,11 +8,13 @@
 mod accounts;
 mod campaigns;
 mod error;
+mod healing;
 mod seed;
 
 pub use accounts::*;
 pub use campaigns::*;
 pub use error::StoreError;
+pub use healing::*;
 pub use seed::{DemoSeed, SeedAccount, seed_demo};
 
 use sqlx::{PgPool, postgres::PgPoolOptions};

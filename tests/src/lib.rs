@@ -20,6 +20,8 @@ use url::Url;
 
 /// The simulator's API key in tests.
 pub const SIM_KEY: &str = "test-unipile-key";
+/// The account-status webhook secret in tests.
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret-0123456789";
 
 /// Timings of one app under test.
 #[derive(Debug, Clone)]
@@ -214,6 +216,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         link_reuse_window: opts.link_reuse_window,
         link_ttl: opts.link_ttl,
         temporal_ui_url: None,
+        webhook_secret: WEBHOOK_SECRET.into(),
     };
     tokio::spawn(async move {
         let _ = axum::serve(web_listener, relink_web::app(state)).await;
@@ -226,6 +229,18 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         sim_url: sim_url.clone(),
         public_base_url: web_url.clone(),
     };
+    let unipile = relink_worker::UnipileSettings {
+        unipile_dsn: sim_url.parse().expect("sim url"),
+        unipile_api_key: SIM_KEY.into(),
+        unipile_timeout_secs: 5,
+    };
+    relink_worker::register_account_status_webhook(
+        &unipile.client().expect("client"),
+        &web_url.parse().expect("web url"),
+        WEBHOOK_SECRET,
+    )
+    .await
+    .expect("webhook registration");
     let worker = Some(WorkerHandle::start(worker_config.clone()));
     TestApp {
         store,

@@ -5,6 +5,7 @@
 mod dashboard;
 mod error;
 mod routes;
+mod webhooks;
 
 pub use error::AppError;
 
@@ -32,6 +33,8 @@ pub struct AppState {
     pub link_ttl: Duration,
     /// Temporal Web UI base URL, for links printed to operators.
     pub temporal_ui_url: Option<String>,
+    /// The `Unipile-Auth` secret of the account-status webhook.
+    pub webhook_secret: String,
 }
 
 /// Builds the router over `state`.

@@ -25,6 +25,9 @@ struct Args {
     /// Hosted-auth link lifetime, seconds.
     #[arg(long, env = "LINK_TTL_SECS", value_name = "LINK_TTL_SECS", default_value_t = 900)]
     link_ttl_secs: u64,
+    /// Shared secret Unipile sends in `Unipile-Auth` with account-status webhooks.
+    #[arg(long, env = "WEBHOOK_SECRET", value_name = "WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: String,
     /// Temporal Web UI base URL (for links in logs).
     #[arg(long, env = "TEMPORAL_UI_URL", value_name = "TEMPORAL_UI_URL")]
     temporal_ui_url: Option<String>,
@@ -34,6 +37,9 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     relink_worker::init_tracing();
     let args = Args::parse();
+    if args.webhook_secret.len() < 16 {
+        anyhow::bail!("WEBHOOK_SECRET must be at least 16 characters");
+    }
     if args.link_ttl_secs < args.link_reuse_window_secs {
         anyhow::bail!("LINK_TTL_SECS must be at least LINK_REUSE_WINDOW_SECS");
     }
@@ -48,6 +54,7 @@ async fn main() -> anyhow::Result<()> {
         link_reuse_window: Duration::from_secs(args.link_reuse_window_secs),
         link_ttl: Duration::from_secs(args.link_ttl_secs),
         temporal_ui_url: args.temporal_ui_url,
+        webhook_secret: args.webhook_secret,
     };
     let listener = tokio::net::TcpListener::bind(args.web_addr)
         .await

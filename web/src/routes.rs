@@ -37,6 +37,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/api/accounts", get(list_accounts))
         .route("/api/accounts/{id}/reconnect", post(reconnect))
         .route("/api/campaigns", get(list_campaigns))
+        .route("/api/campaigns/{id}/resume", post(resume_campaign))
+        .route("/webhooks/unipile/account-status", post(crate::webhooks::account_status))
         .route("/webhooks/unipile/hosted-auth/{token}", post(hosted_auth_callback))
         .route("/", get(dashboard::page))
         .route("/ui/accounts/{id}/reconnect", post(dashboard::reconnect))
@@ -217,6 +219,28 @@ async fn list_campaigns(State(state): State<AppState>, Workspace(ws): Workspace)
         })
         .collect();
     Ok(Json(json!({ "campaigns": campaigns })).into_response())
+}
+
+/// `POST /api/campaigns/{id}/resume`: the user's Resume. Clears the reasons the user
+/// may clear and says which reason (if any) keeps the campaign paused.
+async fn resume_campaign(
+    State(state): State<AppState>,
+    Workspace(ws): Workspace,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id: uuid::Uuid = id.parse().map_err(|_| AppError::NotFound(format!("campaign {id:?} not found")))?;
+    let outcome = state.store.user_resume(ws, id).await?;
+    let message = if outcome.remaining.is_empty() {
+        "campaign resumed".to_string()
+    } else {
+        let r: Vec<_> = outcome.remaining.iter().map(|r| r.as_str()).collect();
+        format!("still paused: {} (its cause persists)", r.join(", "))
+    };
+    Ok(Json(json!({
+        "id": id, "status": outcome.status, "cleared": outcome.cleared,
+        "remaining_reasons": outcome.remaining, "message": message,
+    }))
+    .into_response())
 }
 
 /// Unipile's notify_url body; unknown extra fields are tolerated, `name` may be absent.

@@ -3,10 +3,13 @@
 //! this code.
 
 use anyhow::Context;
-use relink_activities::Activities;
+use relink_activities::{Activities, HealingActivities};
 use relink_store::Store;
 use relink_unipile::{ApiKey, UnipileClient};
-use relink_workflows::ReconnectWorkflow;
+use relink_workflows::{
+    AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow, OrphanWatcherWorkflow,
+    ReconnectWorkflow,
+};
 use std::{future::Future, time::Duration};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -68,11 +71,24 @@ pub async fn connect_temporal(address: &str, namespace: &str) -> anyhow::Result<
     Ok(Client::new(connection, ClientOptions::new(namespace.to_string()).build())?)
 }
 
+/// Every activity implementation the worker registers.
+pub struct WorkerActivities {
+    /// Reconnect-flow activities.
+    pub reconnect: Activities,
+    /// Healing-loop activities.
+    pub healing: HealingActivities,
+}
+
 /// The worker's options: every relink workflow and activity on `task_queue`.
-pub fn worker_options(task_queue: &str, activities: Activities) -> anyhow::Result<WorkerOptions> {
+pub fn worker_options(task_queue: &str, activities: WorkerActivities) -> anyhow::Result<WorkerOptions> {
     Ok(WorkerOptions::new(task_queue.to_string())
         .register_workflow::<ReconnectWorkflow>()?
-        .register_activities(activities)
+        .register_workflow::<OrphanWatcherWorkflow>()?
+        .register_workflow::<CampaignSweeperWorkflow>()?
+        .register_workflow::<AccountReconcilerWorkflow>()?
+        .register_workflow::<AccountStatusSyncWorkflow>()?
+        .register_activities(activities.reconnect)
+        .register_activities(activities.healing)
         .build())
 }
 
@@ -81,9 +97,30 @@ pub async fn build_activities(
     database_url: &str,
     unipile: &UnipileSettings,
     public_base_url: Url,
-) -> anyhow::Result<Activities> {
+) -> anyhow::Result<WorkerActivities> {
     let store = Store::connect(database_url, 10).await.context("DATABASE_URL: cannot connect")?;
-    Ok(Activities::new(store, unipile.client()?, public_base_url))
+    let client = unipile.client()?;
+    Ok(WorkerActivities {
+        reconnect: Activities::new(store.clone(), client.clone(), public_base_url),
+        healing: HealingActivities::new(store, client),
+    })
+}
+
+/// Registers (idempotently, matching on `request_url`) Unipile's account-status webhook
+/// pointing at `<public_base_url>/webhooks/unipile/account-status` with the
+/// `Unipile-Auth` header carrying `secret`. Returns the webhook id.
+pub async fn register_account_status_webhook(
+    unipile: &UnipileClient,
+    public_base_url: &Url,
+    secret: &str,
+) -> anyhow::Result<String> {
+    let url = format!("{}/webhooks/unipile/account-status", public_base_url.as_str().trim_end_matches('/'));
+    let (id, created) = unipile
+        .ensure_account_status_webhook(&url, secret)
+        .await
+        .context("registering the account-status webhook at Unipile")?;
+    tracing::info!(webhook_id = %id, created, %url, "account-status webhook registered");
+    Ok(id)
 }
 
 /// Runs a worker until `shutdown` resolves, then shuts it down gracefully (in-flight
@@ -92,7 +129,7 @@ pub async fn build_activities(
 pub async fn run_worker(
     client: Client,
     task_queue: &str,
-    activities: Activities,
+    activities: WorkerActivities,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let runtime = Runtime::from_current_tokio(Default::default())?;

@@ -9,6 +9,10 @@ use relink_domain::reconnect::{
     MarkConnectingInput, PreparedLink,
 };
 use relink_domain::AccountId;
+use relink_domain::healing::{
+    AccountStatusSyncInput, OrphanPassInput, OrphanPassSummary, ReconcileInput, ReconcileReport,
+    SweepInput, SweepSummary, SyncResult,
+};
 use std::time::Duration;
 use temporalio_common::{ActivityCloseTimeouts, RetryPolicy};
 use temporalio_macros::activity_definitions;
@@ -33,6 +37,14 @@ pub mod names {
     pub const FIND_LIVE_SESSION: &str = "find_live_session";
     /// Activity type name of `abandon_link`.
     pub const ABANDON_LINK: &str = "abandon_link";
+    /// Activity type name of `orphan_pass`.
+    pub const ORPHAN_PASS: &str = "orphan_pass";
+    /// Activity type name of `sweep_campaigns`.
+    pub const SWEEP_CAMPAIGNS: &str = "sweep_campaigns";
+    /// Activity type name of `reconcile_pass`.
+    pub const RECONCILE_PASS: &str = "reconcile_pass";
+    /// Activity type name of `sync_account_status`.
+    pub const SYNC_ACCOUNT_STATUS: &str = "sync_account_status";
 }
 
 /// Declarations of every relink activity.
@@ -77,6 +89,30 @@ impl RelinkActivities {
     pub fn abandon_link(input: AbandonLinkInput) -> Result<bool, ActivityError> {
         unimplemented!()
     }
+
+    /// One orphan-watcher pass: relinks rows stuck `connecting` whose session is live.
+    #[activity(name = names::ORPHAN_PASS)]
+    pub fn orphan_pass(input: OrphanPassInput) -> Result<OrphanPassSummary, ActivityError> {
+        unimplemented!()
+    }
+
+    /// One sweeper pass in bounded batches; heartbeats after every batch.
+    #[activity(name = names::SWEEP_CAMPAIGNS)]
+    pub fn sweep_campaigns(input: SweepInput) -> Result<SweepSummary, ActivityError> {
+        unimplemented!()
+    }
+
+    /// One reconciler pass (complete listing, sanity gate, compare-and-set flips).
+    #[activity(name = names::RECONCILE_PASS)]
+    pub fn reconcile_pass(input: ReconcileInput) -> Result<ReconcileReport, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Re-reads one Unipile account and applies its status to the linked row.
+    #[activity(name = names::SYNC_ACCOUNT_STATUS)]
+    pub fn sync_account_status(input: AccountStatusSyncInput) -> Result<SyncResult, ActivityError> {
+        unimplemented!()
+    }
 }
 
 fn both(schedule_to_close_secs: u64, start_to_close_secs: u64) -> ActivityCloseTimeouts {
@@ -118,6 +154,17 @@ pub fn interactive_unipile_activity() -> ActivityOptions {
 /// retried for up to 30 minutes (Unipile outages are usually short).
 pub fn background_unipile_activity() -> ActivityOptions {
     ActivityOptions::with_close_timeouts(both(1800, 30))
+        .retry_policy(retry(0, Duration::from_secs(60)))
+        .build()
+}
+
+/// Long passes over the whole fleet (listing every Unipile page, sweeping every batch):
+/// 10 minutes per attempt with a 60 s heartbeat timeout where they heartbeat, retried
+/// for up to an hour; an error on any page fails the attempt and the pass is retried
+/// whole (never run over a partial listing).
+pub fn pass_activity() -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(both(3600, 600))
+        .heartbeat_timeout(Duration::from_secs(60))
         .retry_policy(retry(0, Duration::from_secs(60)))
         .build()
 }

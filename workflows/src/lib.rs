@@ -3,7 +3,11 @@
 //! declared in [`activities`] and implemented by the `activities` crate.
 
 pub mod activities;
+pub mod healing;
 pub mod reconnect;
 
 pub use activities::RelinkActivities;
+pub use healing::{
+    AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow, OrphanWatcherWorkflow,
+};
 pub use reconnect::ReconnectWorkflow;

@@ -1,0 +1,318 @@
+//! Activities of the healing loops: orphan watcher, sweeper, reconciler and the
+//! account-status sync. Every listing is complete or unused; every flip is
+//! compare-and-set on the status the pass read.
+
+use chrono::Utc;
+use relink_domain::{
+    AccountStatus, SourceStatus,
+    healing::{
+        AccountStatusSyncInput, OrphanPassInput, OrphanPassSummary, PlannedFlip, ReconcileInput,
+        ReconcileReport, SweepInput, SweepSummary, SyncResult, sanity_gate_holds,
+    },
+};
+use relink_store::{AuditContext, Store};
+use relink_unipile::{Account, UnipileClient, UnipileError};
+use relink_workflows::activities::names;
+use serde_json::json;
+use std::{collections::HashMap, sync::Arc};
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+use crate::{permanent, store_err, unipile_err};
+
+/// Alert kind of an orphan row with more than one possible Unipile account.
+pub const ALERT_ORPHAN_AMBIGUOUS: &str = "orphan.ambiguous_match";
+/// Alert kind of a reconciler pass stopped by the sanity gate.
+pub const ALERT_SANITY_GATE: &str = "reconciler.sanity_gate";
+/// Alert kind of Unipile refusing our own API key.
+pub const ALERT_UNAUTHORIZED: &str = "unipile.unauthorized";
+
+/// A new Unipile account counts as appearing inside a linking window that began up to
+/// this many seconds after it (clock skew between Unipile and us).
+const CREATION_SKEW_SECS: i64 = 60;
+
+/// The healing-loop activities.
+pub struct HealingActivities {
+    store: Store,
+    unipile: UnipileClient,
+}
+
+impl HealingActivities {
+    /// Over a shared store and Unipile client.
+    pub fn new(store: Store, unipile: UnipileClient) -> Self {
+        Self { store, unipile }
+    }
+
+    async fn alert_unauthorized(&self, body: &str) -> Result<(), ActivityError> {
+        self.store
+            .raise_alert(
+                ALERT_UNAUTHORIZED,
+                "critical",
+                "Unipile rejected relink's API key (401); nothing was flipped",
+                json!({"body": body}),
+                ALERT_UNAUTHORIZED,
+            )
+            .await
+            .map_err(store_err)?;
+        Ok(())
+    }
+}
+
+fn audit(actor: &str, action: &str, reason: String) -> AuditContext {
+    AuditContext { action: action.into(), actor: actor.into(), reason: Some(reason), ..Default::default() }
+}
+
+fn live_linkedin(a: &Account) -> bool {
+    a.is_linkedin() && a.source_status() == Some(SourceStatus::Ok)
+}
+
+#[activities]
+impl HealingActivities {
+    /// Implements `orphan_pass`: rows `connecting` for too long are relinked when their
+    /// session is live. A reconnect matches its own Unipile id once its source is `OK`; a
+    /// first connection matches the LinkedIn identity the row knows, or else the single
+    /// unclaimed LinkedIn account that appeared inside its linking window while no other
+    /// first connection was linking. Anything ambiguous raises an alert, never a guess.
+    #[activity(name = names::ORPHAN_PASS)]
+    pub async fn orphan_pass(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: OrphanPassInput,
+    ) -> Result<OrphanPassSummary, ActivityError> {
+        let cutoff = Utc::now() - chrono::Duration::seconds(input.connecting_longer_than_secs as i64);
+        let rows = self.store.stale_connecting(cutoff).await.map_err(store_err)?;
+        let mut summary = OrphanPassSummary { examined: rows.len(), ..Default::default() };
+        let mut still_ambiguous = Vec::new();
+        if !rows.is_empty() {
+            let listing = self.unipile.list_all_accounts().await.map_err(unipile_err)?;
+            let mut claimed = self.store.claimed_unipile_ids().await.map_err(store_err)?;
+            for row in rows {
+                let candidate: Result<Option<&Account>, usize> = match &row.unipile_account_id {
+                    Some(own) => Ok(listing.iter().find(|a| &a.id == own && live_linkedin(a))),
+                    None => {
+                        let unclaimed: Vec<&Account> =
+                            listing.iter().filter(|a| live_linkedin(a) && !claimed.contains(&a.id)).collect();
+                        let by_identity: Vec<&Account> = match &row.linkedin_member_id {
+                            Some(m) => unclaimed.iter().copied().filter(|a| a.linkedin_member_id() == Some(m)).collect(),
+                            None => vec![],
+                        };
+                        if by_identity.len() == 1 {
+                            Ok(Some(by_identity[0]))
+                        } else {
+                            let since = row.connecting_since.unwrap_or(cutoff) - chrono::Duration::seconds(CREATION_SKEW_SECS);
+                            let in_window: Vec<&Account> = unclaimed
+                                .into_iter()
+                                .filter(|a| a.created_at_utc().is_some_and(|c| c >= since))
+                                .collect();
+                            let others = self.store.other_first_connections_linking(row.id).await.map_err(store_err)?;
+                            match (in_window.len(), others) {
+                                (0, _) => Ok(None),
+                                (1, 0) => Ok(Some(in_window[0])),
+                                (n, o) => Err(n.max(1) + o as usize),
+                            }
+                        }
+                    }
+                };
+                match candidate {
+                    Ok(Some(account)) => {
+                        let status = account.source_status().unwrap_or(SourceStatus::Ok);
+                        let a = audit(
+                            "workflow:orphan-watcher",
+                            "orphan.relinked",
+                            "session live on Unipile while the row was stuck connecting".into(),
+                        );
+                        let r = self
+                            .store
+                            .link_account(row.id, None, &account.id, account.linkedin_member_id(), status, &a)
+                            .await;
+                        match r {
+                            Ok(relink_domain::reconnect::LinkResult::Linked { .. }) => {
+                                claimed.insert(account.id.clone());
+                                summary.relinked.push(row.id);
+                            }
+                            Ok(_) => summary.unmatched.push(row.id),
+                            Err(relink_store::StoreError::Conflict(_)) => summary.unmatched.push(row.id),
+                            Err(e) => return Err(store_err(e)),
+                        }
+                    }
+                    Ok(None) => summary.unmatched.push(row.id),
+                    Err(candidates) => {
+                        let key = format!("{ALERT_ORPHAN_AMBIGUOUS}:{}", row.id);
+                        self.store
+                            .raise_alert(
+                                ALERT_ORPHAN_AMBIGUOUS,
+                                "warning",
+                                &format!(
+                                    "{} is stuck linking and {candidates} Unipile accounts or linking rows could be its session; not linked",
+                                    row.display_name
+                                ),
+                                json!({"account_id": row.id, "workspace_id": row.workspace_id, "candidates": candidates}),
+                                &key,
+                            )
+                            .await
+                            .map_err(store_err)?;
+                        still_ambiguous.push(key);
+                        summary.ambiguous.push(row.id);
+                    }
+                }
+            }
+        }
+        self.store.acknowledge_healed(ALERT_ORPHAN_AMBIGUOUS, &still_ambiguous).await.map_err(store_err)?;
+        tracing::info!(?summary, "orphan-watcher pass");
+        Ok(summary)
+    }
+
+    /// Implements `sweep_campaigns`: bounded batches until nothing is left, with a
+    /// heartbeat (the running totals) after each batch.
+    #[activity(name = names::SWEEP_CAMPAIGNS)]
+    pub async fn sweep_campaigns(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: SweepInput,
+    ) -> Result<SweepSummary, ActivityError> {
+        let batch = i64::from(input.batch_size.clamp(1, 10_000));
+        let mut total = SweepSummary::default();
+        loop {
+            let t = self.store.sweep_disconnect_pauses(batch).await.map_err(store_err)?;
+            total.batches += 1;
+            total.reasons_cleared += t.reasons_cleared;
+            total.campaigns_resumed += t.campaigns_resumed;
+            total.still_paused += t.still_paused;
+            ctx.record_heartbeat(total).await?;
+            if t.reasons_cleared < batch as u64 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Implements `reconcile_pass`: a complete listing (any page error fails the pass),
+    /// a plan, the sanity gate, then compare-and-set flips (recoveries are not gated).
+    #[activity(name = names::RECONCILE_PASS)]
+    pub async fn reconcile_pass(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: ReconcileInput,
+    ) -> Result<ReconcileReport, ActivityError> {
+        let mut report = ReconcileReport { dry_run: input.dry_run, ..Default::default() };
+        let listing = match self.unipile.list_all_accounts().await {
+            Ok(l) => l,
+            Err(UnipileError::Unauthorized { body }) => {
+                self.alert_unauthorized(&body).await?;
+                report.unauthorized = true;
+                return Ok(report);
+            }
+            Err(e) => return Err(unipile_err(e)),
+        };
+        report.listed = listing.len();
+        let by_id: HashMap<&str, &Account> = listing.iter().map(|a| (a.id.as_str(), a)).collect();
+        let rows = self.store.linked_accounts().await.map_err(store_err)?;
+        report.fleet = rows.len();
+        let mut provider_updates = Vec::new();
+        for (id, status, unipile_id, provider) in &rows {
+            let seen = by_id.get(unipile_id.as_str()).map(|a| a.source_status());
+            let flip = |to: AccountStatus, source_status: Option<SourceStatus>| PlannedFlip {
+                account_id: *id,
+                unipile_account_id: unipile_id.clone(),
+                from: *status,
+                to,
+                source_status,
+            };
+            match seen {
+                None if *status == AccountStatus::Connected => report.plan.push(flip(AccountStatus::Disconnected, None)),
+                None => {}
+                Some(src) => {
+                    let src = src.unwrap_or(SourceStatus::Error);
+                    if src.needs_login() && *status == AccountStatus::Connected {
+                        report.plan.push(flip(AccountStatus::ReconnectNeeded, Some(src)));
+                    } else if src == SourceStatus::Ok && *status == AccountStatus::ReconnectNeeded {
+                        report.plan.push(flip(AccountStatus::Connected, Some(src)));
+                    } else if *provider != Some(src) && *status == AccountStatus::Connected {
+                        provider_updates.push((*id, src));
+                    }
+                }
+            }
+        }
+        let away = report.plan.iter().filter(|f| f.is_away()).count();
+        report.gated = sanity_gate_holds(away, report.fleet);
+        if input.dry_run {
+            return Ok(report);
+        }
+        if report.gated {
+            self.store
+                .raise_alert(
+                    ALERT_SANITY_GATE,
+                    "critical",
+                    &format!(
+                        "reconciler would flip {away} of {} linked accounts away from connected; flipped none",
+                        report.fleet
+                    ),
+                    json!({"would_flip": away, "fleet": report.fleet, "listed": report.listed}),
+                    ALERT_SANITY_GATE,
+                )
+                .await
+                .map_err(store_err)?;
+        } else {
+            self.store.acknowledge_healed(ALERT_SANITY_GATE, &[]).await.map_err(store_err)?;
+        }
+        for f in &report.plan {
+            if report.gated && f.is_away() {
+                continue;
+            }
+            let reason = match f.source_status {
+                Some(s) => format!("Unipile source status {s}"),
+                None => "absent from Unipile's complete account listing".into(),
+            };
+            let a = audit("workflow:account-reconciler", "reconciler.flip", reason);
+            let done = self
+                .store
+                .reconcile_flip(f.account_id, f.from, f.to, f.source_status, &a)
+                .await
+                .map_err(store_err)?;
+            if done { report.applied += 1 } else { report.moved += 1 }
+        }
+        for (id, src) in provider_updates {
+            self.store.set_provider_status(id, src).await.map_err(store_err)?;
+        }
+        tracing::info!(fleet = report.fleet, planned = report.plan.len(), applied = report.applied, gated = report.gated, "reconciler pass");
+        Ok(report)
+    }
+
+    /// Implements `sync_account_status`: re-reads the account from Unipile (webhooks
+    /// arrive late, twice or out of order) and applies what it finds.
+    #[activity(name = names::SYNC_ACCOUNT_STATUS)]
+    pub async fn sync_account_status(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: AccountStatusSyncInput,
+    ) -> Result<SyncResult, ActivityError> {
+        let Some(row) = self.store.account_by_unipile_id(&input.unipile_account_id).await.map_err(store_err)? else {
+            return Ok(SyncResult::UnknownAccount);
+        };
+        let account = match self.unipile.get_account(&input.unipile_account_id).await {
+            Ok(a) => a,
+            Err(UnipileError::NotFound) => return Ok(SyncResult::Gone),
+            Err(UnipileError::Unauthorized { body }) => {
+                self.alert_unauthorized(&body).await?;
+                return Err(permanent("Unipile rejected our API key".into()));
+            }
+            Err(e) => return Err(unipile_err(e)),
+        };
+        let Some(src) = account.source_status() else {
+            return Err(permanent(format!("account {} has no readable source status", account.id)));
+        };
+        let a = audit("workflow:account-status", "unipile.account_status", format!("Unipile source status {src}"));
+        let flipped = if src.needs_login() {
+            let f = self.store.mark_reconnect_needed(row.id, src, &a).await.map_err(store_err)?;
+            if !f {
+                self.store.set_provider_status(row.id, src).await.map_err(store_err)?;
+            }
+            f
+        } else if src == SourceStatus::Ok && row.status == AccountStatus::ReconnectNeeded {
+            self.store.recover_connected(row.id, src, &a).await.map_err(store_err)?.is_some()
+        } else {
+            self.store.set_provider_status(row.id, src).await.map_err(store_err)?;
+            false
+        };
+        Ok(SyncResult::Applied { source_status: src, flipped })
+    }
+}

@@ -1,0 +1,167 @@
+//! Shapes of the healing loops: orphan watcher, campaign resume sweeper, reconciler and
+//! the account-status sync (DESIGN.md, "Workflows"), and the reconciler's sanity gate.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{AccountId, AccountStatus, SourceStatus};
+
+/// Schedule id and workflow type of the hourly orphan watcher.
+pub const ORPHAN_WATCHER: &str = "orphan-watcher";
+/// Schedule id of the 5-minute campaign resume sweeper.
+pub const CAMPAIGN_SWEEPER: &str = "campaign-sweeper";
+/// Schedule id of the account reconciler.
+pub const ACCOUNT_RECONCILER: &str = "account-reconciler";
+
+/// The reconciler's sanity gate: at most this many flips away from `connected` per pass
+/// (DESIGN.md, "Reconciler").
+pub const GATE_MAX_AWAY: usize = 5;
+/// ... and at most this percentage of the fleet when at least two would flip.
+pub const GATE_MAX_FLEET_PERCENT: usize = 25;
+
+/// True when a pass that would flip `away` of `fleet` linked rows away from `connected`
+/// must flip none of them: more than 5, or more than 25 % of the fleet when at least 2.
+pub fn sanity_gate_holds(away: usize, fleet: usize) -> bool {
+    away > GATE_MAX_AWAY || (away >= 2 && away * 100 > fleet * GATE_MAX_FLEET_PERCENT)
+}
+
+/// Input of one orphan-watcher pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphanPassInput {
+    /// Rows `connecting` for longer than this many seconds are examined (default 300).
+    pub connecting_longer_than_secs: u64,
+}
+
+impl Default for OrphanPassInput {
+    fn default() -> Self {
+        Self { connecting_longer_than_secs: 300 }
+    }
+}
+
+/// What one orphan-watcher pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrphanPassSummary {
+    /// Rows examined (connecting for too long).
+    pub examined: usize,
+    /// Rows relinked to a live Unipile session.
+    pub relinked: Vec<AccountId>,
+    /// Rows with an ambiguous match (alerted, not linked).
+    pub ambiguous: Vec<AccountId>,
+    /// Rows with no live session yet (left alone).
+    pub unmatched: Vec<AccountId>,
+}
+
+/// Input of one sweeper pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepInput {
+    /// Campaigns per transaction (bounded batches).
+    pub batch_size: u32,
+}
+
+impl Default for SweepInput {
+    fn default() -> Self {
+        Self { batch_size: 500 }
+    }
+}
+
+/// Totals of one sweeper pass.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepSummary {
+    /// Batches run.
+    pub batches: u64,
+    /// `linkedin_account_disconnected` reasons removed.
+    pub reasons_cleared: u64,
+    /// Campaigns that became active.
+    pub campaigns_resumed: u64,
+    /// Campaigns that keep another reason.
+    pub still_paused: u64,
+}
+
+/// Input of one reconciler pass.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileInput {
+    /// Compute and return the plan without writing anything.
+    pub dry_run: bool,
+}
+
+/// One flip the reconciler plans.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedFlip {
+    /// The row.
+    pub account_id: AccountId,
+    /// Its Unipile account.
+    pub unipile_account_id: String,
+    /// Status read.
+    pub from: AccountStatus,
+    /// Status to set.
+    pub to: AccountStatus,
+    /// Unipile's source status (`None`: gone from the complete listing).
+    pub source_status: Option<SourceStatus>,
+}
+
+impl PlannedFlip {
+    /// True for flips away from `connected` (the ones the sanity gate counts).
+    pub fn is_away(&self) -> bool {
+        self.from == AccountStatus::Connected && self.to != AccountStatus::Connected
+    }
+}
+
+/// The reconciler's plan and what it did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReconcileReport {
+    /// Linked rows compared.
+    pub fleet: usize,
+    /// Unipile accounts listed.
+    pub listed: usize,
+    /// Planned flips.
+    pub plan: Vec<PlannedFlip>,
+    /// The sanity gate held: no flip away from `connected` was made.
+    pub gated: bool,
+    /// Flips written.
+    pub applied: usize,
+    /// Flips skipped because the row moved meanwhile (compare-and-set lost).
+    pub moved: usize,
+    /// Dry run: nothing written.
+    pub dry_run: bool,
+    /// Unipile refused our API key: nothing flipped, an alert was raised.
+    pub unauthorized: bool,
+}
+
+/// Input of the account-status sync workflow (`account-status:<unipile_account_id>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountStatusSyncInput {
+    /// The Unipile account the webhook named.
+    pub unipile_account_id: String,
+}
+
+/// What one account-status sync did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum SyncResult {
+    /// No row is linked to this Unipile account.
+    UnknownAccount,
+    /// The row now reflects Unipile's status; `flipped` tells whether its status changed.
+    Applied {
+        /// Source status read from Unipile.
+        source_status: SourceStatus,
+        /// Whether the row's status changed.
+        flipped: bool,
+    },
+    /// Unipile answered 404 for the account (left to the reconciler).
+    Gone,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_holds_above_five_or_above_a_quarter_of_the_fleet() {
+        assert!(!sanity_gate_holds(0, 100));
+        assert!(!sanity_gate_holds(1, 1), "a single flip is never gated by the fraction");
+        assert!(!sanity_gate_holds(5, 100));
+        assert!(sanity_gate_holds(6, 1000));
+        assert!(!sanity_gate_holds(2, 8), "exactly 25 % passes");
+        assert!(sanity_gate_holds(2, 7), "over 25 % holds");
+        assert!(sanity_gate_holds(3, 10));
+    }
+}

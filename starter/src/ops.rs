@@ -1,0 +1,136 @@
+//! Operator commands: applying the Schedules and running one healing pass now.
+
+use anyhow::Context;
+use relink_domain::healing::{
+    ACCOUNT_RECONCILER, CAMPAIGN_SWEEPER, ORPHAN_WATCHER, OrphanPassInput, ReconcileInput, SweepInput,
+};
+use relink_workflows::{AccountReconcilerWorkflow, CampaignSweeperWorkflow, OrphanWatcherWorkflow};
+use std::time::Duration;
+use temporalio_client::{
+    Client, WorkflowGetResultOptions, WorkflowStartOptions,
+    schedules::{CreateScheduleOptions, ScheduleAction, ScheduleError, ScheduleOverlapPolicy, ScheduleSpec},
+};
+
+/// What `schedules apply` did to one schedule.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AppliedSchedule {
+    /// Schedule id.
+    pub id: String,
+    /// Interval.
+    pub every_secs: u64,
+    /// Catch-up window.
+    pub catchup_window_secs: u64,
+    /// `created` or `updated`.
+    pub change: String,
+}
+
+/// Catch-up window for a schedule firing every `every`: just under one interval, so
+/// that after an outage of any length at most one missed run falls inside it (at
+/// least the server's 10 s minimum).
+pub fn catchup_window(every: Duration) -> Duration {
+    every.saturating_sub(Duration::from_secs(1)).max(Duration::from_secs(10))
+}
+
+fn action(id: &str, task_queue: &str) -> ScheduleAction {
+    match id {
+        ORPHAN_WATCHER => ScheduleAction::start_workflow(
+            OrphanWatcherWorkflow::run, OrphanPassInput::default(), task_queue, id),
+        CAMPAIGN_SWEEPER => ScheduleAction::start_workflow(
+            CampaignSweeperWorkflow::run, SweepInput::default(), task_queue, id),
+        _ => ScheduleAction::start_workflow(
+            AccountReconcilerWorkflow::run, ReconcileInput::default(), task_queue, id),
+    }
+}
+
+/// Creates or updates, idempotently, the Schedules `orphan-watcher` (hourly),
+/// `campaign-sweeper` (every 5 min) and `account-reconciler` (every
+/// `reconciler_every`), each with overlap policy Skip and a catch-up window of just
+/// under one interval.
+pub async fn apply_schedules(
+    client: &Client,
+    task_queue: &str,
+    reconciler_every: Duration,
+) -> anyhow::Result<Vec<AppliedSchedule>> {
+    let specs = [
+        (ORPHAN_WATCHER, Duration::from_secs(3600)),
+        (CAMPAIGN_SWEEPER, Duration::from_secs(300)),
+        (ACCOUNT_RECONCILER, reconciler_every),
+    ];
+    let mut out = Vec::new();
+    for (id, every) in specs {
+        let window = catchup_window(every);
+        let created = client
+            .create_schedule(
+                id,
+                CreateScheduleOptions::builder()
+                    .action(action(id, task_queue))
+                    .spec(ScheduleSpec::from_interval(every))
+                    .overlap_policy(ScheduleOverlapPolicy::Skip)
+                    .build(),
+            )
+            .await;
+        let change = match created {
+            Ok(_) => "created",
+            Err(ScheduleError::Rpc(s)) if s.code() == temporalio_client::tonic::Code::AlreadyExists => "updated",
+            Err(e) => return Err(e).with_context(|| format!("creating schedule {id}")),
+        };
+        let tq = task_queue.to_string();
+        let sid = id.to_string();
+        client
+            .get_schedule_handle(id)
+            .update(
+                move |u| {
+                    u.set_spec(ScheduleSpec::from_interval(every))
+                        .set_action(action(&sid, &tq))
+                        .set_overlap_policy(ScheduleOverlapPolicy::Skip)
+                        .set_catchup_window(window);
+                },
+                Default::default(),
+            )
+            .await
+            .with_context(|| format!("updating schedule {id}"))?;
+        out.push(AppliedSchedule {
+            id: id.into(),
+            every_secs: every.as_secs(),
+            catchup_window_secs: window.as_secs(),
+            change: change.into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Which pass `starter run` starts.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Pass {
+    /// The orphan watcher.
+    OrphanWatcher,
+    /// The campaign resume sweeper.
+    CampaignSweeper,
+    /// The account reconciler.
+    AccountReconciler,
+}
+
+/// Starts one pass now as a workflow (`<schedule id>-manual-<uuid>`, visible in the UI),
+/// waits for it and returns its workflow id and JSON summary.
+pub async fn run_pass(client: &Client, task_queue: &str, pass: Pass, dry_run: bool) -> anyhow::Result<(String, serde_json::Value)> {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let opts = |base: &str| WorkflowStartOptions::new(task_queue.to_string(), format!("{base}-manual-{suffix}")).build();
+    let get = WorkflowGetResultOptions::default;
+    let (id, summary) = match pass {
+        Pass::OrphanWatcher => {
+            let h = client.start_workflow(OrphanWatcherWorkflow::run, OrphanPassInput::default(), opts(ORPHAN_WATCHER)).await?;
+            (format!("{ORPHAN_WATCHER}-manual-{suffix}"), serde_json::to_value(h.get_result(get()).await?)?)
+        }
+        Pass::CampaignSweeper => {
+            let h = client.start_workflow(CampaignSweeperWorkflow::run, SweepInput::default(), opts(CAMPAIGN_SWEEPER)).await?;
+            (format!("{CAMPAIGN_SWEEPER}-manual-{suffix}"), serde_json::to_value(h.get_result(get()).await?)?)
+        }
+        Pass::AccountReconciler => {
+            let h = client
+                .start_workflow(AccountReconcilerWorkflow::run, ReconcileInput { dry_run }, opts(ACCOUNT_RECONCILER))
+                .await?;
+            (format!("{ACCOUNT_RECONCILER}-manual-{suffix}"), serde_json::to_value(h.get_result(get()).await?)?)
+        }
+    };
+    Ok((id, summary))
+}

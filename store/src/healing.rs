@@ -1,0 +1,351 @@
+//! Queries of the healing loops: admin alerts, provider-status updates, the campaign
+//! resume sweeper and the user's Resume (DESIGN.md, "Pausing and resuming").
+
+use chrono::{DateTime, Utc};
+use relink_domain::{AccountId, AccountStatus, PauseReason, SourceStatus};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{AuditContext, Store, StoreError, campaigns::resume_disconnected_campaigns, flip_status};
+
+/// How long an identical alert (same dedup key) is not raised again.
+pub const ALERT_DEDUP_WINDOW_SECS: i64 = 3600;
+
+/// One admin alert.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Alert {
+    /// Row id.
+    pub id: i64,
+    /// e.g. `orphan.ambiguous_match`, `reconciler.sanity_gate`.
+    pub kind: String,
+    /// `info`, `warning` or `critical`.
+    pub severity: String,
+    /// Human text.
+    pub message: String,
+    /// Details.
+    pub payload: serde_json::Value,
+    /// Dedup key.
+    pub dedup_key: String,
+    /// Raised at (UTC).
+    pub created_at: DateTime<Utc>,
+    /// Acknowledged at (UTC), automatically when the condition healed.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+}
+
+/// Outcome of the user's Resume on one campaign.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ResumeOutcome {
+    /// `active` or `paused` after the call.
+    pub status: String,
+    /// Reasons this call cleared.
+    pub cleared: Vec<PauseReason>,
+    /// Reasons that keep the campaign paused (their cause persists).
+    pub remaining: Vec<PauseReason>,
+}
+
+/// Totals of one sweeper pass.
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct SweepTotals {
+    /// `linkedin_account_disconnected` reasons removed.
+    pub reasons_cleared: u64,
+    /// Campaigns that became active.
+    pub campaigns_resumed: u64,
+    /// Campaigns whose disconnect reason was removed but that keep another reason.
+    pub still_paused: u64,
+}
+
+impl Store {
+    /// Raises an alert unless one with `dedup_key` was raised within the last hour.
+    /// Returns true when a row was written. Serialized per key with an advisory lock so
+    /// concurrent passes cannot both raise it.
+    pub async fn raise_alert(
+        &self,
+        kind: &str,
+        severity: &str,
+        message: &str,
+        payload: serde_json::Value,
+        dedup_key: &str,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(dedup_key).execute(&mut *tx).await?;
+        let recent: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM linkedin_admin_alerts WHERE dedup_key = $1 \
+             AND created_at > now() - make_interval(secs => $2))",
+        )
+        .bind(dedup_key)
+        .bind(ALERT_DEDUP_WINDOW_SECS as f64)
+        .fetch_one(&mut *tx)
+        .await?;
+        if recent {
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO linkedin_admin_alerts (kind, severity, message, payload, dedup_key) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(kind)
+        .bind(severity)
+        .bind(message)
+        .bind(payload)
+        .bind(dedup_key)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::warn!(kind, dedup_key, message, "admin alert raised");
+        Ok(true)
+    }
+
+    /// Acknowledges (as `system:healed`) every open alert of `kind` whose dedup key is
+    /// not in `still_active`: its condition has healed.
+    pub async fn acknowledge_healed(&self, kind: &str, still_active: &[String]) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "UPDATE linkedin_admin_alerts SET acknowledged_at = now(), acknowledged_by = 'system:healed' \
+             WHERE kind = $1 AND acknowledged_at IS NULL AND NOT (dedup_key = ANY($2))",
+        )
+        .bind(kind)
+        .bind(still_active)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Every alert, newest first.
+    pub async fn alerts(&self) -> Result<Vec<Alert>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT id, kind, severity, message, payload, dedup_key, created_at, acknowledged_at \
+             FROM linkedin_admin_alerts ORDER BY id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Records the last Unipile source status seen for a row (no status flip);
+    /// `provider_status_since` moves only when the value changes.
+    pub async fn set_provider_status(&self, id: AccountId, status: SourceStatus) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE linkedin_accounts SET \
+             provider_status_since = CASE WHEN provider_status IS DISTINCT FROM $2 THEN now() ELSE provider_status_since END, \
+             provider_status = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(status.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Unipile reports the session live again for a row that is `reconnect_needed`
+    /// (fixed elsewhere): `reconnect_needed` → `connected` (audited, compare-and-set),
+    /// campaigns resumed, and a still-unsent reconnect email withdrawn, in one
+    /// transaction. Returns the campaigns that became active, or `None` when the row
+    /// was not `reconnect_needed` (nothing written).
+    pub async fn recover_connected(
+        &self,
+        id: AccountId,
+        provider_status: SourceStatus,
+        audit: &AuditContext,
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        match flip_status(&mut tx, id, &[AccountStatus::ReconnectNeeded], AccountStatus::Connected, audit).await {
+            Ok(_) => {}
+            Err(StoreError::StatusMoved { .. }) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        sqlx::query(
+            "UPDATE linkedin_accounts SET provider_status = $2, provider_status_since = now(), link_token = NULL, \
+             first_connected_at = COALESCE(first_connected_at, now()) WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(provider_status.as_str())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE email_outbox SET withdrawn_at = now() \
+             WHERE account_id = $1 AND kind = 'reconnect_needed' AND sent_at IS NULL AND withdrawn_at IS NULL",
+        )
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        let resumed = resume_disconnected_campaigns(&mut tx, &[id]).await?;
+        tx.commit().await?;
+        Ok(Some(resumed))
+    }
+
+    /// Flips a linked row to `to` (audited, compare-and-set on `from`) for the
+    /// reconciler; a flip to `reconnect_needed` also pauses the campaigns and queues one
+    /// email, a flip to `connected` resumes them. Returns false when the row moved.
+    pub async fn reconcile_flip(
+        &self,
+        id: AccountId,
+        from: AccountStatus,
+        to: AccountStatus,
+        provider_status: Option<SourceStatus>,
+        audit: &AuditContext,
+    ) -> Result<bool, StoreError> {
+        match (from, to) {
+            (_, AccountStatus::ReconnectNeeded) => {
+                if from != AccountStatus::Connected {
+                    return Ok(false);
+                }
+                self.mark_reconnect_needed(id, provider_status.unwrap_or(SourceStatus::Credentials), audit)
+                    .await
+            }
+            (AccountStatus::ReconnectNeeded, AccountStatus::Connected) => Ok(self
+                .recover_connected(id, provider_status.unwrap_or(SourceStatus::Ok), audit)
+                .await?
+                .is_some()),
+            _ => {
+                let mut tx = self.pool.begin().await?;
+                match flip_status(&mut tx, id, &[from], to, audit).await {
+                    Ok(_) => {}
+                    Err(StoreError::StatusMoved { .. }) => return Ok(false),
+                    Err(e) => return Err(e),
+                }
+                if to == AccountStatus::Disconnected {
+                    crate::campaigns::pause_for_disconnect(&mut tx, id).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Rows `connecting` since before `older_than` (UTC), oldest first.
+    pub async fn stale_connecting(&self, older_than: DateTime<Utc>) -> Result<Vec<crate::AccountRow>, StoreError> {
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM linkedin_accounts WHERE status = 'connecting' AND connecting_since < $1 ORDER BY connecting_since",
+        )
+        .bind(older_than)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut rows = Vec::with_capacity(ids.len());
+        for id in ids {
+            rows.push(self.account(AccountId(id)).await?);
+        }
+        Ok(rows)
+    }
+
+    /// Every row linked to a Unipile account (the reconciler's fleet).
+    pub async fn linked_accounts(&self) -> Result<Vec<(AccountId, AccountStatus, String, Option<SourceStatus>)>, StoreError> {
+        let rows: Vec<(Uuid, String, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, status, unipile_account_id, provider_status FROM linkedin_accounts \
+             WHERE unipile_account_id IS NOT NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, s, u, p)| Ok((AccountId(id), s.parse()?, u, p.map(|p| p.parse()).transpose()?)))
+            .collect()
+    }
+
+    /// One sweeper batch: removes the `linkedin_account_disconnected` reason from at most
+    /// `batch` campaigns whose account is `connected`; those left without a reason become
+    /// active (failure window cleared, soft-paused enrollments woken at their step).
+    /// Set-based, idempotent. Returns the batch's totals; zero reasons cleared means done.
+    pub async fn sweep_disconnect_pauses(&self, batch: i64) -> Result<SweepTotals, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let cleared: Vec<Uuid> = sqlx::query_scalar(
+            "DELETE FROM campaign_pauses p WHERE p.reason = 'linkedin_account_disconnected' AND p.campaign_id IN ( \
+                SELECT p2.campaign_id FROM campaign_pauses p2 \
+                JOIN campaigns c ON c.id = p2.campaign_id \
+                JOIN linkedin_accounts a ON a.id = c.account_id \
+                WHERE p2.reason = 'linkedin_account_disconnected' AND a.status = 'connected' \
+                ORDER BY p2.campaign_id LIMIT $1 FOR UPDATE OF p2 SKIP LOCKED) \
+             RETURNING p.campaign_id",
+        )
+        .bind(batch)
+        .fetch_all(&mut *tx)
+        .await?;
+        let resumed: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE campaigns c SET status = 'active', status_changed_at = now() \
+             WHERE c.id = ANY($1) AND c.status = 'paused' \
+               AND NOT EXISTS (SELECT 1 FROM campaign_pauses p WHERE p.campaign_id = c.id) RETURNING c.id",
+        )
+        .bind(&cleared)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !resumed.is_empty() {
+            sqlx::query("DELETE FROM campaign_send_failures WHERE campaign_id = ANY($1)")
+                .bind(&resumed)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "UPDATE campaign_enrollments SET state = 'active', updated_at = now() \
+                 WHERE campaign_id = ANY($1) AND state = 'soft_paused'",
+            )
+            .bind(&resumed)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(SweepTotals {
+            reasons_cleared: cleared.len() as u64,
+            campaigns_resumed: resumed.len() as u64,
+            still_paused: (cleared.len() - resumed.len()) as u64,
+        })
+    }
+
+    /// The user's Resume of one campaign of `workspace`: clears `manual`, `stuck_loop`,
+    /// `linkedin_high_failure_rate` and `account_restricted`, and the two self-healing
+    /// reasons only when their cause is gone (account connected again; subscription
+    /// active). A campaign left without a reason becomes active, its soft-paused
+    /// enrollments woken at their step. Errors: [`StoreError::NotFound`].
+    pub async fn user_resume(
+        &self,
+        workspace: relink_domain::WorkspaceId,
+        campaign: Uuid,
+    ) -> Result<ResumeOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(String, bool)> = sqlx::query_as(
+            "SELECT a.status, w.subscription_active FROM campaigns c \
+             JOIN linkedin_accounts a ON a.id = c.account_id JOIN workspaces w ON w.id = c.workspace_id \
+             WHERE c.id = $1 AND c.workspace_id = $2 FOR UPDATE OF c",
+        )
+        .bind(campaign)
+        .bind(workspace.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((account_status, subscription_active)) = row else {
+            return Err(StoreError::NotFound(format!("campaign {campaign}")));
+        };
+        let account_connected = account_status == AccountStatus::Connected.as_str();
+        let reasons: Vec<String> =
+            sqlx::query_scalar("SELECT reason FROM campaign_pauses WHERE campaign_id = $1 ORDER BY reason")
+                .bind(campaign)
+                .fetch_all(&mut *tx)
+                .await?;
+        let mut cleared = Vec::new();
+        let mut remaining = Vec::new();
+        for r in reasons {
+            let reason: PauseReason = r.parse()?;
+            let cause_persists = match reason {
+                PauseReason::LinkedinAccountDisconnected => !account_connected,
+                PauseReason::SubscriptionInactive => !subscription_active,
+                _ => false,
+            };
+            if cause_persists { remaining.push(reason) } else { cleared.push(reason) }
+        }
+        let cleared_s: Vec<&str> = cleared.iter().map(|r| r.as_str()).collect();
+        sqlx::query("DELETE FROM campaign_pauses WHERE campaign_id = $1 AND reason = ANY($2)")
+            .bind(campaign)
+            .bind(&cleared_s)
+            .execute(&mut *tx)
+            .await?;
+        let status = if remaining.is_empty() { "active" } else { "paused" };
+        sqlx::query("UPDATE campaigns SET status = $2, status_changed_at = now() WHERE id = $1 AND status <> $2")
+            .bind(campaign)
+            .bind(status)
+            .execute(&mut *tx)
+            .await?;
+        if remaining.is_empty() {
+            sqlx::query(
+                "UPDATE campaign_enrollments SET state = 'active', updated_at = now() \
+                 WHERE campaign_id = $1 AND state = 'soft_paused'",
+            )
+            .bind(campaign)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ResumeOutcome { status: status.into(), cleared, remaining })
+    }
+}

@@ -1,0 +1,65 @@
+//! `POST /webhooks/unipile/account-status`: Unipile's account-status webhook
+//! (unipile-api.md §10). Authenticated by the `Unipile-Auth` shared secret (compared in
+//! constant time). Unipile sends no JSON content type and retries anything but a 200
+//! within 30 s, so the body is parsed whatever its content type and the handler only
+//! hands the event to a durable workflow before answering.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use relink_domain::healing::AccountStatusSyncInput;
+use relink_unipile::AccountStatusEvent;
+use relink_workflows::AccountStatusSyncWorkflow;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+use temporalio_client::{WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions};
+
+use crate::{AppError, AppState};
+
+/// Constant-time comparison of the presented secret with ours. Both sides are hashed
+/// first so that neither the content nor the length leaks through timing.
+fn secret_matches(presented: &[u8], ours: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    let a = Sha256::digest(presented);
+    let b = Sha256::digest(ours);
+    a.ct_eq(&b).into()
+}
+
+pub(crate) async fn account_status(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let presented = headers.get("unipile-auth").map(|v| v.as_bytes()).unwrap_or_default();
+    if presented.is_empty() || !secret_matches(presented, state.webhook_secret.as_bytes()) {
+        return Err(AppError::Unauthorized("missing or wrong Unipile-Auth".into()));
+    }
+    let event: AccountStatusEvent = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("malformed account-status body: {e}")))?;
+    let account_id = event.account_status.account_id.trim().to_string();
+    if account_id.is_empty() || account_id.len() > 128 || !account_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(AppError::BadRequest("account_id must be a Unipile account id".into()));
+    }
+    let message = event.account_status.message.chars().take(64).collect::<String>();
+    let opts = WorkflowStartOptions::new(state.task_queue.clone(), format!("account-status:{account_id}"))
+        .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+        .build();
+    state
+        .temporal
+        .signal_with_start_workflow(
+            AccountStatusSyncWorkflow::run,
+            AccountStatusSyncInput { unipile_account_id: account_id.clone() },
+            AccountStatusSyncWorkflow::poke,
+            message.clone(),
+            opts,
+        )
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("could not hand the webhook to Temporal: {e}")))?;
+    tracing::info!(unipile_account_id = %account_id, %message, "account-status webhook accepted");
+    Ok((StatusCode::OK, Json(json!({"result": "accepted"}))).into_response())
+}

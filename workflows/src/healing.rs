@@ -1,0 +1,94 @@
+//! The healing loops as workflows: each pass is one activity (so the Temporal UI shows
+//! its input, result and retries), started by a Schedule or by `starter run`.
+
+use relink_domain::healing::{
+    AccountStatusSyncInput, OrphanPassInput, OrphanPassSummary, ReconcileInput, ReconcileReport,
+    SweepInput, SweepSummary, SyncResult,
+};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
+
+use crate::activities::{RelinkActivities, background_unipile_activity, pass_activity};
+
+/// Orphan watcher: relinks rows left `connecting` whose session is live on Unipile.
+#[workflow]
+#[derive(Default)]
+pub struct OrphanWatcherWorkflow;
+
+#[workflow_methods]
+impl OrphanWatcherWorkflow {
+    /// One pass; returns its summary.
+    #[run(name = "OrphanWatcher")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, input: OrphanPassInput) -> WorkflowResult<OrphanPassSummary> {
+        Ok(ctx.execute_activity(RelinkActivities::orphan_pass, input, pass_activity()).await?)
+    }
+}
+
+/// Campaign resume sweeper: the backstop behind the resume in the relink transaction.
+#[workflow]
+#[derive(Default)]
+pub struct CampaignSweeperWorkflow;
+
+#[workflow_methods]
+impl CampaignSweeperWorkflow {
+    /// One pass; returns its totals.
+    #[run(name = "CampaignSweeper")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, input: SweepInput) -> WorkflowResult<SweepSummary> {
+        Ok(ctx.execute_activity(RelinkActivities::sweep_campaigns, input, pass_activity()).await?)
+    }
+}
+
+/// Account reconciler: compares every linked row with Unipile's complete listing.
+#[workflow]
+#[derive(Default)]
+pub struct AccountReconcilerWorkflow;
+
+#[workflow_methods]
+impl AccountReconcilerWorkflow {
+    /// One pass; returns its plan and what it applied.
+    #[run(name = "AccountReconciler")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, input: ReconcileInput) -> WorkflowResult<ReconcileReport> {
+        Ok(ctx.execute_activity(RelinkActivities::reconcile_pass, input, pass_activity()).await?)
+    }
+}
+
+/// Account-status sync, id `account-status:<unipile_account_id>`, started by the
+/// account-status webhook with signal-with-start. Webhooks arrive late, twice or out of
+/// order and carry no event id, so each one only says "look again": the run re-reads
+/// the account from Unipile and applies what it finds, and looks once more for every
+/// poke that arrived meanwhile. Duplicates collapse; the last read wins.
+#[workflow]
+pub struct AccountStatusSyncWorkflow {
+    input: AccountStatusSyncInput,
+    pokes: u64,
+}
+
+#[workflow_methods]
+impl AccountStatusSyncWorkflow {
+    /// Keeps the input.
+    #[init]
+    pub fn new(_ctx: &WorkflowContextView, input: AccountStatusSyncInput) -> Self {
+        Self { input, pokes: 0 }
+    }
+
+    /// Syncs until no poke is pending; returns the last sync's result.
+    #[run(name = "AccountStatusSync")]
+    pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<SyncResult> {
+        loop {
+            let seen = ctx.state(|s| s.pokes);
+            let input = ctx.state(|s| s.input.clone());
+            let result = ctx
+                .execute_activity(RelinkActivities::sync_account_status, input, background_unipile_activity())
+                .await?;
+            if ctx.state(|s| s.pokes) == seen {
+                return Ok(result);
+            }
+        }
+    }
+
+    /// A webhook arrived for this account.
+    #[signal]
+    pub fn poke(&mut self, _ctx: &mut SyncWorkflowContext<Self>, _message: String) {
+        self.pokes += 1;
+    }
+}
