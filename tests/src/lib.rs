@@ -330,6 +330,18 @@ impl TestApp {
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
 
+    /// Deletes every webhook registered at the simulator (for tests of loops that must
+    /// not be raced by the account-status webhook).
+    pub async fn unregister_webhooks(&self) {
+        let list: Value = self.http.get(format!("{}/api/v1/webhooks", self.sim_url)).header("X-API-KEY", SIM_KEY)
+            .send().await.expect("sim").json().await.expect("json");
+        for w in list["items"].as_array().into_iter().flatten() {
+            let id = w["id"].as_str().expect("webhook id");
+            self.http.delete(format!("{}/api/v1/webhooks/{id}", self.sim_url)).header("X-API-KEY", SIM_KEY)
+                .send().await.expect("sim");
+        }
+    }
+
     /// The simulator's request log.
     pub async fn sim_requests(&self) -> Vec<Value> {
         self.http
