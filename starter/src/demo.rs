@@ -1,10 +1,13 @@
-//! The scripted demo (`./dev demo`): an account goes `reconnect_needed`, the user clicks
-//! Reconnect twice (one hosted link), finishes hosted auth, and the account is
-//! `connected` with its paused campaign resumed. Every step prints what it did.
+//! The scripted demo (`./dev demo`): a CREDENTIALS webhook turns an account
+//! `reconnect_needed` and pauses its campaigns, the user clicks Reconnect twice (one
+//! hosted link), finishes hosted auth, and the account is `connected` with its paused
+//! campaign resumed; then a first connection whose notify callback was lost is healed
+//! by the orphan watcher, and the sweeper runs as the backstop. Every step prints what
+//! it did.
 
 use anyhow::{Context, bail};
-use relink_domain::{AccountId, SourceStatus};
-use relink_store::{AuditContext, DemoSeed, Store};
+use relink_domain::AccountId;
+use relink_store::{DemoSeed, Store};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -83,8 +86,30 @@ async fn show_campaigns(http: &reqwest::Client, t: &DemoTargets, token: &str, id
     Ok(())
 }
 
-/// Plays the reconnect scenario against a running stack seeded with `seed`.
-pub async fn run(store: &Store, seed: &DemoSeed, t: &DemoTargets) -> anyhow::Result<()> {
+async fn wait_status(http: &reqwest::Client, t: &DemoTargets, token: &str, id: AccountId, want: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let all = accounts(http, t, token).await?;
+        if all.iter().any(|x| x["id"] == id.to_string() && x["status"] == want) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the account did not become {want} within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    show_account(http, t, token, id).await?;
+    show_campaigns(http, t, token, id).await
+}
+
+/// Plays the demo scenario against a running stack seeded with `seed`.
+pub async fn run(
+    store: &Store,
+    seed: &DemoSeed,
+    t: &DemoTargets,
+    temporal: &temporalio_client::Client,
+    task_queue: &str,
+) -> anyhow::Result<()> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
     let sam = seed.accounts.iter().find(|a| a.display_name == "Sam Sample").context("demo seed lacks Sam")?;
     let unipile_id = sam.unipile_account_id.clone().context("Sam has no Unipile id")?;
@@ -103,17 +128,9 @@ pub async fn run(store: &Store, seed: &DemoSeed, t: &DemoTargets) -> anyhow::Res
     if !r.status().is_success() {
         bail!("unipile-sim refused the status change: {}", r.text().await.unwrap_or_default());
     }
-    // What the account-status webhook does on CREDENTIALS (the webhook route is the next
-    // issue's work): flip (audited), pause the campaigns, queue one reconnect email.
-    let audit = AuditContext {
-        action: "unipile.credentials".into(),
-        actor: "demo:account-status".into(),
-        reason: Some("Unipile source status CREDENTIALS".into()),
-        ..Default::default()
-    };
-    store.mark_reconnect_needed(sam.id, SourceStatus::Credentials, &audit).await?;
-    show_account(&http, t, token, sam.id).await?;
-    show_campaigns(&http, t, token, sam.id).await?;
+    println!("    Unipile sent the account-status webhook (Unipile-Auth header, no JSON content type);");
+    println!("    relink re-read the account from Unipile and flipped the row, pausing its campaigns:");
+    wait_status(&http, t, token, sam.id, "reconnect_needed").await?;
 
     step(3, "Sam clicks Reconnect twice (a double click).");
     let click = || async {
@@ -150,20 +167,7 @@ pub async fn run(store: &Store, seed: &DemoSeed, t: &DemoTargets) -> anyhow::Res
         done["notify"]["first_status"]);
 
     step(5, "The Reconnect workflow relinks the row and resumes the paused campaign.");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let all = accounts(&http, t, token).await?;
-        let connected = all.iter().any(|x| x["id"] == sam.id.to_string() && x["status"] == "connected");
-        if connected {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("the account did not become connected within 60 s");
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    show_account(&http, t, token, sam.id).await?;
-    show_campaigns(&http, t, token, sam.id).await?;
+    wait_status(&http, t, token, sam.id, "connected").await?;
     println!("    audit trail:");
     for e in store.audit_of(sam.id).await? {
         println!(
@@ -175,6 +179,42 @@ pub async fn run(store: &Store, seed: &DemoSeed, t: &DemoTargets) -> anyhow::Res
             e.actor
         );
     }
+
+    step(6, "A first connection whose notify callback is lost: Robin connects a new seat.");
+    let robin = seed.accounts.iter().find(|a| a.display_name == "Robin Newseat").context("demo seed lacks Robin")?;
+    let v: Value = http
+        .post(format!("{}/api/accounts/{}/reconnect", t.web, robin.id))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let done: Value = http
+        .post(format!("{}/_sim/hosted/complete", t.sim))
+        .json(&json!({"url": v["url"], "notify": false, "name": "Robin Newseat"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    println!("    Robin logged in (Unipile account {}), but the notify_url call never arrived.", done["account_id"]);
+    show_account(&http, t, token, robin.id).await?;
+    println!("    starter run orphan-watcher (demo timing: rows linking for more than 0 s instead of 300 s):");
+    let (wf, summary) = crate::ops::run_orphan_watcher(
+        temporal,
+        task_queue,
+        relink_domain::healing::OrphanPassInput { connecting_longer_than_secs: 0 },
+    )
+    .await?;
+    println!("    {wf}: examined {}, relinked {}, ambiguous {}", summary.examined, summary.relinked.len(), summary.ambiguous.len());
+    show_account(&http, t, token, robin.id).await?;
+    show_campaigns(&http, t, token, robin.id).await?;
+
+    step(7, "The campaign sweeper (every 5 min) is the backstop behind the resume in the relink transaction.");
+    let (wf, summary) = crate::ops::run_pass(temporal, task_queue, crate::ops::Pass::CampaignSweeper, false).await?;
+    println!("    {wf}: {summary}");
+    println!("    (nothing left to resume: the relink transactions above already resumed them)");
 
     println!("\nDashboard:   {}/?token={}", t.web, token);
     println!(

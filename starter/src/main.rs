@@ -131,7 +131,8 @@ async fn main() -> anyhow::Result<()> {
             relink_starter::demo::seed_sim(&reqwest::Client::new(), &sim, &seed).await?;
             println!("Seeded demo workspace {} with {} accounts.", seed.workspace_id, seed.accounts.len());
             let targets = relink_starter::demo::DemoTargets { web, sim, temporal_ui, namespace };
-            relink_starter::demo::run(&store, &seed, &targets).await?;
+            let client = temporal(&cli.temporal).await?;
+            relink_starter::demo::run(&store, &seed, &targets, &client, &cli.temporal.task_queue).await?;
         }
     }
     Ok(())

@@ -110,6 +110,20 @@ pub enum Pass {
     AccountReconciler,
 }
 
+/// Starts one orphan-watcher pass now with `input` (e.g. a shorter "stuck linking"
+/// threshold for the demo), waits for it and returns its workflow id and summary.
+pub async fn run_orphan_watcher(
+    client: &Client,
+    task_queue: &str,
+    input: OrphanPassInput,
+) -> anyhow::Result<(String, relink_domain::healing::OrphanPassSummary)> {
+    let id = format!("{ORPHAN_WATCHER}-manual-{}", uuid::Uuid::new_v4().simple());
+    let h = client
+        .start_workflow(OrphanWatcherWorkflow::run, input, WorkflowStartOptions::new(task_queue.to_string(), id.clone()).build())
+        .await?;
+    Ok((id, h.get_result(WorkflowGetResultOptions::default()).await?))
+}
+
 /// Starts one pass now as a workflow (`<schedule id>-manual-<uuid>`, visible in the UI),
 /// waits for it and returns its workflow id and JSON summary.
 pub async fn run_pass(client: &Client, task_queue: &str, pass: Pass, dry_run: bool) -> anyhow::Result<(String, serde_json::Value)> {

@@ -130,24 +130,33 @@ impl Store {
     }
 }
 
-/// The demo workspace: two connected accounts whose Unipile accounts match the shared
-/// fixtures (`account-linkedin.json`, `accounts-list-page.json`), each with campaigns
-/// (one of Sam's already paused `manual`), and one never-connected seat.
+/// A fresh id in the shape Unipile uses for accounts: 22 characters of `[A-Za-z0-9]`.
+pub fn fake_unipile_id() -> String {
+    use rand::{Rng, distr::Alphanumeric};
+    rand::rng().sample_iter(&Alphanumeric).take(22).map(char::from).collect()
+}
+
+/// The demo workspace: two connected accounts (fresh Unipile ids on every run, so the
+/// demo can be replayed on the same database), each with campaigns (one of Sam's
+/// already paused `manual`), and one never-connected seat.
 pub async fn seed_demo(store: &Store) -> Result<DemoSeed, StoreError> {
     let (workspace_id, api_token) = store.create_workspace("Demo workspace").await?;
+    let (alex_id, sam_id) = (fake_unipile_id(), fake_unipile_id());
+    let (alex_member, sam_member) =
+        (format!("ACoAA{}", fake_unipile_id()), format!("ACoAA{}", fake_unipile_id()));
     let specs: [(&str, AccountStatus, Option<&str>, Option<&str>, &[(&str, &[PauseReason])]); 3] = [
         (
             "Alex Example",
             AccountStatus::Connected,
-            Some("Qk3vT9xLp2RaN7uYc1WdZe"),
-            Some("ACoAAFakeMemberIdAlex0000000000000000001"),
+            Some(alex_id.as_str()),
+            Some(alex_member.as_str()),
             &[("Founders outreach", &[])],
         ),
         (
             "Sam Sample",
             AccountStatus::Connected,
-            Some("Wd8kQm2ZrT5vLx0pNa3hYc"),
-            Some("ACoAAFakeMemberIdSam00000000000000000002"),
+            Some(sam_id.as_str()),
+            Some(sam_member.as_str()),
             &[("Agency partners", &[]), ("Webinar follow-up", &[PauseReason::Manual])],
         ),
         ("Robin Newseat", AccountStatus::Disconnected, None, None, &[("Spring launch", &[])]),
