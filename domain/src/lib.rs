@@ -5,6 +5,7 @@
 
 pub mod ids;
 pub mod healing;
+pub mod pacing;
 pub mod pill;
 pub mod reconnect;
 pub mod status;

@@ -46,6 +46,18 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Plans the next days of sends of one account (per action type) as a table.
+    PlanSends {
+        /// Account id.
+        #[arg(long)]
+        account: String,
+        /// Days to plan.
+        #[arg(long, default_value_t = 14)]
+        days: u32,
+        /// Actions due per action type (the backlog to spread).
+        #[arg(long, default_value_t = 200)]
+        due: u32,
+    },
     /// Seeds a demo workspace and plays the reconnect scenario against a running stack.
     Demo {
         /// Web tier base URL.
@@ -124,6 +136,34 @@ async fn main() -> anyhow::Result<()> {
             println!("workflow {id}");
             println!("Temporal UI: {}/namespaces/{}/workflows/{id}", ui_url(), cli.temporal.temporal_namespace);
             println!("{}", serde_json::to_string_pretty(&summary)?);
+        }
+        Command::PlanSends { account, days, due } => {
+            if !(1..=90).contains(&days) {
+                anyhow::bail!("--days must be between 1 and 90");
+            }
+            let id: relink_domain::AccountId = account.parse().map_err(|e| anyhow::anyhow!("--account: {e}"))?;
+            let store = store(cli.database_url).await?;
+            let now = chrono::Utc::now();
+            let settings = store.send_settings(id).await?;
+            println!(
+                "account {id}: window {}–{} {} on {:?}{}",
+                settings.window_start, settings.window_end, settings.time_zone, settings.active_days,
+                settings.ramp_start.map(|d| format!(", ramp from {d}")).unwrap_or_default()
+            );
+            for action in relink_store::ACTION_TYPES {
+                let caps = store.caps(id, action).await?;
+                let history = store.send_history(id, action, now.date_naive() - chrono::Duration::days(6)).await?;
+                let plan = relink_domain::pacing::plan(&settings, caps, &history, due, now, days);
+                println!("\n{} (daily {}, weekly {}), {due} due:", action.as_str(), caps.daily, caps.weekly);
+                println!("  {:<12} {:>5}  {:<12} {}", "day (UTC)", "slots", "limited by", "window opens (UTC)");
+                for d in plan {
+                    println!(
+                        "  {:<12} {:>5}  {:<12} {}",
+                        d.day.to_string(), d.slots, d.limited_by,
+                        d.opens_at.map(|t| t.format("%H:%M").to_string()).unwrap_or_else(|| "-".into())
+                    );
+                }
+            }
         }
         Command::Demo { web, sim, temporal_ui, namespace } => {
             let store = store(cli.database_url).await?;

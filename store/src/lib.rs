@@ -10,12 +10,14 @@ mod campaigns;
 mod error;
 mod healing;
 mod seed;
+mod sending;
 
 pub use accounts::*;
 pub use campaigns::*;
 pub use error::StoreError;
 pub use healing::*;
-pub use seed::{DemoSeed, SeedAccount, seed_demo};
+pub use seed::{DemoSeed, SeedAccount, fake_unipile_id, seed_demo};
+pub use sending::*;
 
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use std::time::Duration;

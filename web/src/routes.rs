@@ -36,6 +36,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/api/accounts", get(list_accounts))
         .route("/api/accounts/{id}/reconnect", post(reconnect))
+        .route("/api/accounts/{id}/send-reservations", post(send_reservation))
         .route("/api/campaigns", get(list_campaigns))
         .route("/api/campaigns/{id}/resume", post(resume_campaign))
         .route("/webhooks/unipile/account-status", post(crate::webhooks::account_status))
@@ -219,6 +220,49 @@ async fn list_campaigns(State(state): State<AppState>, Workspace(ws): Workspace)
         })
         .collect();
     Ok(Json(json!({ "campaigns": campaigns })).into_response())
+}
+
+/// Body of `POST /api/accounts/{id}/send-reservations`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReservationRequest {
+    /// `invite`, `message`, `inmail` or `profile_view`.
+    action: String,
+    /// The campaign the action is for (checked not paused).
+    campaign_id: Option<uuid::Uuid>,
+}
+
+/// The send gate: `{reserved: true, slot}` or `{reserved: false, retry_at, reason}`.
+/// Fails closed: when the database cannot answer, the answer is a deferral
+/// (`deferred_internal`), which never counts toward the failure-rate window.
+async fn send_reservation(
+    State(state): State<AppState>,
+    Workspace(ws): Workspace,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let req: ReservationRequest = serde_json::from_slice(&body)
+        .map_err(|e| AppError::BadRequest(format!("malformed reservation request: {e}")))?;
+    let action: relink_domain::pacing::ActionType =
+        req.action.parse().map_err(|e: relink_domain::ParseError| AppError::BadRequest(e.to_string()))?;
+    let id = parse_account_id(&id)?;
+    let now = Utc::now();
+    let answer = match state.store.account_in_workspace(ws, id).await {
+        Ok(_) => state.store.reserve_send(id, action, req.campaign_id, now).await,
+        Err(e) => Err(e),
+    };
+    match answer {
+        Ok(a) => Ok(Json(a).into_response()),
+        Err(e) if e.is_transient() => {
+            tracing::error!(error = %e, account_id = %id, "send gate deferred: database unavailable");
+            Ok(Json(json!({
+                "reserved": false, "reason": "deferred_internal",
+                "retry_at": now + chrono::Duration::seconds(60),
+            }))
+            .into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `POST /api/campaigns/{id}/resume`: the user's Resume. Clears the reasons the user

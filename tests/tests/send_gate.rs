@@ -1,0 +1,86 @@
+//! The send gate on a real database: atomic under concurrency, per action type, within
+//! the window, and never for a paused campaign or a disconnected account.
+
+use chrono::{NaiveTime, Weekday};
+use relink_domain::{AccountStatus, pacing::{ActionType, Caps}};
+use relink_tests::{AppOptions, Seeded, TestApp, spawn_app};
+use serde_json::{Value, json};
+
+const ALL_DAYS: [Weekday; 7] =
+    [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
+
+async fn reserve(app: &TestApp, s: &Seeded, body: Value) -> (u16, Value) {
+    let r = app.http.post(format!("{}/api/accounts/{}/send-reservations", app.web_url, s.account))
+        .bearer_auth(&s.token).json(&body).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+async fn always_open(app: &TestApp, s: &Seeded) {
+    let midnight = NaiveTime::from_hms_opt(0, 0, 0).unwrap();
+    app.store.set_send_settings(s.account, "UTC", midnight, midnight, &ALL_DAYS, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn fifty_concurrent_reservations_never_exceed_the_daily_cap() {
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app.seed_account(AccountStatus::Connected, "OK").await;
+    always_open(&app, &s).await;
+    app.store.set_caps(s.account, ActionType::Invite, Caps { daily: 10, weekly: 40 }).await.unwrap();
+    let calls = (0..50).map(|_| reserve(&app, &s, json!({"action": "invite"})));
+    let answers = futures::future::join_all(calls).await;
+    let granted = answers.iter().filter(|(c, b)| *c == 200 && b["reserved"] == true).count();
+    assert_eq!(granted, 10);
+    let denied: Vec<_> = answers.iter().filter(|(_, b)| b["reserved"] == false).collect();
+    assert_eq!(denied.len(), 40);
+    assert!(denied.iter().all(|(_, b)| b["reason"] == "daily_cap" && b["retry_at"].is_string()), "{denied:?}");
+    let sent: i32 = sqlx::query_scalar("SELECT sent FROM account_send_counters WHERE account_id = $1 AND action = 'invite'")
+        .bind(s.account.0).fetch_one(app.store.pool()).await.unwrap();
+    assert_eq!(sent, 10);
+}
+
+#[tokio::test]
+async fn each_action_type_has_its_own_budget_and_the_weekly_cap_counts_earlier_days() {
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app.seed_account(AccountStatus::Connected, "OK").await;
+    always_open(&app, &s).await;
+    app.store.set_caps(s.account, ActionType::Inmail, Caps { daily: 0, weekly: 0 }).await.unwrap();
+    app.store.set_caps(s.account, ActionType::Message, Caps { daily: 50, weekly: 12 }).await.unwrap();
+    let (_, b) = reserve(&app, &s, json!({"action": "inmail"})).await;
+    assert_eq!(b["reserved"], false);
+    let (_, b) = reserve(&app, &s, json!({"action": "invite"})).await;
+    assert_eq!(b["reserved"], true, "an exhausted InMail budget stops nothing else");
+    // 10 messages sent over the last days: 2 left this rolling week.
+    sqlx::query("INSERT INTO account_send_counters (account_id, action, day, sent) VALUES ($1, 'message', current_date - 3, 10)")
+        .bind(s.account.0).execute(app.store.pool()).await.unwrap();
+    for _ in 0..2 {
+        assert_eq!(reserve(&app, &s, json!({"action": "message"})).await.1["reserved"], true);
+    }
+    let (_, b) = reserve(&app, &s, json!({"action": "message"})).await;
+    assert_eq!((b["reserved"].clone(), b["reason"].clone()), (json!(false), json!("weekly_cap")));
+}
+
+#[tokio::test]
+async fn closed_windows_paused_campaigns_and_disconnected_accounts_get_no_slot() {
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app.seed_account(AccountStatus::Connected, "OK").await;
+    // A window on no day but today's weekday + 3 is closed now.
+    let today = chrono::Utc::now().date_naive();
+    use chrono::Datelike;
+    let other = (today + chrono::Duration::days(3)).weekday();
+    let t = NaiveTime::from_hms_opt(0, 0, 0).unwrap();
+    app.store.set_send_settings(s.account, "Asia/Kolkata", t, t, &[other], None).await.unwrap();
+    let (_, b) = reserve(&app, &s, json!({"action": "invite"})).await;
+    assert_eq!(b["reason"], "outside_sending_window", "{b}");
+    always_open(&app, &s).await;
+    let (_, b) = reserve(&app, &s, json!({"action": "invite", "campaign_id": s.paused_also_manual})).await;
+    assert_eq!(b["reason"], "campaign_paused");
+    let (_, b) = reserve(&app, &s, json!({"action": "invite", "campaign_id": s.paused_for_disconnect})).await;
+    assert_eq!(b["reserved"], true);
+    // Bad input: unknown action, unknown field → 400.
+    assert_eq!(reserve(&app, &s, json!({"action": "poke"})).await.0, 400);
+    assert_eq!(reserve(&app, &s, json!({"action": "invite", "burst": true})).await.0, 400);
+    let d = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    always_open(&app, &d).await;
+    let (_, b) = reserve(&app, &d, json!({"action": "invite"})).await;
+    assert_eq!(b["reason"], "account_not_connected");
+}
