@@ -45,15 +45,13 @@ fn step(n: u32, text: &str) {
     println!("\n[{n}] {text}");
 }
 
+/// GET a web-tier JSON route as the demo workspace.
+async fn get_json(http: &reqwest::Client, url: String, token: &str) -> anyhow::Result<Value> {
+    Ok(http.get(url).bearer_auth(token).send().await?.error_for_status()?.json().await?)
+}
+
 async fn accounts(http: &reqwest::Client, t: &DemoTargets, token: &str) -> anyhow::Result<Vec<Value>> {
-    let v: Value = http
-        .get(format!("{}/api/accounts", t.web))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let v = get_json(http, format!("{}/api/accounts", t.web), token).await?;
     Ok(v["accounts"].as_array().cloned().unwrap_or_default())
 }
 
@@ -67,14 +65,7 @@ async fn show_account(http: &reqwest::Client, t: &DemoTargets, token: &str, id: 
 }
 
 async fn show_campaigns(http: &reqwest::Client, t: &DemoTargets, token: &str, id: AccountId) -> anyhow::Result<()> {
-    let v: Value = http
-        .get(format!("{}/api/campaigns", t.web))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let v = get_json(http, format!("{}/api/campaigns", t.web), token).await?;
     for c in v["campaigns"].as_array().into_iter().flatten().filter(|c| c["account_id"] == id.to_string()) {
         println!(
             "    campaign \"{}\": {}{}",

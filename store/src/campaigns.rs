@@ -35,20 +35,29 @@ pub async fn resume_disconnected_campaigns(
     .bind(&ids)
     .fetch_all(&mut *conn)
     .await?;
-    if !resumed.is_empty() {
-        sqlx::query("DELETE FROM campaign_send_failures WHERE campaign_id = ANY($1)")
-            .bind(&resumed)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(
-            "UPDATE campaign_enrollments SET state = 'active', updated_at = now() \
-             WHERE campaign_id = ANY($1) AND state = 'soft_paused'",
-        )
-        .bind(&resumed)
+    wake_after_disconnect(conn, &resumed).await?;
+    Ok(resumed)
+}
+
+/// For campaigns that just became active again after a disconnect: clears their
+/// failure-rate window (only the disconnect resume does that) and wakes their
+/// soft-paused enrollments at the step they were on.
+pub(crate) async fn wake_after_disconnect(conn: &mut PgConnection, resumed: &[Uuid]) -> Result<(), StoreError> {
+    if resumed.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM campaign_send_failures WHERE campaign_id = ANY($1)")
+        .bind(resumed)
         .execute(&mut *conn)
         .await?;
-    }
-    Ok(resumed)
+    sqlx::query(
+        "UPDATE campaign_enrollments SET state = 'active', updated_at = now() \
+         WHERE campaign_id = ANY($1) AND state = 'soft_paused'",
+    )
+    .bind(resumed)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Pauses every campaign of `account` for the disconnect, inside the caller's

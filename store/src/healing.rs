@@ -263,19 +263,7 @@ impl Store {
         .bind(&cleared)
         .fetch_all(&mut *tx)
         .await?;
-        if !resumed.is_empty() {
-            sqlx::query("DELETE FROM campaign_send_failures WHERE campaign_id = ANY($1)")
-                .bind(&resumed)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query(
-                "UPDATE campaign_enrollments SET state = 'active', updated_at = now() \
-                 WHERE campaign_id = ANY($1) AND state = 'soft_paused'",
-            )
-            .bind(&resumed)
-            .execute(&mut *tx)
-            .await?;
-        }
+        crate::campaigns::wake_after_disconnect(&mut tx, &resumed).await?;
         tx.commit().await?;
         Ok(SweepTotals {
             reasons_cleared: cleared.len() as u64,
