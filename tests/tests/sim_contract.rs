@@ -102,6 +102,7 @@ async fn deliveries_carry_no_json_content_type_and_are_retried_until_200() {
     use axum::{Router, body::Bytes, http::HeaderMap, routing::post};
     use std::sync::{Arc, Mutex};
     let app = spawn_app(AppOptions::default()).await;
+    app.unregister_webhooks().await; // only this test's receivers below
     let seen: Arc<Mutex<Vec<(Option<String>, Option<String>, Vec<u8>)>>> = Arc::default();
     let seen2 = seen.clone();
     let hook = Router::new().route(
