@@ -6,7 +6,7 @@ use chrono::Utc;
 use relink_domain::{
     AccountStatus, SourceStatus,
     healing::{
-        AccountStatusSyncInput, OrphanPassInput, OrphanPassSummary, PlannedFlip, ReconcileInput,
+        AccountStatusSyncInput, BlipCheck, OrphanPassInput, OrphanPassSummary, PlannedFlip, ReconcileInput,
         ReconcileReport, SweepInput, SweepSummary, SyncResult, sanity_gate_holds,
     },
 };
@@ -309,10 +309,44 @@ impl HealingActivities {
             f
         } else if src == SourceStatus::Ok && row.status == AccountStatus::ReconnectNeeded {
             self.store.recover_connected(row.id, src, &a).await.map_err(store_err)?.is_some()
+        } else if src == SourceStatus::Ok && row.status == AccountStatus::Connected {
+            self.store.provider_ok_again(row.id).await.map_err(store_err)?;
+            false
         } else {
             self.store.set_provider_status(row.id, src).await.map_err(store_err)?;
             false
         };
         Ok(SyncResult::Applied { source_status: src, flipped })
+    }
+
+    /// Implements `check_blip`: runs after the blip tolerance; re-reads the account and
+    /// pauses the campaigns only while the blip has lasted the whole tolerance.
+    #[activity(name = names::CHECK_BLIP)]
+    pub async fn check_blip(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: AccountStatusSyncInput,
+    ) -> Result<BlipCheck, ActivityError> {
+        let Some(row) = self.store.account_by_unipile_id(&input.unipile_account_id).await.map_err(store_err)? else {
+            return Ok(BlipCheck::Healed);
+        };
+        let src = match self.unipile.get_account(&input.unipile_account_id).await {
+            Ok(a) => a.source_status(),
+            Err(UnipileError::NotFound) => return Ok(BlipCheck::Healed),
+            Err(e) => return Err(unipile_err(e)),
+        };
+        match src {
+            Some(s) if s.is_blip() => {
+                self.store.set_provider_status(row.id, s).await.map_err(store_err)?;
+                match self.store.pause_for_blip(row.id, input.blip_tolerance_secs).await.map_err(store_err)? {
+                    Some(campaigns) => {
+                        tracing::warn!(account_id = %row.id, paused = campaigns.len(), "sync blip outlasted its tolerance");
+                        Ok(BlipCheck::Paused { campaigns })
+                    }
+                    None => Ok(BlipCheck::Healed),
+                }
+            }
+            _ => Ok(BlipCheck::Healed),
+        }
     }
 }

@@ -131,7 +131,13 @@ pub struct ReconcileReport {
 pub struct AccountStatusSyncInput {
     /// The Unipile account the webhook named.
     pub unipile_account_id: String,
+    /// How long an `ERROR`/`STOPPED` blip may last before the account's campaigns are
+    /// paused, in seconds (DESIGN.md: 2 h, configurable).
+    pub blip_tolerance_secs: u64,
 }
+
+/// Default blip tolerance: 2 hours.
+pub const DEFAULT_BLIP_TOLERANCE_SECS: u64 = 2 * 3600;
 
 /// What one account-status sync did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,6 +154,27 @@ pub enum SyncResult {
     },
     /// Unipile answered 404 for the account (left to the reconciler).
     Gone,
+}
+
+impl SyncResult {
+    /// True when the account is in a sync blip (`ERROR`/`STOPPED`) whose duration must
+    /// be watched.
+    pub fn is_blip(&self) -> bool {
+        matches!(self, SyncResult::Applied { source_status, .. } if source_status.is_blip())
+    }
+}
+
+/// What the blip check did once the tolerance had passed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum BlipCheck {
+    /// The blip is over (or the row is no longer connected): nothing paused.
+    Healed,
+    /// Still interrupted past the tolerance: these campaigns were paused.
+    Paused {
+        /// Campaigns that got the `linkedin_account_disconnected` reason.
+        campaigns: Vec<uuid::Uuid>,
+    },
 }
 
 #[cfg(test)]

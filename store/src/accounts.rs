@@ -484,7 +484,7 @@ impl Store {
         .bind(provider_status.as_str())
         .execute(&mut *tx)
         .await?;
-        crate::campaigns::pause_for_disconnect(&mut tx, id).await?;
+        crate::campaigns::pause_for_disconnect(&mut tx, id, "LinkedIn account needs a fresh login").await?;
         let episode: i64 = sqlx::query_scalar(
             "SELECT max(id) FROM linkedin_account_audit_log WHERE account_id = $1 AND to_status = 'reconnect_needed'",
         )

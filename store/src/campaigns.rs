@@ -67,14 +67,16 @@ pub(crate) async fn wake_after_disconnect(conn: &mut PgConnection, resumed: &[Uu
 pub async fn pause_for_disconnect(
     conn: &mut PgConnection,
     account: AccountId,
+    detail: &str,
 ) -> Result<Vec<Uuid>, StoreError> {
     let paused: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO campaign_pauses (campaign_id, reason, detail) \
-         SELECT id, 'linkedin_account_disconnected', 'LinkedIn account needs a fresh login' \
+         SELECT id, 'linkedin_account_disconnected', $2 \
          FROM campaigns WHERE account_id = $1 \
          ON CONFLICT (campaign_id, reason) DO NOTHING RETURNING campaign_id",
     )
     .bind(account.0)
+    .bind(detail)
     .fetch_all(&mut *conn)
     .await?;
     sqlx::query(

@@ -201,12 +201,53 @@ impl Store {
                     Err(e) => return Err(e),
                 }
                 if to == AccountStatus::Disconnected {
-                    crate::campaigns::pause_for_disconnect(&mut tx, id).await?;
+                    crate::campaigns::pause_for_disconnect(&mut tx, id, "account gone from Unipile").await?;
                 }
                 tx.commit().await?;
                 Ok(true)
             }
         }
+    }
+
+    /// A sync blip outlasted its tolerance: while the row is still `connected` with
+    /// provider status `ERROR`/`STOPPED` since at least `tolerance_secs` ago, its
+    /// campaigns get the `linkedin_account_disconnected` reason (enrollments
+    /// soft-paused). Returns the campaigns paused, or `None` when the blip is over.
+    pub async fn pause_for_blip(&self, id: AccountId, tolerance_secs: u64) -> Result<Option<Vec<Uuid>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let still: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM linkedin_accounts WHERE id = $1 AND status = 'connected' \
+             AND provider_status IN ('ERROR', 'STOPPED') \
+             AND provider_status_since <= now() - make_interval(secs => $2) FOR UPDATE)",
+        )
+        .bind(id.0)
+        .bind(tolerance_secs as f64)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !still {
+            return Ok(None);
+        }
+        let paused = crate::campaigns::pause_for_disconnect(&mut tx, id, "LinkedIn sync interrupted beyond the tolerance").await?;
+        tx.commit().await?;
+        Ok(Some(paused))
+    }
+
+    /// Unipile reports `OK` for a `connected` row: records it and resumes the campaigns a
+    /// long blip paused (the `linkedin_account_disconnected` reason), in one transaction.
+    pub async fn provider_ok_again(&self, id: AccountId) -> Result<Vec<Uuid>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE linkedin_accounts SET \
+             provider_status_since = CASE WHEN provider_status IS DISTINCT FROM 'OK' THEN now() ELSE provider_status_since END, \
+             provider_status = 'OK', updated_at = now() WHERE id = $1 AND status = 'connected'",
+        )
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let resumed = if updated == 1 { resume_disconnected_campaigns(&mut tx, &[id]).await? } else { vec![] };
+        tx.commit().await?;
+        Ok(resumed)
     }
 
     /// Rows `connecting` since before `older_than` (UTC), oldest first.
@@ -249,6 +290,7 @@ impl Store {
                 JOIN campaigns c ON c.id = p2.campaign_id \
                 JOIN linkedin_accounts a ON a.id = c.account_id \
                 WHERE p2.reason = 'linkedin_account_disconnected' AND a.status = 'connected' \
+                  AND (a.provider_status IS NULL OR a.provider_status NOT IN ('ERROR', 'STOPPED')) \
                 ORDER BY p2.campaign_id LIMIT $1 FOR UPDATE OF p2 SKIP LOCKED) \
              RETURNING p.campaign_id",
         )

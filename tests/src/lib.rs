@@ -30,11 +30,17 @@ pub struct AppOptions {
     pub link_reuse_window: Duration,
     /// Hosted-auth link lifetime.
     pub link_ttl: Duration,
+    /// Sync-blip tolerance before campaigns pause.
+    pub blip_tolerance: Duration,
 }
 
 impl Default for AppOptions {
     fn default() -> Self {
-        Self { link_reuse_window: Duration::from_secs(90), link_ttl: Duration::from_secs(600) }
+        Self {
+            link_reuse_window: Duration::from_secs(90),
+            link_ttl: Duration::from_secs(600),
+            blip_tolerance: Duration::from_secs(7200),
+        }
     }
 }
 
@@ -217,6 +223,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         link_ttl: opts.link_ttl,
         temporal_ui_url: None,
         webhook_secret: WEBHOOK_SECRET.into(),
+        blip_tolerance: opts.blip_tolerance,
     };
     tokio::spawn(async move {
         let _ = axum::serve(web_listener, relink_web::app(state)).await;

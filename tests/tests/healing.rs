@@ -79,19 +79,45 @@ async fn credentials_webhook_pauses_once_and_ok_resumes_and_withdraws_the_email(
 }
 
 #[tokio::test]
-async fn an_error_blip_shows_sync_interrupted_without_pausing() {
-    let app = spawn_app(AppOptions::default()).await;
+async fn a_short_error_blip_pauses_nothing_and_a_long_one_pauses_until_ok() {
+    // Demo-sized tolerance: 3 s instead of 2 h.
+    let app = spawn_app(AppOptions { blip_tolerance: Duration::from_secs(3), ..AppOptions::default() }).await;
     let s = app.seed_account(AccountStatus::Connected, "OK").await;
     let uid = s.unipile_id.clone().unwrap();
-    app.sim_post(&format!("/_sim/accounts/{uid}/status"), json!({"status": "ERROR"})).await;
-    let v: Value = eventually(Duration::from_secs(30), "pill sync_interrupted", || async {
+    let pill = || async {
         let v: Value = app.http.get(format!("{}/api/accounts", app.web_url)).bearer_auth(&s.token)
             .send().await.unwrap().json().await.unwrap();
-        (v["accounts"][0]["pill"]["state"] == "sync_interrupted").then_some(v)
+        v["accounts"][0]["pill"]["state"].as_str().unwrap_or_default().to_string()
+    };
+    // Short: ERROR for about a second, then OK.
+    app.sim_post(&format!("/_sim/accounts/{uid}/status"), json!({"status": "ERROR"})).await;
+    eventually(Duration::from_secs(30), "pill sync_interrupted", || async {
+        (pill().await == "sync_interrupted").then_some(())
     })
     .await;
-    assert_eq!(v["accounts"][0]["status"], "connected");
-    assert_eq!(app.campaign(s.paused_for_disconnect).await.0, "active", "a blip pauses nothing");
+    assert_eq!(app.account(s.account).await.status, AccountStatus::Connected);
+    app.sim_post(&format!("/_sim/accounts/{uid}/status"), json!({"status": "OK"})).await;
+    eventually(Duration::from_secs(30), "pill connected", || async { (pill().await == "connected").then_some(()) }).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(app.campaign(s.paused_for_disconnect).await.0, "active", "a short blip pauses nothing");
+
+    // Long: STOPPED past the tolerance pauses the campaigns (the row stays connected).
+    app.sim_post(&format!("/_sim/accounts/{uid}/status"), json!({"status": "STOPPED"})).await;
+    eventually(Duration::from_secs(30), "campaign paused by the long blip", || async {
+        (app.campaign(s.paused_for_disconnect).await.0 == "paused").then_some(())
+    })
+    .await;
+    assert_eq!(app.account(s.account).await.status, AccountStatus::Connected);
+    // The sweeper does not undo it while the blip lasts.
+    let (_, sweep) = run_pass(&app.temporal, &app.task_queue, Pass::CampaignSweeper, false).await.unwrap();
+    assert_eq!(sweep["reasons_cleared"], 0, "{sweep}");
+    // Back to OK: resumed.
+    app.sim_post(&format!("/_sim/accounts/{uid}/status"), json!({"status": "OK"})).await;
+    eventually(Duration::from_secs(30), "campaign resumed", || async {
+        (app.campaign(s.paused_for_disconnect).await.0 == "active").then_some(())
+    })
+    .await;
+    assert_eq!(app.campaign(s.paused_also_manual).await.1, vec!["manual".to_string()]);
 }
 
 async fn make_stuck_connecting(app: &TestApp, s: &Seeded) {

@@ -60,7 +60,7 @@ async fn ten_parallel_clicks_create_one_hosted_link() {
 
 #[tokio::test]
 async fn a_click_after_the_reuse_window_gets_a_fresh_link() {
-    let opts = AppOptions { link_reuse_window: Duration::from_secs(2), link_ttl: Duration::from_secs(600) };
+    let opts = AppOptions { link_reuse_window: Duration::from_secs(2), ..AppOptions::default() };
     let app = spawn_app(opts).await;
     let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
     let id = s.account.to_string();
@@ -172,7 +172,7 @@ async fn a_worker_killed_while_waiting_for_the_callback_is_replaced_and_the_run_
 
 #[tokio::test]
 async fn an_abandoned_link_puts_the_row_back_at_expiry() {
-    let opts = AppOptions { link_reuse_window: Duration::from_secs(1), link_ttl: Duration::from_secs(3) };
+    let opts = AppOptions { link_reuse_window: Duration::from_secs(1), link_ttl: Duration::from_secs(3), ..AppOptions::default() };
     let app = spawn_app(opts).await;
     let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
     let (code, _) = app.click_reconnect(&s.token, &s.account.to_string()).await;
@@ -190,7 +190,7 @@ async fn an_abandoned_link_puts_the_row_back_at_expiry() {
 
 #[tokio::test]
 async fn a_lost_callback_is_healed_at_expiry_when_the_session_is_live() {
-    let opts = AppOptions { link_reuse_window: Duration::from_secs(1), link_ttl: Duration::from_secs(3) };
+    let opts = AppOptions { link_reuse_window: Duration::from_secs(1), link_ttl: Duration::from_secs(3), ..AppOptions::default() };
     let app = spawn_app(opts).await;
     let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
     let (_, link) = app.click_reconnect(&s.token, &s.account.to_string()).await;

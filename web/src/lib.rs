@@ -35,6 +35,8 @@ pub struct AppState {
     pub temporal_ui_url: Option<String>,
     /// The `Unipile-Auth` secret of the account-status webhook.
     pub webhook_secret: String,
+    /// How long a sync blip may last before campaigns pause.
+    pub blip_tolerance: Duration,
 }
 
 /// Builds the router over `state`.

@@ -28,6 +28,9 @@ struct Args {
     /// Shared secret Unipile sends in `Unipile-Auth` with account-status webhooks.
     #[arg(long, env = "WEBHOOK_SECRET", value_name = "WEBHOOK_SECRET", hide_env_values = true)]
     webhook_secret: String,
+    /// How long an ERROR/STOPPED blip may last before campaigns pause, seconds.
+    #[arg(long, env = "BLIP_TOLERANCE_SECS", value_name = "BLIP_TOLERANCE_SECS", default_value_t = relink_domain::healing::DEFAULT_BLIP_TOLERANCE_SECS)]
+    blip_tolerance_secs: u64,
     /// Temporal Web UI base URL (for links in logs).
     #[arg(long, env = "TEMPORAL_UI_URL", value_name = "TEMPORAL_UI_URL")]
     temporal_ui_url: Option<String>,
@@ -55,6 +58,7 @@ async fn main() -> anyhow::Result<()> {
         link_ttl: Duration::from_secs(args.link_ttl_secs),
         temporal_ui_url: args.temporal_ui_url,
         webhook_secret: args.webhook_secret,
+        blip_tolerance: Duration::from_secs(args.blip_tolerance_secs.max(1)),
     };
     let listener = tokio::net::TcpListener::bind(args.web_addr)
         .await

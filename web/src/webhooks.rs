@@ -53,7 +53,10 @@ pub(crate) async fn account_status(
         .temporal
         .signal_with_start_workflow(
             AccountStatusSyncWorkflow::run,
-            AccountStatusSyncInput { unipile_account_id: account_id.clone() },
+            AccountStatusSyncInput {
+                unipile_account_id: account_id.clone(),
+                blip_tolerance_secs: state.blip_tolerance.as_secs(),
+            },
             AccountStatusSyncWorkflow::poke,
             message.clone(),
             opts,

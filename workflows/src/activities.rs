@@ -10,7 +10,7 @@ use relink_domain::reconnect::{
 };
 use relink_domain::AccountId;
 use relink_domain::healing::{
-    AccountStatusSyncInput, OrphanPassInput, OrphanPassSummary, ReconcileInput, ReconcileReport,
+    AccountStatusSyncInput, BlipCheck, OrphanPassInput, OrphanPassSummary, ReconcileInput, ReconcileReport,
     SweepInput, SweepSummary, SyncResult,
 };
 use std::time::Duration;
@@ -45,6 +45,8 @@ pub mod names {
     pub const RECONCILE_PASS: &str = "reconcile_pass";
     /// Activity type name of `sync_account_status`.
     pub const SYNC_ACCOUNT_STATUS: &str = "sync_account_status";
+    /// Activity type name of `check_blip`.
+    pub const CHECK_BLIP: &str = "check_blip";
 }
 
 /// Declarations of every relink activity.
@@ -111,6 +113,13 @@ impl RelinkActivities {
     /// Re-reads one Unipile account and applies its status to the linked row.
     #[activity(name = names::SYNC_ACCOUNT_STATUS)]
     pub fn sync_account_status(input: AccountStatusSyncInput) -> Result<SyncResult, ActivityError> {
+        unimplemented!()
+    }
+
+    /// After the blip tolerance: re-reads the account and, when it is still `ERROR`/
+    /// `STOPPED` since longer than the tolerance, pauses its campaigns.
+    #[activity(name = names::CHECK_BLIP)]
+    pub fn check_blip(input: AccountStatusSyncInput) -> Result<BlipCheck, ActivityError> {
         unimplemented!()
     }
 }

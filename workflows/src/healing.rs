@@ -6,7 +6,10 @@ use relink_domain::healing::{
     SweepInput, SweepSummary, SyncResult,
 };
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult};
+use std::time::Duration;
+use temporalio_sdk::{
+    SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, workflows::select,
+};
 
 use crate::activities::{RelinkActivities, background_unipile_activity, pass_activity};
 
@@ -71,15 +74,33 @@ impl AccountStatusSyncWorkflow {
         Self { input, pokes: 0 }
     }
 
-    /// Syncs until no poke is pending; returns the last sync's result.
+    /// Syncs until no poke is pending; returns the last sync's result. A blip
+    /// (`ERROR`/`STOPPED`) is then watched on a durable timer: if no webhook arrives
+    /// within the tolerance, the blip check runs (a later webhook restarts the loop).
     #[run(name = "AccountStatusSync")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<SyncResult> {
         loop {
             let seen = ctx.state(|s| s.pokes);
             let input = ctx.state(|s| s.input.clone());
             let result = ctx
-                .execute_activity(RelinkActivities::sync_account_status, input, background_unipile_activity())
+                .execute_activity(RelinkActivities::sync_account_status, input.clone(), background_unipile_activity())
                 .await?;
+            if ctx.state(|s| s.pokes) != seen {
+                continue;
+            }
+            if !result.is_blip() {
+                return Ok(result);
+            }
+            let tolerance = Duration::from_secs(input.blip_tolerance_secs.max(1));
+            let mut poked = false;
+            select! {
+                _ = ctx.timer(tolerance) => {}
+                _ = ctx.wait_condition(move |s| s.pokes != seen) => { poked = true; }
+            };
+            if poked {
+                continue;
+            }
+            ctx.execute_activity(RelinkActivities::check_blip, input, background_unipile_activity()).await?;
             if ctx.state(|s| s.pokes) == seen {
                 return Ok(result);
             }
