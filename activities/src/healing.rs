@@ -18,7 +18,7 @@ use std::{collections::HashMap, sync::Arc};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use crate::{permanent, store_err, unipile_err};
+use crate::{matching::FirstConnectionMatch, permanent, store_err, unipile_err};
 
 /// Alert kind of an orphan row with more than one possible Unipile account.
 pub const ALERT_ORPHAN_AMBIGUOUS: &str = "orphan.ambiguous_match";
@@ -26,10 +26,6 @@ pub const ALERT_ORPHAN_AMBIGUOUS: &str = "orphan.ambiguous_match";
 pub const ALERT_SANITY_GATE: &str = "reconciler.sanity_gate";
 /// Alert kind of Unipile refusing our own API key.
 pub const ALERT_UNAUTHORIZED: &str = "unipile.unauthorized";
-
-/// A new Unipile account counts as appearing inside a linking window that began up to
-/// this many seconds after it (clock skew between Unipile and us).
-const CREATION_SKEW_SECS: i64 = 60;
 
 /// The healing-loop activities.
 pub struct HealingActivities {
@@ -90,25 +86,15 @@ impl HealingActivities {
                 let candidate: Result<Option<&Account>, usize> = match &row.unipile_account_id {
                     Some(own) => Ok(listing.iter().find(|a| &a.id == own && live_linkedin(a))),
                     None => {
-                        let unclaimed: Vec<&Account> =
-                            listing.iter().filter(|a| live_linkedin(a) && !claimed.contains(&a.id)).collect();
-                        let by_identity: Vec<&Account> = match &row.linkedin_member_id {
-                            Some(m) => unclaimed.iter().copied().filter(|a| a.linkedin_member_id() == Some(m)).collect(),
-                            None => vec![],
-                        };
-                        if by_identity.len() == 1 {
-                            Ok(Some(by_identity[0]))
-                        } else {
-                            let since = row.connecting_since.unwrap_or(cutoff) - chrono::Duration::seconds(CREATION_SKEW_SECS);
-                            let in_window: Vec<&Account> = unclaimed
-                                .into_iter()
-                                .filter(|a| a.created_at_utc().is_some_and(|c| c >= since))
-                                .collect();
-                            let others = self.store.other_first_connections_linking(row.id).await.map_err(store_err)?;
-                            match (in_window.len(), others) {
-                                (0, _) => Ok(None),
-                                (1, 0) => Ok(Some(in_window[0])),
-                                (n, o) => Err(n.max(1) + o as usize),
+                        let since = row.connecting_since.unwrap_or(cutoff);
+                        match crate::matching::match_first_connection(&self.store, &row, since, &listing, &claimed)
+                            .await
+                            .map_err(store_err)?
+                        {
+                            FirstConnectionMatch::One(a) => Ok(Some(a)),
+                            FirstConnectionMatch::NoCandidate => Ok(None),
+                            FirstConnectionMatch::Ambiguous { accounts, other_rows } => {
+                                Err(accounts + other_rows as usize)
                             }
                         }
                     }

@@ -3,6 +3,7 @@
 //! failures are raised as non-retryable (`relink.NonRetryable`).
 
 mod healing;
+pub mod matching;
 
 pub use healing::{ALERT_ORPHAN_AMBIGUOUS, ALERT_SANITY_GATE, ALERT_UNAUTHORIZED, HealingActivities};
 
@@ -183,29 +184,12 @@ impl Activities {
         let row = self.store.account(input.account_id).await.map_err(store_err)?;
         let listing = self.unipile.list_all_accounts().await.map_err(unipile_err)?;
         let claimed = self.store.claimed_unipile_ids().await.map_err(store_err)?;
-        let unclaimed_live = listing.iter().filter(|a| {
-            a.is_linkedin() && a.source_status() == Some(SourceStatus::Ok) && !claimed.contains(&a.id)
-        });
-        if let Some(member) = row.linkedin_member_id.as_deref() {
-            let by_identity: Vec<_> =
-                unclaimed_live.clone().filter(|a| a.linkedin_member_id() == Some(member)).collect();
-            if by_identity.len() == 1 {
-                return Ok(Some(by_identity[0].id.clone()));
-            }
-        }
-        let others_linking = self
-            .store
-            .other_first_connections_linking(input.account_id)
+        let found = matching::match_first_connection(&self.store, &row, input.linking_since, &listing, &claimed)
             .await
             .map_err(store_err)?;
-        if others_linking > 0 {
-            return Ok(None);
-        }
-        let fresh: Vec<_> = unclaimed_live
-            .filter(|a| a.created_at_utc().is_some_and(|c| c >= input.linking_since))
-            .collect();
-        Ok(match fresh.as_slice() {
-            [only] => Some(only.id.clone()),
+        // Ambiguity is left to the orphan watcher, which alerts on it.
+        Ok(match found {
+            matching::FirstConnectionMatch::One(a) => Some(a.id.clone()),
             _ => None,
         })
     }

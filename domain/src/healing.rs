@@ -133,11 +133,16 @@ pub struct AccountStatusSyncInput {
     pub unipile_account_id: String,
     /// How long an `ERROR`/`STOPPED` blip may last before the account's campaigns are
     /// paused, in seconds (DESIGN.md: 2 h, configurable).
+    #[serde(default = "default_blip_tolerance")]
     pub blip_tolerance_secs: u64,
 }
 
 /// Default blip tolerance: 2 hours.
 pub const DEFAULT_BLIP_TOLERANCE_SECS: u64 = 2 * 3600;
+
+fn default_blip_tolerance() -> u64 {
+    DEFAULT_BLIP_TOLERANCE_SECS
+}
 
 /// What one account-status sync did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -251,11 +251,15 @@ impl Store {
     /// Errors: [`StoreError::NotFound`].
     pub async fn prepare_link(&self, id: AccountId) -> Result<PreparedLink, StoreError> {
         let row = self.account(id).await?;
-        let kind = if row.unipile_account_id.is_some() { LinkKind::Reconnect } else { LinkKind::Create };
+        // A `disconnected` row's Unipile account may be gone (torn down, or vanished from
+        // the listing): it connects afresh. Only a row whose session needs a new login
+        // reconnects its existing Unipile account (which keeps its id).
+        let reconnectable = matches!(row.status, AccountStatus::ReconnectNeeded | AccountStatus::Connecting);
+        let kind = if row.unipile_account_id.is_some() && reconnectable { LinkKind::Reconnect } else { LinkKind::Create };
         Ok(PreparedLink {
             token: random_token(),
             kind,
-            unipile_account_id: row.unipile_account_id,
+            unipile_account_id: if kind == LinkKind::Reconnect { row.unipile_account_id } else { None },
             status: row.status,
         })
     }
@@ -435,14 +439,24 @@ impl Store {
         Ok(ids.into_iter().collect())
     }
 
-    /// How many other rows are linking a first connection (connecting, no Unipile id):
-    /// while any is, a new unclaimed Unipile account cannot be attributed to one of them.
-    pub async fn other_first_connections_linking(&self, except: AccountId) -> Result<i64, StoreError> {
+    /// How many other rows were linking a first connection at some point since `since`
+    /// (less one link lifetime of 15 minutes), from the audit log: rows still without a
+    /// Unipile account, or whose first connection landed in that window. While any was,
+    /// a new unclaimed Unipile account cannot be attributed to one row.
+    pub async fn other_first_connections_linking_since(
+        &self,
+        except: AccountId,
+        since: DateTime<Utc>,
+    ) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT count(*) FROM linkedin_accounts \
-             WHERE status = 'connecting' AND unipile_account_id IS NULL AND id <> $1",
+            "SELECT count(DISTINCT l.account_id) FROM linkedin_account_audit_log l \
+             JOIN linkedin_accounts a ON a.id = l.account_id \
+             WHERE l.to_status = 'connecting' AND l.account_id <> $1 \
+               AND l.created_at >= $2 - interval '15 minutes' \
+               AND (a.unipile_account_id IS NULL OR a.first_connected_at >= $2 - interval '15 minutes')",
         )
         .bind(except.0)
+        .bind(since)
         .fetch_one(&self.pool)
         .await?)
     }

@@ -32,9 +32,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// True when retrying the same call later may succeed (database trouble).
+    /// True when retrying the same call later may succeed (database trouble). A
+    /// constraint, data or trigger violation (SQLSTATE classes 22, 23, P0) is permanent:
+    /// the same statement would fail again.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Db(_))
+        match self {
+            StoreError::Db(sqlx::Error::Database(db)) => {
+                let code = db.code().unwrap_or_default();
+                !(code.starts_with("22") || code.starts_with("23") || code.starts_with("P0"))
+            }
+            StoreError::Db(_) => true,
+            _ => false,
+        }
     }
 }
 

@@ -119,11 +119,14 @@ impl Store {
     }
 
     /// Records the last Unipile source status seen for a row (no status flip);
-    /// `provider_status_since` moves only when the value changes.
+    /// `provider_status_since` moves only when the value changes (ERROR ↔ STOPPED is one
+    /// continuing blip).
     pub async fn set_provider_status(&self, id: AccountId, status: SourceStatus) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE linkedin_accounts SET \
-             provider_status_since = CASE WHEN provider_status IS DISTINCT FROM $2 THEN now() ELSE provider_status_since END, \
+             provider_status_since = CASE WHEN provider_status IS DISTINCT FROM $2 \
+                 AND NOT (provider_status IN ('ERROR', 'STOPPED') AND $2 IN ('ERROR', 'STOPPED')) \
+                 THEN now() ELSE provider_status_since END, \
              provider_status = $2, updated_at = now() WHERE id = $1",
         )
         .bind(id.0)
@@ -291,7 +294,7 @@ impl Store {
                 JOIN linkedin_accounts a ON a.id = c.account_id \
                 WHERE p2.reason = 'linkedin_account_disconnected' AND a.status = 'connected' \
                   AND (a.provider_status IS NULL OR a.provider_status NOT IN ('ERROR', 'STOPPED')) \
-                ORDER BY p2.campaign_id LIMIT $1 FOR UPDATE OF p2 SKIP LOCKED) \
+                ORDER BY p2.campaign_id LIMIT $1 FOR UPDATE OF p2 SKIP LOCKED FOR SHARE OF a) \
              RETURNING p.campaign_id",
         )
         .bind(batch)
@@ -328,7 +331,7 @@ impl Store {
         let row: Option<(String, bool)> = sqlx::query_as(
             "SELECT a.status, w.subscription_active FROM campaigns c \
              JOIN linkedin_accounts a ON a.id = c.account_id JOIN workspaces w ON w.id = c.workspace_id \
-             WHERE c.id = $1 AND c.workspace_id = $2 FOR UPDATE OF c",
+             WHERE c.id = $1 AND c.workspace_id = $2 FOR UPDATE OF c FOR SHARE OF a, w",
         )
         .bind(campaign)
         .bind(workspace.0)

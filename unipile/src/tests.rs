@@ -56,6 +56,28 @@ async fn lists_every_page_until_the_cursor_is_null() {
 }
 
 #[tokio::test]
+async fn other_providers_in_the_listing_do_not_break_decoding() {
+    let server = MockServer::start().await;
+    let mut page = fixture("accounts-list-page.json");
+    page["cursor"] = serde_json::Value::Null;
+    page["items"].as_array_mut().unwrap().push(serde_json::json!({
+        "object": "Account", "type": "MOBILE", "id": "Mb1lE0000000000000000a", "name": "Phone",
+        "created_at": "2025-01-01T00:00:00.000Z",
+        "connection_params": {"im": {"phone_number": "+33600000000", "sim_serial_number": "1"}},
+        "sources": [{"id": "Mb1lE0000000000000000a_MESSAGING", "status": "OK"}], "groups": []
+    }));
+    Mock::given(method("GET"))
+        .and(path("/api/v1/accounts"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&page))
+        .mount(&server)
+        .await;
+    let all = client(&server, 2000).list_all_accounts().await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(!all[2].is_linkedin());
+    assert_eq!(all[2].linkedin_member_id(), None);
+}
+
+#[tokio::test]
 async fn a_failing_second_page_fails_the_whole_listing() {
     let server = MockServer::start().await;
     Mock::given(method("GET"))

@@ -30,9 +30,11 @@ pub struct Account {
     pub name: String,
     /// Creation time, `YYYY-MM-DDTHH:MM:SS.sssZ` (UTC).
     pub created_at: String,
-    /// Provider-specific connection parameters.
+    /// Provider-specific connection parameters, kept as raw JSON: their shape differs
+    /// per provider (a WhatsApp or Mobile `im` has no LinkedIn member id), and one
+    /// other provider's account must not make a whole listing undecodable.
     #[serde(default)]
-    pub connection_params: ConnectionParams,
+    pub connection_params: serde_json::Value,
     /// Per-source status; there is no top-level status.
     pub sources: Vec<Source>,
     /// Groups (observed always empty).
@@ -54,47 +56,18 @@ impl Account {
         SourceStatus::worst(parsed?)
     }
 
-    /// The LinkedIn member id (`connection_params.im.id`), if present.
+    /// The LinkedIn member id (`connection_params.im.id`) of a LinkedIn account.
     pub fn linkedin_member_id(&self) -> Option<&str> {
-        self.connection_params.im.as_ref().map(|im| im.id.as_str())
+        if !self.is_linkedin() {
+            return None;
+        }
+        self.connection_params.get("im")?.get("id")?.as_str()
     }
 
     /// `created_at` parsed (UTC), if it parses.
     pub fn created_at_utc(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         chrono::DateTime::parse_from_rfc3339(&self.created_at).ok().map(|d| d.to_utc())
     }
-}
-
-/// `connection_params`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct ConnectionParams {
-    /// LinkedIn (and other messaging providers) parameters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub im: Option<ImParams>,
-}
-
-/// `connection_params.im` for LinkedIn.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ImParams {
-    /// LinkedIn member provider id (`ACo…`).
-    pub id: String,
-    /// Display name.
-    pub username: String,
-    /// Vanity slug.
-    #[serde(rename = "publicIdentifier", default, skip_serializing_if = "Option::is_none")]
-    pub public_identifier: Option<String>,
-    /// Premium id.
-    #[serde(rename = "premiumId", default)]
-    pub premium_id: Option<String>,
-    /// Premium contract id.
-    #[serde(rename = "premiumContractId", default)]
-    pub premium_contract_id: Option<String>,
-    /// Premium features.
-    #[serde(rename = "premiumFeatures", default, skip_serializing_if = "Option::is_none")]
-    pub premium_features: Option<Vec<String>>,
-    /// Company-page mailboxes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organizations: Option<Vec<serde_json::Value>>,
 }
 
 /// One `sources[]` entry.

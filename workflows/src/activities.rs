@@ -167,6 +167,14 @@ pub fn background_unipile_activity() -> ActivityOptions {
         .build()
 }
 
+/// Putting a row back after an abandoned link: 15 s per attempt, retried without limit
+/// (the pill must not stay on "Linking"; a database outage only delays it).
+pub fn revert_activity() -> ActivityOptions {
+    ActivityOptions::with_start_to_close_timeout(Duration::from_secs(15))
+        .retry_policy(retry(0, Duration::from_secs(60)))
+        .build()
+}
+
 /// Long passes over the whole fleet (listing every Unipile page, sweeping every batch):
 /// 10 minutes per attempt with a 60 s heartbeat timeout where they heartbeat, retried
 /// for up to an hour; an error on any page fails the attempt and the pass is retried

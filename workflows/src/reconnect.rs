@@ -26,6 +26,7 @@ use temporalio_sdk::{
 
 use crate::activities::{
     RelinkActivities, background_unipile_activity, db_activity, interactive_unipile_activity,
+    revert_activity,
 };
 
 type UpdateError = Box<dyn std::error::Error + Send + Sync>;
@@ -60,6 +61,8 @@ pub struct ReconnectWorkflow {
     issuing: bool,
     /// The callback that matched the current token, not yet handled.
     callback: Option<HostedAuthCallback>,
+    /// A matching callback is being applied: no new link may replace the token now.
+    applying_callback: bool,
     /// Set once the run has decided its outcome; later requests are refused.
     finished: bool,
 }
@@ -85,6 +88,7 @@ impl ReconnectWorkflow {
             linking_since: None,
             issuing: false,
             callback: None,
+            applying_callback: false,
             finished: false,
         }
     }
@@ -123,9 +127,16 @@ impl ReconnectWorkflow {
                     _ = ctx.timer(remaining.max(Duration::from_millis(1))) => { expired = true; }
                 };
             }
-            if let Some(cb) = ctx.state_mut(|s| s.callback.take()) {
+            let taken = ctx.state_mut(|s| {
+                let cb = s.callback.take();
+                s.applying_callback = cb.is_some();
+                cb
+            });
+            if let Some(cb) = taken {
                 let reason = format!("hosted-auth callback {}", cb.status);
-                match Self::link(ctx, &cb.name, &cb.account_id, reason).await? {
+                let linked = Self::link(ctx, &cb.name, &cb.account_id, reason).await;
+                ctx.state_mut(|s| s.applying_callback = false);
+                match linked? {
                     LinkResult::Linked { .. } | LinkResult::AlreadyLinked => {
                         let outcome = ReconnectOutcome::Linked {
                             unipile_account_id: cb.account_id,
@@ -168,13 +179,16 @@ impl ReconnectWorkflow {
                 s.back_to.unwrap_or(AccountStatus::Disconnected),
             )
         });
+        // If Unipile cannot be asked (a long outage), the row still goes back: the orphan
+        // watcher and the reconciler pick up a live session later.
         let live = ctx
             .execute_activity(
                 RelinkActivities::find_live_session,
                 FindLiveSessionInput { account_id, kind, unipile_account_id: unipile_id, linking_since: since },
                 background_unipile_activity(),
             )
-            .await?;
+            .await
+            .unwrap_or(None);
         if let Some(unipile_account_id) = live {
             let reason = "live session found on Unipile at link expiry".to_string();
             match Self::link(ctx, &token, &unipile_account_id, reason).await? {
@@ -197,7 +211,7 @@ impl ReconnectWorkflow {
             run_id: ctx.run_id().to_string(),
         };
         let reverted =
-            ctx.execute_activity(RelinkActivities::abandon_link, input, db_activity()).await?;
+            ctx.execute_activity(RelinkActivities::abandon_link, input, revert_activity()).await?;
         let outcome = if reverted {
             ReconnectOutcome::Abandoned { back_to }
         } else {
@@ -221,9 +235,13 @@ impl ReconnectWorkflow {
             workflow_id: ctx.workflow_id().to_string(),
             run_id: ctx.run_id().to_string(),
         };
+        // A link that cannot be applied (Unipile or the database down past the retry
+        // budget, or a conflict) must not fail the run with the row left `connecting`:
+        // it counts as "not live", and the expiry path decides.
         Ok(ctx
             .execute_activity(RelinkActivities::link_account, input, background_unipile_activity())
-            .await?)
+            .await
+            .unwrap_or(LinkResult::NotLive))
     }
 
     async fn finish(
@@ -259,8 +277,10 @@ impl ReconnectWorkflow {
         ctx.wait_condition(|s| !s.issuing).await?;
         let window = millis(ctx.state(|s| s.input.link_reuse_window_ms));
         let t = now(ctx.workflow_time());
+        // While a login on the current link is being applied, its token must stay current.
+        let login_in_flight = ctx.state(|s| s.callback.is_some() || s.applying_callback);
         if let Some(link) = ctx.state(|s| s.current.clone())
-            && t < link.issued_at + window
+            && (t < link.issued_at + window || login_in_flight)
         {
             return Ok(link.issued());
         }
