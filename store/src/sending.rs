@@ -9,7 +9,6 @@ use relink_domain::{
     pacing::{ActionType, Caps, History, SendSettings},
 };
 use serde::Serialize;
-use std::collections::HashMap;
 use uuid::Uuid;
 
 use crate::{Store, StoreError};
@@ -209,19 +208,23 @@ impl Store {
         if limit == 0 {
             return Ok(deferred(next_day_open(today), if caps.daily == 0 { "daily_cap" } else { "ramp" }));
         }
-        // One statement: insert today's counter or bump it, only while under the daily
-        // limit and the rolling weekly cap. Today's row is locked by the upsert, so its
-        // current value (not the statement snapshot) is what the caps are checked on;
-        // earlier days are not written concurrently.
+        // One statement: insert today's counter or bump it, only while the account is
+        // connected, the campaign (if any) active, and under the daily limit and the
+        // rolling weekly cap. Today's row is locked by the upsert, so its current value
+        // (not the statement snapshot) is what the caps are checked on; earlier days are
+        // not written concurrently.
         let reserved: Option<i32> = sqlx::query_scalar(
             "WITH earlier AS ( \
                  SELECT COALESCE(sum(sent), 0)::int AS n FROM account_send_counters \
-                 WHERE account_id = $1 AND action = $2 AND day > $3::date - 7 AND day < $3::date) \
+                 WHERE account_id = $1 AND action = $2 AND day > $3::date - 7 AND day < $3::date), \
+             allowed AS ( \
+                 SELECT EXISTS (SELECT 1 FROM linkedin_accounts WHERE id = $1 AND status = 'connected') \
+                    AND ($6::uuid IS NULL OR EXISTS (SELECT 1 FROM campaigns WHERE id = $6 AND status = 'active')) AS ok) \
              INSERT INTO account_send_counters AS c (account_id, action, day, sent) \
-             SELECT $1, $2, $3, 1 FROM earlier WHERE $4 > 0 AND earlier.n < $5 \
+             SELECT $1, $2, $3, 1 FROM earlier, allowed WHERE allowed.ok AND $4 > 0 AND earlier.n < $5 \
              ON CONFLICT (account_id, action, day) DO UPDATE SET sent = c.sent + 1 \
-             WHERE c.sent < $4 AND c.sent + (SELECT COALESCE(sum(sent), 0)::int FROM account_send_counters \
-                 WHERE account_id = $1 AND action = $2 AND day > $3::date - 7 AND day < $3::date) < $5 \
+             WHERE (SELECT ok FROM allowed) AND c.sent < $4 \
+               AND c.sent + (SELECT n FROM earlier) < $5 \
              RETURNING c.sent",
         )
         .bind(account.0)
@@ -229,10 +232,25 @@ impl Store {
         .bind(today)
         .bind(limit as i32)
         .bind(caps.weekly as i32)
+        .bind(campaign)
         .fetch_optional(&self.pool)
         .await?;
         if reserved.is_some() {
             return Ok(GateAnswer::Reserved { reserved: true, slot: now });
+        }
+        // Refused: say why (status and pause first: they may have changed meanwhile).
+        let still = self.account(account).await?;
+        if still.status != AccountStatus::Connected {
+            return Ok(deferred(now + Duration::minutes(15), "account_not_connected"));
+        }
+        if let Some(c) = campaign {
+            let paused: bool = sqlx::query_scalar("SELECT status = 'paused' FROM campaigns WHERE id = $1")
+                .bind(c)
+                .fetch_one(&self.pool)
+                .await?;
+            if paused {
+                return Ok(deferred(now + Duration::minutes(15), "campaign_paused"));
+            }
         }
         let history = self.send_history(account, action, today - Duration::days(6)).await?;
         let sent_today = history.get(&today).copied().unwrap_or(0);
@@ -247,15 +265,6 @@ impl Store {
     }
 }
 
-/// Iterator helper for the starter: every action type.
+/// Every action type, in a fixed order (for tables such as `starter plan-sends`).
 pub const ACTION_TYPES: [ActionType; 4] =
     [ActionType::Invite, ActionType::Message, ActionType::Inmail, ActionType::ProfileView];
-
-/// Current caps of every action type of an account.
-pub async fn all_caps(store: &Store, account: AccountId) -> Result<HashMap<ActionType, Caps>, StoreError> {
-    let mut out = HashMap::new();
-    for a in ACTION_TYPES {
-        out.insert(a, store.caps(account, a).await?);
-    }
-    Ok(out)
-}

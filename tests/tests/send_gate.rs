@@ -84,3 +84,21 @@ async fn closed_windows_paused_campaigns_and_disconnected_accounts_get_no_slot()
     let (_, b) = reserve(&app, &d, json!({"action": "invite"})).await;
     assert_eq!(b["reason"], "account_not_connected");
 }
+
+#[tokio::test]
+async fn the_gate_fails_closed_when_the_database_cannot_answer() {
+    use sqlx::Connection;
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app.seed_account(AccountStatus::Connected, "OK").await;
+    always_open(&app, &s).await;
+    // The database goes away under the running web tier.
+    let admin = std::env::var("RELINK_TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL")).unwrap();
+    let name = app.database_url.rsplit('/').next().unwrap().to_string();
+    let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
+    let (code, b) = reserve(&app, &s, json!({"action": "invite"})).await;
+    assert_eq!(code, 200, "{b}");
+    assert_eq!(b["reserved"], false);
+    assert_eq!(b["reason"], "deferred_internal");
+    assert!(b["retry_at"].is_string());
+}

@@ -52,18 +52,22 @@ impl FromRequestParts<AppState> for Workspace {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| AppError::Unauthorized("missing bearer token".into()))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| AppError::Unauthorized("expected `Authorization: Bearer <token>`".into()))?;
+        let token = bearer_token(&parts.headers)?;
         workspace_for_token(state, token).await.map(Workspace)
     }
+}
+
+/// The token of `Authorization: Bearer <token>`. Errors: 401 when missing or malformed.
+fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, AppError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| AppError::Unauthorized("missing bearer token".into()))?;
+    header
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| AppError::Unauthorized("expected `Authorization: Bearer <token>`".into()))
 }
 
 pub(crate) async fn workspace_for_token(state: &AppState, token: &str) -> Result<WorkspaceId, AppError> {
@@ -237,7 +241,7 @@ struct ReservationRequest {
 /// (`deferred_internal`), which never counts toward the failure-rate window.
 async fn send_reservation(
     State(state): State<AppState>,
-    Workspace(ws): Workspace,
+    headers: axum::http::HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
@@ -247,8 +251,15 @@ async fn send_reservation(
         req.action.parse().map_err(|e: relink_domain::ParseError| AppError::BadRequest(e.to_string()))?;
     let id = parse_account_id(&id)?;
     let now = Utc::now();
-    let answer = match state.store.account_in_workspace(ws, id).await {
-        Ok(_) => state.store.reserve_send(id, action, req.campaign_id, now).await,
+    let token = bearer_token(&headers)?;
+    // Resolved here rather than by the extractor, so that a database outage during
+    // authentication also answers a deferral (fail closed) instead of a 500.
+    let answer = match state.store.workspace_by_token(token).await {
+        Ok(None) => return Err(AppError::Unauthorized("unknown API token".into())),
+        Ok(Some(ws)) => match state.store.account_in_workspace(ws, id).await {
+            Ok(_) => state.store.reserve_send(id, action, req.campaign_id, now).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     match answer {
