@@ -40,8 +40,8 @@ pub async fn resume_disconnected_campaigns(
 }
 
 /// For campaigns that just became active again after a disconnect: clears their
-/// failure-rate window (only the disconnect resume does that) and wakes their
-/// soft-paused enrollments at the step they were on.
+/// failure-rate window (only the disconnect resume does that), wakes their soft-paused
+/// enrollments at the step they were on, and sends the due ones through the pacer.
 pub(crate) async fn wake_after_disconnect(conn: &mut PgConnection, resumed: &[Uuid]) -> Result<(), StoreError> {
     if resumed.is_empty() {
         return Ok(());
@@ -57,6 +57,7 @@ pub(crate) async fn wake_after_disconnect(conn: &mut PgConnection, resumed: &[Uu
     .bind(resumed)
     .execute(&mut *conn)
     .await?;
+    crate::sending::pace_due_enrollments(conn, resumed).await?;
     Ok(())
 }
 

@@ -377,6 +377,7 @@ impl Store {
             .bind(campaign)
             .execute(&mut *tx)
             .await?;
+            crate::sending::pace_due_enrollments(&mut tx, &[campaign]).await?;
         }
         tx.commit().await?;
         Ok(ResumeOutcome { status: status.into(), cleared, remaining })

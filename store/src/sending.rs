@@ -4,6 +4,7 @@
 //! first. Otherwise the answer says when the next slot opens.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc, Weekday};
+use sqlx::PgConnection;
 use relink_domain::{
     AccountId, AccountStatus,
     pacing::{ActionType, Caps, History, SendSettings},
@@ -71,25 +72,21 @@ fn midnight_after(day: NaiveDate) -> DateTime<Utc> {
 impl Store {
     /// An account's sending rules (defaults: UTC, 09:00–18:00, Monday–Friday, no ramp).
     pub async fn send_settings(&self, account: AccountId) -> Result<SendSettings, StoreError> {
-        let row: Option<(String, NaiveTime, NaiveTime, Vec<i16>, Option<NaiveDate>)> = sqlx::query_as(
-            "SELECT time_zone, window_start, window_end, active_days, ramp_start FROM account_send_settings WHERE account_id = $1",
-        )
-        .bind(account.0)
-        .fetch_optional(&self.pool)
-        .await?;
-        let (tz, start, end, days, ramp) = row.unwrap_or_else(|| {
-            ("UTC".into(), NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
-             NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default(), vec![1, 2, 3, 4, 5], None)
-        });
-        Ok(SendSettings {
-            time_zone: tz.parse().map_err(|_| StoreError::Corrupt(format!("time zone {tz:?}")))?,
-            window_start: start,
-            window_end: end,
-            active_days: days.into_iter().filter_map(weekday_from_iso).collect(),
-            ramp_start: ramp,
-        })
+        let mut conn = self.pool.acquire().await?;
+        load_settings(&mut conn, account).await
     }
 
+    /// An action type's caps for an account (the defaults when none are configured).
+    pub async fn caps(&self, account: AccountId, action: ActionType) -> Result<Caps, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        load_caps(&mut conn, account, action).await
+    }
+
+    /// Sent counts of one action type per UTC day, from `since` on.
+    pub async fn send_history(&self, account: AccountId, action: ActionType, since: NaiveDate) -> Result<History, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        load_history(&mut conn, account, action, since).await
+    }
     /// Sets an account's sending rules. Errors: [`StoreError::Conflict`] for an unknown
     /// IANA time zone or an empty set of active days.
     pub async fn set_send_settings(
@@ -137,31 +134,6 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    /// An action type's caps for an account (the defaults when none are configured).
-    pub async fn caps(&self, account: AccountId, action: ActionType) -> Result<Caps, StoreError> {
-        let row: Option<(i32, i32)> = sqlx::query_as(
-            "SELECT daily_cap, weekly_cap FROM account_send_caps WHERE account_id = $1 AND action = $2",
-        )
-        .bind(account.0)
-        .bind(action.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map_or(default_caps(action), |(d, w)| Caps { daily: d.max(0) as u32, weekly: w.max(0) as u32 }))
-    }
-
-    /// Sent counts of one action type per UTC day, from `since` on.
-    pub async fn send_history(&self, account: AccountId, action: ActionType, since: NaiveDate) -> Result<History, StoreError> {
-        let rows: Vec<(NaiveDate, i32)> = sqlx::query_as(
-            "SELECT day, sent FROM account_send_counters WHERE account_id = $1 AND action = $2 AND day >= $3",
-        )
-        .bind(account.0)
-        .bind(action.as_str())
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(|(d, n)| (d, n.max(0) as u32)).collect())
     }
 
     /// The send gate: reserves one `action` slot on `account` at `now` (UTC), for
@@ -268,3 +240,111 @@ impl Store {
 /// Every action type, in a fixed order (for tables such as `starter plan-sends`).
 pub const ACTION_TYPES: [ActionType; 4] =
     [ActionType::Invite, ActionType::Message, ActionType::Inmail, ActionType::ProfileView];
+
+/// An account's sending rules (defaults: UTC, 09:00–18:00, Monday–Friday, no ramp).
+pub(crate) async fn load_settings(conn: &mut PgConnection, account: AccountId) -> Result<SendSettings, StoreError> {
+    let row: Option<(String, NaiveTime, NaiveTime, Vec<i16>, Option<NaiveDate>)> = sqlx::query_as(
+        "SELECT time_zone, window_start, window_end, active_days, ramp_start FROM account_send_settings WHERE account_id = $1",
+    )
+    .bind(account.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let (tz, start, end, days, ramp) = row.unwrap_or_else(|| {
+        ("UTC".into(), NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+         NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default(), vec![1, 2, 3, 4, 5], None)
+    });
+    Ok(SendSettings {
+        time_zone: tz.parse().map_err(|_| StoreError::Corrupt(format!("time zone {tz:?}")))?,
+        window_start: start,
+        window_end: end,
+        active_days: days.into_iter().filter_map(weekday_from_iso).collect(),
+        ramp_start: ramp,
+    })
+}
+
+pub(crate) async fn load_caps(conn: &mut PgConnection, account: AccountId, action: ActionType) -> Result<Caps, StoreError> {
+    let row: Option<(i32, i32)> =
+        sqlx::query_as("SELECT daily_cap, weekly_cap FROM account_send_caps WHERE account_id = $1 AND action = $2")
+            .bind(account.0)
+            .bind(action.as_str())
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.map_or(default_caps(action), |(d, w)| Caps { daily: d.max(0) as u32, weekly: w.max(0) as u32 }))
+}
+
+pub(crate) async fn load_history(
+    conn: &mut PgConnection,
+    account: AccountId,
+    action: ActionType,
+    since: NaiveDate,
+) -> Result<History, StoreError> {
+    let rows: Vec<(NaiveDate, i32)> = sqlx::query_as(
+        "SELECT day, sent FROM account_send_counters WHERE account_id = $1 AND action = $2 AND day >= $3",
+    )
+    .bind(account.0)
+    .bind(action.as_str())
+    .bind(since)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|(d, n)| (d, n.max(0) as u32)).collect())
+}
+
+/// The action an enrollment's current step performs: the first step of a LinkedIn
+/// sequence is the connection invite, later steps are messages.
+pub fn action_of_step(step: i32) -> ActionType {
+    if step == 0 { ActionType::Invite } else { ActionType::Message }
+}
+
+/// Days ahead the pacer plans for woken enrollments; whatever does not fit is due after.
+const PACE_HORIZON_DAYS: u32 = 60;
+
+/// Paces the enrollments of `campaigns` that are active and due (no `next_due_at`, or
+/// one in the past) through the pacer, inside the caller's transaction: per account and
+/// action type, day by day within the caps, the ramp and the sending window, in the
+/// order they became due. A backlog after a long disconnect is spread over the
+/// following days, never burst. Steps are not touched.
+pub(crate) async fn pace_due_enrollments(conn: &mut PgConnection, campaigns: &[Uuid]) -> Result<u64, StoreError> {
+    if campaigns.is_empty() {
+        return Ok(0);
+    }
+    let now = Utc::now();
+    let due: Vec<(Uuid, i32, Uuid)> = sqlx::query_as(
+        "SELECT e.id, e.current_step, c.account_id FROM campaign_enrollments e JOIN campaigns c ON c.id = e.campaign_id \
+         WHERE e.campaign_id = ANY($1) AND e.state = 'active' AND (e.next_due_at IS NULL OR e.next_due_at <= $2) \
+         ORDER BY e.next_due_at NULLS FIRST, e.id",
+    )
+    .bind(campaigns)
+    .bind(now)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut groups: std::collections::BTreeMap<(Uuid, ActionType), Vec<Uuid>> = Default::default();
+    for (id, step, account) in due {
+        groups.entry((account, action_of_step(step))).or_default().push(id);
+    }
+    let mut paced = 0u64;
+    for ((account, action), ids) in groups {
+        let account = AccountId(account);
+        let settings = load_settings(conn, account).await?;
+        let caps = load_caps(conn, account, action).await?;
+        let history = load_history(conn, account, action, now.date_naive() - Duration::days(6)).await?;
+        let plan = relink_domain::pacing::plan(&settings, caps, &history, ids.len() as u32, now, PACE_HORIZON_DAYS);
+        let mut slots: Vec<DateTime<Utc>> = Vec::with_capacity(ids.len());
+        for day in &plan {
+            if let Some(open) = day.opens_at {
+                slots.extend(std::iter::repeat_n(open, day.slots as usize));
+            }
+        }
+        let beyond = now + Duration::days(i64::from(PACE_HORIZON_DAYS));
+        let times: Vec<DateTime<Utc>> = (0..ids.len()).map(|i| slots.get(i).copied().unwrap_or(beyond)).collect();
+        paced += sqlx::query(
+            "UPDATE campaign_enrollments e SET next_due_at = t.at, updated_at = now() \
+             FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, at) WHERE e.id = t.id",
+        )
+        .bind(&ids)
+        .bind(&times)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    Ok(paced)
+}

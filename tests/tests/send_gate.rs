@@ -102,3 +102,35 @@ async fn the_gate_fails_closed_when_the_database_cannot_answer() {
     assert_eq!(b["reason"], "deferred_internal");
     assert!(b["retry_at"].is_string());
 }
+
+#[tokio::test]
+async fn a_resume_after_a_long_disconnect_spreads_the_backlog_through_the_pacer() {
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    always_open(&app, &s).await;
+    app.store.set_caps(s.account, ActionType::Invite, Caps { daily: 20, weekly: 100 }).await.unwrap();
+    let big = app.store.create_campaign(s.workspace, s.account, "Backlog", 50,
+        &[relink_domain::PauseReason::LinkedinAccountDisconnected]).await.unwrap();
+    // Every prospect waits for its invite (step 0), due since the disconnect weeks ago.
+    sqlx::query("UPDATE campaign_enrollments SET current_step = 0, next_due_at = now() - interval '20 days' WHERE campaign_id = $1")
+        .bind(big).execute(app.store.pool()).await.unwrap();
+    let audit = relink_store::AuditContext { action: "t".into(), actor: "t".into(), ..Default::default() };
+    app.store.recover_connected(s.account, relink_domain::SourceStatus::Ok, &audit).await.unwrap();
+    // The account's invite budget is shared by all its campaigns: the seeded "Outreach"
+    // campaign resumes too, with one prospect waiting for an invite.
+    let per_day: Vec<(chrono::NaiveDate, i64)> = sqlx::query_as(
+        "SELECT (e.next_due_at AT TIME ZONE 'UTC')::date AS d, count(*) FROM campaign_enrollments e \
+         JOIN campaigns c ON c.id = e.campaign_id \
+         WHERE c.account_id = $1 AND e.state = 'active' AND e.current_step = 0 GROUP BY d ORDER BY d")
+        .bind(s.account.0).fetch_all(app.store.pool()).await.unwrap();
+    let counts: Vec<i64> = per_day.iter().map(|(_, n)| *n).collect();
+    assert_eq!(counts.iter().sum::<i64>(), 51, "{per_day:?}");
+    assert!(counts.iter().all(|n| *n <= 20), "never more than the daily cap on a day: {per_day:?}");
+    assert_eq!(counts, vec![20, 20, 11], "spread over three days, no burst");
+    let early: i64 = sqlx::query_scalar("SELECT count(*) FROM campaign_enrollments WHERE campaign_id = $1 AND next_due_at < now() - interval '1 minute'")
+        .bind(big).fetch_one(app.store.pool()).await.unwrap();
+    assert_eq!(early, 0, "nothing is scheduled in the past");
+    let steps: i64 = sqlx::query_scalar("SELECT count(*) FROM campaign_enrollments WHERE campaign_id = $1 AND current_step <> 0")
+        .bind(big).fetch_one(app.store.pool()).await.unwrap();
+    assert_eq!(steps, 0, "steps unchanged");
+}
