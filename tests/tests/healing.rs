@@ -304,3 +304,19 @@ async fn a_stale_reconciler_write_loses_to_a_reconnect() {
     assert!(!wrote);
     assert_eq!(app.account(s.account).await.status, AccountStatus::ReconnectNeeded);
 }
+
+#[tokio::test]
+async fn a_401_on_our_own_api_key_flips_nothing_and_alerts() {
+    let app = spawn_app(AppOptions::default()).await;
+    app.unregister_webhooks().await;
+    let rows = fleet(&app, 3).await;
+    let uid = rows[0].unipile_id.clone().unwrap();
+    app.sim_post(&format!("/_sim/accounts/{uid}/status"), json!({"status": "CREDENTIALS"})).await;
+    app.sim_post("/_sim/faults", json!({"route": "GET /api/v1/accounts", "status": 401, "count": 5})).await;
+    let (_, rep) = run_pass(&app.temporal, &app.task_queue, Pass::AccountReconciler, false).await.unwrap();
+    assert_eq!(rep["unauthorized"], true, "{rep}");
+    assert_eq!(rep["applied"], 0);
+    assert_eq!(app.account(rows[0].account).await.status, AccountStatus::Connected);
+    let alerts = app.store.alerts().await.unwrap();
+    assert_eq!(alerts.iter().filter(|a| a.kind == "unipile.unauthorized").count(), 1);
+}
