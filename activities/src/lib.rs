@@ -2,9 +2,11 @@
 //! store, Unipile through its client). Each is idempotent or safe to retry; permanent
 //! failures are raised as non-retryable (`relink.NonRetryable`).
 
+mod deletes;
 mod healing;
 pub mod matching;
 
+pub use deletes::{DeleteActivities, EnvReader, process_env};
 pub use healing::{ALERT_ORPHAN_AMBIGUOUS, ALERT_SANITY_GATE, ALERT_UNAUTHORIZED, HealingActivities};
 
 use relink_domain::{

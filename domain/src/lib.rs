@@ -4,6 +4,7 @@
 //! `workflows` crate) can depend on it.
 
 pub mod ids;
+pub mod deletes;
 pub mod healing;
 pub mod pacing;
 pub mod pill;

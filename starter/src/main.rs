@@ -58,6 +58,35 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         due: u32,
     },
+    /// The delete flag and running Safe deletes.
+    Deletes {
+        #[command(subcommand)]
+        action: DeletesCommand,
+    },
+    /// Requests the Safe delete of a Unipile account (all six gates apply).
+    Delete {
+        /// The Unipile account id.
+        unipile_account_id: String,
+        /// Why (recorded in the audit log and the alert).
+        #[arg(long)]
+        reason: String,
+        /// Who asks.
+        #[arg(long)]
+        operator: String,
+        /// The account is gone (three 404s required) rather than a live inert duplicate
+        /// (three observations unreferenced by any row).
+        #[arg(long)]
+        gone: bool,
+        /// Poll spacing, seconds (DESIGN.md: 60; shorter only for demos).
+        #[arg(long, default_value_t = 60)]
+        poll_spacing_secs: u64,
+        /// Undo window, seconds.
+        #[arg(long, default_value_t = 600)]
+        undo_window_secs: u64,
+        /// Wait for the outcome and print it.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Seeds a demo workspace and plays the reconnect scenario against a running stack.
     Demo {
         /// Web tier base URL.
@@ -82,6 +111,38 @@ enum ScheduleCommand {
         /// Reconciler interval in seconds.
         #[arg(long, env = "RECONCILER_INTERVAL_SECS", default_value_t = 900)]
         reconciler_interval_secs: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DeletesCommand {
+    /// Enables the unipile_deletes flag for at most 4 h.
+    Enable {
+        /// How long, e.g. `4h`, `30m` (at most 4h).
+        #[arg(long)]
+        ttl: String,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        /// Who.
+        #[arg(long)]
+        operator: String,
+    },
+    /// Disables the flag.
+    Disable {
+        /// Who.
+        #[arg(long, default_value = "operator")]
+        operator: String,
+    },
+    /// Shows the flag and the deletes of the last 24 h.
+    Status,
+    /// Cancels a Safe delete during its undo window.
+    Cancel {
+        /// The Unipile account id.
+        unipile_account_id: String,
+        /// Who.
+        #[arg(long, default_value = "operator")]
+        operator: String,
     },
 }
 
@@ -163,6 +224,65 @@ async fn main() -> anyhow::Result<()> {
                         d.opens_at.map(|t| t.format("%H:%M").to_string()).unwrap_or_else(|| "-".into())
                     );
                 }
+            }
+        }
+        Command::Deletes { action } => match action {
+            DeletesCommand::Enable { ttl, reason, operator } => {
+                let ttl = humantime::parse_duration(&ttl).map_err(|e| anyhow::anyhow!("--ttl {ttl:?}: {e}"))?;
+                let ttl = chrono::Duration::from_std(ttl).map_err(|_| anyhow::anyhow!("--ttl is too long"))?;
+                let store = store(cli.database_url).await?;
+                let flag = store.enable_delete_flag(ttl, &operator, &reason).await?;
+                println!("unipile_deletes enabled until {:?} by {operator}", flag.expires_at);
+            }
+            DeletesCommand::Disable { operator } => {
+                store(cli.database_url).await?.disable_delete_flag(&operator).await?;
+                println!("unipile_deletes disabled");
+            }
+            DeletesCommand::Status => {
+                let store = store(cli.database_url).await?;
+                let flag = store.delete_flag().await?;
+                let open = flag.as_ref().is_some_and(|f| f.is_open(chrono::Utc::now()));
+                println!("flag unipile_deletes: {}", if open { "OPEN" } else { "closed" });
+                if let Some(f) = flag {
+                    println!("  enabled={} expires_at={:?} set_by={} reason={:?}", f.enabled, f.expires_at, f.set_by, f.reason);
+                }
+                println!("deletes in the last 24 h: {} (max {})", store.deletes_last_24h().await?,
+                    relink_domain::deletes::MAX_DELETES_PER_24H);
+            }
+            DeletesCommand::Cancel { unipile_account_id, operator } => {
+                let client = temporal(&cli.temporal).await?;
+                let id = relink_domain::deletes::delete_workflow_id(&unipile_account_id);
+                client
+                    .get_workflow_handle::<relink_workflows::SafeDeleteWorkflow>(id.clone())
+                    .signal(relink_workflows::SafeDeleteWorkflow::cancel, operator, Default::default())
+                    .await
+                    .with_context(|| format!("no running Safe delete {id}"))?;
+                println!("cancel sent to {id}");
+            }
+        },
+        Command::Delete { unipile_account_id, reason, operator, gone, poll_spacing_secs, undo_window_secs, wait } => {
+            if reason.trim().is_empty() || operator.trim().is_empty() {
+                anyhow::bail!("--reason and --operator must not be empty");
+            }
+            let client = temporal(&cli.temporal).await?;
+            let input = relink_domain::deletes::SafeDeleteInput {
+                unipile_account_id,
+                requester: relink_domain::deletes::DeleteRequester::Operator { name: operator, reason },
+                kind: if gone { relink_domain::deletes::DeleteKind::Gone } else { relink_domain::deletes::DeleteKind::InertDuplicate },
+                poll_spacing_secs: poll_spacing_secs.max(1),
+                undo_window_secs,
+            };
+            let id = ops::start_safe_delete(&client, &cli.temporal.task_queue, input).await?;
+            println!("workflow {id}");
+            println!("Temporal UI: {}/namespaces/{}/workflows/{}", ui_url(), cli.temporal.temporal_namespace, id.replace(':', "%3A"));
+            if wait {
+                let outcome = client
+                    .get_workflow_handle::<relink_workflows::SafeDeleteWorkflow>(id)
+                    .get_result(Default::default())
+                    .await?;
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+            } else {
+                println!("gates are running; `starter deletes cancel <id>` stops it during the undo window");
             }
         }
         Command::Demo { web, sim, temporal_ui, namespace } => {

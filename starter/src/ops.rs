@@ -148,3 +148,19 @@ pub async fn run_pass(client: &Client, task_queue: &str, pass: Pass, dry_run: bo
     };
     Ok((id, summary))
 }
+
+/// Starts (or joins: a second request for the same account joins the running one) the
+/// Safe delete of one Unipile account. Returns the workflow id.
+pub async fn start_safe_delete(
+    client: &Client,
+    task_queue: &str,
+    input: relink_domain::deletes::SafeDeleteInput,
+) -> anyhow::Result<String> {
+    let id = relink_domain::deletes::delete_workflow_id(&input.unipile_account_id);
+    let opts = WorkflowStartOptions::new(task_queue.to_string(), id.clone())
+        .id_conflict_policy(temporalio_client::WorkflowIdConflictPolicy::UseExisting)
+        .id_reuse_policy(temporalio_client::WorkflowIdReusePolicy::AllowDuplicate)
+        .build();
+    client.start_workflow(relink_workflows::SafeDeleteWorkflow::run, input, opts).await?;
+    Ok(id)
+}

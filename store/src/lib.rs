@@ -7,6 +7,7 @@
 
 mod accounts;
 mod campaigns;
+mod deletes;
 mod error;
 mod healing;
 mod seed;
@@ -14,6 +15,7 @@ mod sending;
 
 pub use accounts::*;
 pub use campaigns::*;
+pub use deletes::*;
 pub use error::StoreError;
 pub use healing::*;
 pub use seed::{DemoSeed, SeedAccount, fake_unipile_id, seed_demo};

@@ -32,6 +32,9 @@ pub struct AppOptions {
     pub link_ttl: Duration,
     /// Sync-blip tolerance before campaigns pause.
     pub blip_tolerance: Duration,
+    /// The worker's delete kill switches (`RELINK_UNIPILE_DELETES`, …), instead of the
+    /// process environment.
+    pub delete_env: Vec<(&'static str, &'static str)>,
 }
 
 impl Default for AppOptions {
@@ -40,6 +43,7 @@ impl Default for AppOptions {
             link_reuse_window: Duration::from_secs(90),
             link_ttl: Duration::from_secs(600),
             blip_tolerance: Duration::from_secs(7200),
+            delete_env: vec![],
         }
     }
 }
@@ -66,6 +70,7 @@ pub struct TestApp {
 
 #[derive(Clone)]
 struct WorkerConfig {
+    delete_env: Vec<(&'static str, &'static str)>,
     temporal_address: String,
     task_queue: String,
     database_url: String,
@@ -99,10 +104,15 @@ impl WorkerHandle {
                         unipile_api_key: SIM_KEY.into(),
                         unipile_timeout_secs: 5,
                     };
+                    let env = cfg.delete_env.clone();
+                    let reader: relink_activities::EnvReader = std::sync::Arc::new(move |k: &str| {
+                        env.iter().find(|(name, _)| *name == k).map(|(_, v)| v.to_string())
+                    });
                     let activities = relink_worker::build_activities(
                         &cfg.database_url,
                         &unipile,
                         cfg.public_base_url.parse::<Url>()?,
+                        reader,
                     )
                     .await?;
                     let client = relink_worker::connect_temporal(&cfg.temporal_address, "default").await?;
@@ -230,6 +240,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
     });
 
     let worker_config = WorkerConfig {
+        delete_env: opts.delete_env.clone(),
         temporal_address,
         task_queue: task_queue.clone(),
         database_url: database_url.clone(),

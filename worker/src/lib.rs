@@ -3,12 +3,12 @@
 //! this code.
 
 use anyhow::Context;
-use relink_activities::{Activities, HealingActivities};
+use relink_activities::{Activities, DeleteActivities, EnvReader, HealingActivities};
 use relink_store::Store;
 use relink_unipile::{ApiKey, UnipileClient};
 use relink_workflows::{
     AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow, OrphanWatcherWorkflow,
-    ReconnectWorkflow,
+    ReconnectWorkflow, SafeDeleteWorkflow,
 };
 use std::{future::Future, time::Duration};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
@@ -77,6 +77,8 @@ pub struct WorkerActivities {
     pub reconnect: Activities,
     /// Healing-loop activities.
     pub healing: HealingActivities,
+    /// Safe delete activities.
+    pub deletes: DeleteActivities,
 }
 
 /// The worker's options: every relink workflow and activity on `task_queue`.
@@ -87,22 +89,27 @@ pub fn worker_options(task_queue: &str, activities: WorkerActivities) -> anyhow:
         .register_workflow::<CampaignSweeperWorkflow>()?
         .register_workflow::<AccountReconcilerWorkflow>()?
         .register_workflow::<AccountStatusSyncWorkflow>()?
+        .register_workflow::<SafeDeleteWorkflow>()?
         .register_activities(activities.reconnect)
         .register_activities(activities.healing)
+        .register_activities(activities.deletes)
         .build())
 }
 
-/// Builds the activities from a database URL, Unipile settings and the public base URL.
+/// Builds the activities from a database URL, Unipile settings, the public base URL and
+/// where the delete kill switches are read from (`relink_activities::process_env()`).
 pub async fn build_activities(
     database_url: &str,
     unipile: &UnipileSettings,
     public_base_url: Url,
+    env: EnvReader,
 ) -> anyhow::Result<WorkerActivities> {
     let store = Store::connect(database_url, 10).await.context("DATABASE_URL: cannot connect")?;
     let client = unipile.client()?;
     Ok(WorkerActivities {
         reconnect: Activities::new(store.clone(), client.clone(), public_base_url),
-        healing: HealingActivities::new(store, client),
+        healing: HealingActivities::new(store.clone(), client.clone()),
+        deletes: DeleteActivities::new(store, client, env),
     })
 }
 

@@ -33,7 +33,8 @@ async fn main() -> anyhow::Result<()> {
     relink_worker::register_account_status_webhook(&args.unipile.client()?, &args.public_base_url, &args.webhook_secret)
         .await?;
     let activities =
-        relink_worker::build_activities(&args.database_url, &args.unipile, args.public_base_url).await?;
+        relink_worker::build_activities(&args.database_url, &args.unipile, args.public_base_url, relink_activities::process_env())
+            .await?;
     let client = relink_worker::connect_temporal(
         &args.temporal.temporal_address,
         &args.temporal.temporal_namespace,

@@ -9,6 +9,9 @@ use relink_domain::reconnect::{
     MarkConnectingInput, PreparedLink,
 };
 use relink_domain::AccountId;
+use relink_domain::deletes::{
+    DeleteOutcome, DeleteRequester, ExecuteDeleteInput, PollObservation, RecordDeleteInput,
+};
 use relink_domain::healing::{
     AccountStatusSyncInput, BlipCheck, OrphanPassInput, OrphanPassSummary, ReconcileInput, ReconcileReport,
     SweepInput, SweepSummary, SyncResult,
@@ -47,6 +50,14 @@ pub mod names {
     pub const SYNC_ACCOUNT_STATUS: &str = "sync_account_status";
     /// Activity type name of `check_blip`.
     pub const CHECK_BLIP: &str = "check_blip";
+    /// Activity type name of `delete_env_check`.
+    pub const DELETE_ENV_CHECK: &str = "delete_env_check";
+    /// Activity type name of `delete_poll`.
+    pub const DELETE_POLL: &str = "delete_poll";
+    /// Activity type name of `execute_delete`.
+    pub const EXECUTE_DELETE: &str = "execute_delete";
+    /// Activity type name of `record_delete`.
+    pub const RECORD_DELETE: &str = "record_delete";
 }
 
 /// Declarations of every relink activity.
@@ -122,6 +133,31 @@ impl RelinkActivities {
     pub fn check_blip(input: AccountStatusSyncInput) -> Result<BlipCheck, ActivityError> {
         unimplemented!()
     }
+
+    /// Gate 1: reads the env kill switches now; `Some(why)` when they block.
+    #[activity(name = names::DELETE_ENV_CHECK)]
+    pub fn delete_env_check(requester: DeleteRequester) -> Result<Option<String>, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Gate 3: one GET of the account, with the time the activity observed it.
+    #[activity(name = names::DELETE_POLL)]
+    pub fn delete_poll(unipile_account_id: String) -> Result<PollObservation, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Gates 1, 5 and 4 again, the intent audit row, then the DELETE; logs
+    /// `[SENSITIVE-OP]` and writes an admin alert.
+    #[activity(name = names::EXECUTE_DELETE)]
+    pub fn execute_delete(input: ExecuteDeleteInput) -> Result<DeleteOutcome, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Records a blocked or cancelled attempt: `[SENSITIVE-OP]` line and admin alert.
+    #[activity(name = names::RECORD_DELETE)]
+    pub fn record_delete(input: RecordDeleteInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
 }
 
 fn both(schedule_to_close_secs: u64, start_to_close_secs: u64) -> ActivityCloseTimeouts {
@@ -171,6 +207,14 @@ pub fn background_unipile_activity() -> ActivityOptions {
 /// (the pill must not stay on "Linking"; a database outage only delays it).
 pub fn revert_activity() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(15))
+        .retry_policy(retry(0, Duration::from_secs(60)))
+        .build()
+}
+
+/// The DELETE step: 30 s per attempt, retried for up to an hour; safe to retry (the
+/// intent row is keyed by workflow id, and a 404 on a retried DELETE means done).
+pub fn delete_activity() -> ActivityOptions {
+    ActivityOptions::with_close_timeouts(both(3600, 30))
         .retry_policy(retry(0, Duration::from_secs(60)))
         .build()
 }

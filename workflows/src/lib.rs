@@ -5,9 +5,11 @@
 pub mod activities;
 pub mod healing;
 pub mod reconnect;
+pub mod safe_delete;
 
 pub use activities::RelinkActivities;
 pub use healing::{
     AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow, OrphanWatcherWorkflow,
 };
 pub use reconnect::ReconnectWorkflow;
+pub use safe_delete::SafeDeleteWorkflow;

@@ -1,0 +1,150 @@
+//! Safe delete activities: the env kill switches, the spaced polls, and the final
+//! re-check + intent + DELETE. Every delete and every blocked attempt logs one line
+//! starting `[SENSITIVE-OP]` and writes one `linkedin_admin_alerts` row.
+
+use chrono::Utc;
+use relink_domain::deletes::{
+    DeleteOutcome, DeleteRequester, ENV_DELETES, ENV_RECONCILER_DELETES, ExecuteDeleteInput, PollObservation,
+    RecordDeleteInput, SafeDeleteInput,
+};
+use relink_store::{IntentDecision, Store};
+use relink_unipile::{UnipileClient, UnipileError};
+use relink_workflows::activities::names;
+use serde_json::json;
+use std::sync::Arc;
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+use crate::{store_err, unipile_err};
+
+/// Reads an environment variable; injectable so tests can open and close gate 1
+/// without touching the process environment.
+pub type EnvReader = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The process environment.
+pub fn process_env() -> EnvReader {
+    Arc::new(|k| std::env::var(k).ok())
+}
+
+/// Safe delete activities.
+pub struct DeleteActivities {
+    store: Store,
+    unipile: UnipileClient,
+    env: EnvReader,
+}
+
+impl DeleteActivities {
+    /// Over a shared store and Unipile client, reading the switches through `env`.
+    pub fn new(store: Store, unipile: UnipileClient, env: EnvReader) -> Self {
+        Self { store, unipile, env }
+    }
+
+    /// Gate 1: `Some(why)` when the switches block this requester.
+    fn env_blocks(&self, requester: &DeleteRequester) -> Option<String> {
+        let on = |k: &str| (self.env)(k).is_some_and(|v| v.trim() == "enabled");
+        if !on(ENV_DELETES) {
+            return Some(format!("{ENV_DELETES} is not `enabled`"));
+        }
+        if matches!(requester, DeleteRequester::Reconciler { .. }) && !on(ENV_RECONCILER_DELETES) {
+            return Some(format!("{ENV_RECONCILER_DELETES} is not `enabled`"));
+        }
+        None
+    }
+
+    async fn alert(&self, req: &SafeDeleteInput, outcome: &DeleteOutcome, gates: serde_json::Value) -> Result<(), ActivityError> {
+        let (severity, what) = match outcome {
+            DeleteOutcome::Deleted => ("critical", "deleted".to_string()),
+            DeleteOutcome::Cancelled => ("info", "cancelled during the undo window".to_string()),
+            DeleteOutcome::Blocked { gate, detail } => ("warning", format!("blocked by gate {gate}: {detail}")),
+        };
+        let message = format!(
+            "[SENSITIVE-OP] Unipile DELETE of account {} {what}; requested by {} ({})",
+            req.unipile_account_id,
+            req.requester.actor(),
+            req.requester.reason()
+        );
+        tracing::warn!("{message}");
+        let payload = json!({
+            "unipile_account_id": req.unipile_account_id, "requester": req.requester, "kind": req.kind,
+            "outcome": outcome, "gates": gates,
+        });
+        // A unique key per attempt: every delete and every blocked attempt gets its row.
+        let key = format!("unipile.delete:{}:{}", req.unipile_account_id, relink_store::random_token());
+        self.store.raise_alert("unipile.delete", severity, &message, payload, &key).await.map_err(store_err)?;
+        Ok(())
+    }
+}
+
+#[activities]
+impl DeleteActivities {
+    /// Implements `delete_env_check`.
+    #[activity(name = names::DELETE_ENV_CHECK)]
+    pub async fn delete_env_check(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        requester: DeleteRequester,
+    ) -> Result<Option<String>, ActivityError> {
+        Ok(self.env_blocks(&requester))
+    }
+
+    /// Implements `delete_poll`: a literal 404 is `not_found`; any other failure (401,
+    /// 403, 429, 5xx, timeout) is recorded as an error observation, which stops the
+    /// delete rather than being retried into a pass.
+    #[activity(name = names::DELETE_POLL)]
+    pub async fn delete_poll(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        unipile_account_id: String,
+    ) -> Result<PollObservation, ActivityError> {
+        let result = match self.unipile.get_account(&unipile_account_id).await {
+            Ok(_) => "present".to_string(),
+            Err(UnipileError::NotFound) => "not_found".to_string(),
+            Err(e) => format!("error: {e}"),
+        };
+        let referenced =
+            self.store.account_by_unipile_id(&unipile_account_id).await.map_err(store_err)?.is_some();
+        Ok(PollObservation { at: Utc::now(), result, referenced })
+    }
+
+    /// Implements `execute_delete`.
+    #[activity(name = names::EXECUTE_DELETE)]
+    pub async fn execute_delete(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: ExecuteDeleteInput,
+    ) -> Result<DeleteOutcome, ActivityError> {
+        let req = &input.request;
+        let blocked = |gate: &str, detail: String| DeleteOutcome::Blocked { gate: gate.into(), detail };
+        let outcome = if let Some(why) = self.env_blocks(&req.requester) {
+            blocked("env", why)
+        } else {
+            match self
+                .store
+                .record_delete_intent(&req.unipile_account_id, &input.workflow_id, &req.requester.actor(), req.requester.reason())
+                .await
+                .map_err(store_err)?
+            {
+                IntentDecision::FlagClosed(why) => blocked("flag", why),
+                IntentDecision::CapReached(n) => blocked("hard_cap", format!("{n} deletes in the last 24 h (max 3)")),
+                IntentDecision::Proceed => match self.unipile.delete_account(&req.unipile_account_id).await {
+                    // A retried DELETE that finds the account gone is done.
+                    Ok(()) | Err(UnipileError::NotFound) => DeleteOutcome::Deleted,
+                    Err(e) => return Err(unipile_err(e)),
+                },
+            }
+        };
+        self.alert(req, &outcome, json!("see workflow query `gates`")).await?;
+        Ok(outcome)
+    }
+
+    /// Implements `record_delete`.
+    #[activity(name = names::RECORD_DELETE)]
+    pub async fn record_delete(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        input: RecordDeleteInput,
+    ) -> Result<(), ActivityError> {
+        let gates = serde_json::to_value(&input.gates).unwrap_or_default();
+        self.alert(&input.request, &input.outcome, gates).await
+    }
+}

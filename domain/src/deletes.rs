@@ -1,0 +1,176 @@
+//! Shapes of the Safe delete workflow, the only path to a Unipile `DELETE`
+//! (DESIGN.md, "Safe delete"), and its fixed limits.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Feature flag that must be enabled (with a TTL of at most 4 h) for any delete.
+pub const DELETE_FLAG: &str = "unipile_deletes";
+/// Longest TTL the delete flag may be enabled for, in seconds (gate 5).
+pub const MAX_FLAG_TTL_SECS: i64 = 4 * 3600;
+/// At most this many deletes in any rolling 24 h (gate 4).
+pub const MAX_DELETES_PER_24H: i64 = 3;
+/// Env switch of every delete (gate 1): must be `enabled`.
+pub const ENV_DELETES: &str = "RELINK_UNIPILE_DELETES";
+/// Env switch of reconciler-requested deletes (gate 1): must also be `enabled`.
+pub const ENV_RECONCILER_DELETES: &str = "RELINK_RECONCILER_DELETES";
+/// Audit action of a delete intent, written before the DELETE call (gate 4 counts it).
+pub const AUDIT_DELETE_INTENT: &str = "unipile.delete";
+
+/// Workflow id of the Safe delete of one Unipile account: `unipile-delete:<id>`.
+pub fn delete_workflow_id(unipile_account_id: &str) -> String {
+    format!("unipile-delete:{unipile_account_id}")
+}
+
+/// Who asks for the delete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum DeleteRequester {
+    /// An operator (`starter delete`), removing an inert duplicate session.
+    Operator {
+        /// Operator name.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The reconciler, for an account gone from a complete listing.
+    Reconciler {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl DeleteRequester {
+    /// Audit actor.
+    pub fn actor(&self) -> String {
+        match self {
+            DeleteRequester::Operator { name, .. } => format!("operator:{name}"),
+            DeleteRequester::Reconciler { .. } => "workflow:account-reconciler".into(),
+        }
+    }
+
+    /// The stated reason.
+    pub fn reason(&self) -> &str {
+        match self {
+            DeleteRequester::Operator { reason, .. } | DeleteRequester::Reconciler { reason } => reason,
+        }
+    }
+}
+
+/// What the three polls must observe (gate 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteKind {
+    /// The account must answer a literal 404 three times.
+    Gone,
+    /// A live inert duplicate: three times present and referenced by no row.
+    InertDuplicate,
+}
+
+/// Input of the Safe delete workflow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SafeDeleteInput {
+    /// The Unipile account.
+    pub unipile_account_id: String,
+    /// Who asks, and why.
+    pub requester: DeleteRequester,
+    /// What the polls must see.
+    pub kind: DeleteKind,
+    /// Minimum spacing of the three polls, seconds (DESIGN.md: 60).
+    pub poll_spacing_secs: u64,
+    /// Undo window after every gate passed, seconds (default 600).
+    pub undo_window_secs: u64,
+}
+
+/// One gate's state, as the `gates` query shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "detail", rename_all = "snake_case")]
+pub enum GateState {
+    /// Not reached yet.
+    Pending,
+    /// Passed.
+    Passed,
+    /// Stopped the delete.
+    Blocked(String),
+}
+
+/// Every gate of one Safe delete run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteGates {
+    /// Gate 1, env kill switches.
+    pub env: GateState,
+    /// Gate 2, sanity threshold (a reconciler pass requesting too many deletes requests none).
+    pub sanity: GateState,
+    /// Gate 3, the three spaced polls.
+    pub polls: GateState,
+    /// The polls' observations so far.
+    pub observations: Vec<PollObservation>,
+    /// Undo window.
+    pub undo: GateState,
+    /// Gate 4, hard cap.
+    pub hard_cap: GateState,
+    /// Gate 5, DB flag.
+    pub flag: GateState,
+}
+
+impl Default for DeleteGates {
+    fn default() -> Self {
+        DeleteGates {
+            env: GateState::Pending,
+            sanity: GateState::Pending,
+            polls: GateState::Pending,
+            observations: vec![],
+            undo: GateState::Pending,
+            hard_cap: GateState::Pending,
+            flag: GateState::Pending,
+        }
+    }
+}
+
+/// One GET of the account during gate 3, as the activity recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollObservation {
+    /// When the activity observed it (UTC, the activity's clock).
+    pub at: DateTime<Utc>,
+    /// `not_found` (a literal 404), `present`, or `error: …` (401, 429, 5xx, timeout…).
+    pub result: String,
+    /// Whether some row references the account.
+    pub referenced: bool,
+}
+
+/// Input of the final step: re-check and DELETE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecuteDeleteInput {
+    /// The run's input.
+    pub request: SafeDeleteInput,
+    /// This run's workflow id (idempotency key of the intent row).
+    pub workflow_id: String,
+}
+
+/// How a Safe delete ended (the workflow result).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum DeleteOutcome {
+    /// The account was deleted at Unipile (or a retried DELETE found it gone).
+    Deleted,
+    /// A gate stopped it.
+    Blocked {
+        /// `env`, `sanity`, `polls`, `hard_cap`, `flag`.
+        gate: String,
+        /// Why.
+        detail: String,
+    },
+    /// An operator cancelled it during the undo window.
+    Cancelled,
+}
+
+/// Input of the activity that records a blocked or cancelled attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordDeleteInput {
+    /// The run's input.
+    pub request: SafeDeleteInput,
+    /// The outcome to record.
+    pub outcome: DeleteOutcome,
+    /// The gates as they stood.
+    pub gates: DeleteGates,
+}

@@ -1,0 +1,157 @@
+//! Safe delete: every gate blocking on its own, the hard cap under 20 concurrent
+//! deletes, and the undo window (short timings: polls 1 s apart, undo 1 s).
+
+use relink_domain::{
+    AccountStatus,
+    deletes::{DeleteGates, DeleteKind, DeleteOutcome, DeleteRequester, SafeDeleteInput},
+};
+use relink_starter::ops::start_safe_delete;
+use relink_tests::{AppOptions, TestApp, eventually, spawn_app};
+use relink_workflows::SafeDeleteWorkflow;
+use serde_json::json;
+use std::time::Duration;
+
+const DELETE: &str = "DELETE /api/v1/accounts/{id}";
+
+fn open_env() -> AppOptions {
+    AppOptions { delete_env: vec![("RELINK_UNIPILE_DELETES", "enabled")], ..AppOptions::default() }
+}
+
+fn input(uid: &str, kind: DeleteKind, undo: u64) -> SafeDeleteInput {
+    SafeDeleteInput {
+        unipile_account_id: uid.into(),
+        requester: DeleteRequester::Operator { name: "ops".into(), reason: "inert duplicate after a double reconnect".into() },
+        kind,
+        poll_spacing_secs: 1,
+        undo_window_secs: undo,
+    }
+}
+
+async fn duplicate(app: &TestApp) -> String {
+    let v = app.sim_post("/_sim/accounts", json!({"name": "Sam Sample (duplicate)", "status": "OK"})).await;
+    v["id"].as_str().unwrap().to_string()
+}
+
+async fn run(app: &TestApp, i: SafeDeleteInput) -> DeleteOutcome {
+    let id = start_safe_delete(&app.temporal, &app.task_queue, i).await.unwrap();
+    app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id).get_result(Default::default()).await.unwrap()
+}
+
+async fn enable_flag(app: &TestApp, secs: i64) {
+    app.store.enable_delete_flag(chrono::Duration::seconds(secs), "ops", "test").await.unwrap();
+}
+
+fn blocked_by(o: &DeleteOutcome) -> &str {
+    match o {
+        DeleteOutcome::Blocked { gate, .. } => gate,
+        DeleteOutcome::Deleted => "deleted",
+        DeleteOutcome::Cancelled => "cancelled",
+    }
+}
+
+#[tokio::test]
+async fn with_every_gate_open_an_inert_duplicate_is_deleted_once_and_audited() {
+    let app = spawn_app(open_env()).await;
+    enable_flag(&app, 3600).await;
+    let uid = duplicate(&app).await;
+    let out = run(&app, input(&uid, DeleteKind::InertDuplicate, 1)).await;
+    assert_eq!(out, DeleteOutcome::Deleted);
+    assert_eq!(app.sim_count(DELETE).await, 1);
+    assert_eq!(app.store.deletes_last_24h().await.unwrap(), 1);
+    let alerts = app.store.alerts().await.unwrap();
+    assert!(alerts.iter().any(|a| a.kind == "unipile.delete" && a.message.starts_with("[SENSITIVE-OP]")));
+    // The polls were spaced by the activity's own clock.
+    let gets: Vec<_> = app.sim_requests().await.into_iter().filter(|r| r["route"] == "GET /api/v1/accounts/{id}").collect();
+    assert_eq!(gets.len(), 3);
+}
+
+#[tokio::test]
+async fn each_gate_blocks_on_its_own_and_nothing_is_deleted() {
+    // Gate 1: env switch off.
+    let app = spawn_app(AppOptions::default()).await;
+    enable_flag(&app, 3600).await;
+    let uid = duplicate(&app).await;
+    let out = run(&app, input(&uid, DeleteKind::InertDuplicate, 1)).await;
+    assert_eq!(blocked_by(&out), "env", "{out:?}");
+    // Reconciler deletes need the second switch too.
+    let app2 = spawn_app(open_env()).await;
+    enable_flag(&app2, 3600).await;
+    let uid2 = duplicate(&app2).await;
+    let mut i = input(&uid2, DeleteKind::InertDuplicate, 1);
+    i.requester = DeleteRequester::Reconciler { reason: "gone".into() };
+    assert_eq!(blocked_by(&run(&app2, i).await), "env");
+    // Gate 3: a duplicate still referenced by a row is not inert.
+    let s = app2.seed_account(AccountStatus::Connected, "OK").await;
+    let out = run(&app2, input(s.unipile_id.as_deref().unwrap(), DeleteKind::InertDuplicate, 1)).await;
+    assert_eq!(blocked_by(&out), "polls", "{out:?}");
+    // Gate 5: flag closed.
+    app2.store.disable_delete_flag("ops").await.unwrap();
+    let uid3 = duplicate(&app2).await;
+    assert_eq!(blocked_by(&run(&app2, input(&uid3, DeleteKind::InertDuplicate, 1)).await), "flag");
+    assert_eq!(app.sim_count(DELETE).await + app2.sim_count(DELETE).await, 0, "DELETE never called");
+    let blocked = app2.store.alerts().await.unwrap().into_iter().filter(|a| a.kind == "unipile.delete").count();
+    assert_eq!(blocked, 3, "one alert row per blocked attempt");
+}
+
+#[tokio::test]
+async fn a_200_between_two_404s_stops_a_gone_delete() {
+    let app = spawn_app(open_env()).await;
+    enable_flag(&app, 3600).await;
+    let uid = "Gone0000000000000000ab";
+    let id = start_safe_delete(&app.temporal, &app.task_queue, input(uid, DeleteKind::Gone, 1)).await.unwrap();
+    let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
+    eventually(Duration::from_secs(20), "first 404 observed", || async {
+        let g: DeleteGates = handle.query(SafeDeleteWorkflow::gates, (), Default::default()).await.ok()?;
+        (!g.observations.is_empty()).then_some(())
+    })
+    .await;
+    // The account reappears before the second poll.
+    app.sim_post("/_sim/accounts", json!({"id": uid, "name": "Back", "status": "OK"})).await;
+    let out = handle.get_result(Default::default()).await.unwrap();
+    assert_eq!(blocked_by(&out), "polls", "{out:?}");
+    assert_eq!(app.sim_count(DELETE).await, 0);
+}
+
+#[tokio::test]
+async fn a_flag_that_expires_during_the_polls_stops_the_delete() {
+    let app = spawn_app(open_env()).await;
+    enable_flag(&app, 2).await;
+    let uid = duplicate(&app).await;
+    let out = run(&app, input(&uid, DeleteKind::InertDuplicate, 1)).await;
+    assert_eq!(blocked_by(&out), "flag", "{out:?}");
+    assert_eq!(app.sim_count(DELETE).await, 0);
+}
+
+#[tokio::test]
+async fn cancel_during_the_undo_window_stops_it() {
+    let app = spawn_app(open_env()).await;
+    enable_flag(&app, 3600).await;
+    let uid = duplicate(&app).await;
+    let id = start_safe_delete(&app.temporal, &app.task_queue, input(&uid, DeleteKind::InertDuplicate, 60)).await.unwrap();
+    let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
+    eventually(Duration::from_secs(30), "polls passed", || async {
+        let g: DeleteGates = handle.query(SafeDeleteWorkflow::gates, (), Default::default()).await.ok()?;
+        (g.polls == relink_domain::deletes::GateState::Passed).then_some(())
+    })
+    .await;
+    handle.signal(SafeDeleteWorkflow::cancel, "ops".to_string(), Default::default()).await.unwrap();
+    assert_eq!(handle.get_result(Default::default()).await.unwrap(), DeleteOutcome::Cancelled);
+    assert_eq!(app.sim_count(DELETE).await, 0);
+}
+
+#[tokio::test]
+async fn twenty_concurrent_deletes_make_at_most_three_delete_calls() {
+    let app = spawn_app(open_env()).await;
+    enable_flag(&app, 3600).await;
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.push(duplicate(&app).await);
+    }
+    let runs = ids.iter().map(|u| run(&app, input(u, DeleteKind::InertDuplicate, 1)));
+    let outcomes = futures::future::join_all(runs).await;
+    let deleted = outcomes.iter().filter(|o| **o == DeleteOutcome::Deleted).count();
+    assert_eq!(deleted, 3);
+    assert!(outcomes.iter().filter(|o| **o != DeleteOutcome::Deleted).all(|o| blocked_by(o) == "hard_cap"));
+    assert_eq!(app.sim_count(DELETE).await, 3);
+    assert_eq!(app.store.deletes_last_24h().await.unwrap(), 3);
+}
