@@ -207,6 +207,43 @@ pub async fn run(
     println!("    {wf}: {summary}");
     println!("    (nothing left to resume: the relink transactions above already resumed them)");
 
+    step(8, "An operator removes an inert duplicate session through all the Safe delete gates.");
+    let member = sam.linkedin_member_id.clone().unwrap_or_default();
+    let dup: Value = http
+        .post(format!("{}/_sim/accounts", t.sim))
+        .json(&json!({"name": "Sam Sample", "member_id": member, "status": "OK"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let dup_id = dup["id"].as_str().context("sim answered no id")?.to_string();
+    println!("    Unipile holds a second session {dup_id} for Sam's LinkedIn identity (a double reconnect); no row references it.");
+    store.enable_delete_flag(chrono::Duration::hours(4), "demo-operator", "remove Sam's inert duplicate session").await?;
+    println!("    starter deletes enable --ttl 4h --reason … --operator demo-operator  (env RELINK_UNIPILE_DELETES=enabled)");
+    println!("    starter delete {dup_id} --reason … --operator demo-operator  (demo timings: polls 2 s apart instead of 60 s, undo window 3 s instead of 10 min)");
+    let input = relink_domain::deletes::SafeDeleteInput {
+        unipile_account_id: dup_id.clone(),
+        requester: relink_domain::deletes::DeleteRequester::Operator {
+            name: "demo-operator".into(),
+            reason: "inert duplicate session after a double reconnect".into(),
+        },
+        kind: relink_domain::deletes::DeleteKind::InertDuplicate,
+        poll_spacing_secs: 2,
+        undo_window_secs: 3,
+    };
+    let wf = crate::ops::start_safe_delete(temporal, task_queue, input).await?;
+    let handle = temporal.get_workflow_handle::<relink_workflows::SafeDeleteWorkflow>(wf.clone());
+    let outcome = handle.get_result(Default::default()).await?;
+    let gates = handle.query(relink_workflows::SafeDeleteWorkflow::gates, (), Default::default()).await?;
+    println!("    {wf}: {}", serde_json::to_string(&outcome)?);
+    println!("    gates: env {:?}, sanity {:?}, polls {:?} ({} observations), undo {:?}, hard cap {:?}, flag {:?}",
+        gates.env, gates.sanity, gates.polls, gates.observations.len(), gates.undo, gates.hard_cap, gates.flag);
+    if let Some(a) = store.alerts().await?.into_iter().find(|a| a.kind == "unipile.delete") {
+        println!("    admin alert #{} ({}): {}", a.id, a.severity, a.message);
+    }
+    println!("    deletes in the last 24 h: {} of 3", store.deletes_last_24h().await?);
+
     println!("\nDashboard:   {}/?token={}", t.web, token);
     println!(
         "Temporal UI: {}/namespaces/{}/workflows/{}",

@@ -439,10 +439,10 @@ impl Store {
         Ok(ids.into_iter().collect())
     }
 
-    /// How many other rows were linking a first connection at some point since `since`
-    /// (less one link lifetime of 15 minutes), from the audit log: rows still without a
-    /// Unipile account, or whose first connection landed in that window. While any was,
-    /// a new unclaimed Unipile account cannot be attributed to one row.
+    /// How many other rows started linking a first connection since `since` less one link
+    /// lifetime (15 minutes), from the audit log (a first connection's flip to
+    /// `connecting` is audited without a Unipile account id). While any was linking, a
+    /// new unclaimed Unipile account cannot be attributed to one row.
     pub async fn other_first_connections_linking_since(
         &self,
         except: AccountId,
@@ -450,10 +450,9 @@ impl Store {
     ) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT count(DISTINCT l.account_id) FROM linkedin_account_audit_log l \
-             JOIN linkedin_accounts a ON a.id = l.account_id \
              WHERE l.to_status = 'connecting' AND l.account_id <> $1 \
-               AND l.created_at >= $2 - interval '15 minutes' \
-               AND (a.unipile_account_id IS NULL OR a.first_connected_at >= $2 - interval '15 minutes')",
+               AND l.unipile_account_id IS NULL \
+               AND l.created_at >= $2 - interval '15 minutes'",
         )
         .bind(except.0)
         .bind(since)
