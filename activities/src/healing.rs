@@ -335,4 +335,35 @@ impl HealingActivities {
             _ => Ok(BlipCheck::Healed),
         }
     }
+
+    /// Implements `subscription_ended`.
+    #[activity(name = names::SUBSCRIPTION_ENDED)]
+    pub async fn subscription_ended(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        workspace: relink_domain::WorkspaceId,
+    ) -> Result<u64, ActivityError> {
+        self.store.subscription_end(workspace).await.map_err(store_err)
+    }
+
+    /// Implements `subscription_renewed`.
+    #[activity(name = names::SUBSCRIPTION_RENEWED)]
+    pub async fn subscription_renewed(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        workspace: relink_domain::WorkspaceId,
+    ) -> Result<usize, ActivityError> {
+        Ok(self.store.subscription_renew(workspace).await.map_err(store_err)?.len())
+    }
+
+    /// Implements `disconnect_workspace`.
+    #[activity(name = names::DISCONNECT_WORKSPACE)]
+    pub async fn disconnect_workspace(
+        self: Arc<Self>,
+        _ctx: ActivityContext,
+        workspace: relink_domain::WorkspaceId,
+    ) -> Result<u64, ActivityError> {
+        let a = audit("workflow:subscription-end", "subscription.grace_ended", "no renewal within the grace period".into());
+        self.store.disconnect_workspace(workspace, &a).await.map_err(store_err)
+    }
 }

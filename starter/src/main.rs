@@ -87,6 +87,11 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// A workspace's subscription ended or was renewed.
+    Subscription {
+        #[command(subcommand)]
+        action: SubscriptionCommand,
+    },
     /// Seeds a demo workspace and plays the reconnect scenario against a running stack.
     Demo {
         /// Web tier base URL.
@@ -111,6 +116,23 @@ enum ScheduleCommand {
         /// Reconciler interval in seconds.
         #[arg(long, env = "RECONCILER_INTERVAL_SECS", default_value_t = 900)]
         reconciler_interval_secs: u64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SubscriptionCommand {
+    /// Pauses the workspace's campaigns (`subscription_inactive`) and starts the grace period.
+    End {
+        /// Workspace id.
+        workspace_id: String,
+        /// Grace period, seconds (default 7 days).
+        #[arg(long, default_value_t = relink_domain::healing::DEFAULT_SUBSCRIPTION_GRACE_SECS)]
+        grace_secs: u64,
+    },
+    /// Renews: removes `subscription_inactive` (within the grace the accounts are untouched).
+    Renew {
+        /// Workspace id.
+        workspace_id: String,
     },
 }
 
@@ -226,6 +248,41 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Subscription { action } => match action {
+            SubscriptionCommand::End { workspace_id, grace_secs } => {
+                let ws: relink_domain::WorkspaceId = workspace_id.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+                let client = temporal(&cli.temporal).await?;
+                let id = relink_domain::healing::subscription_workflow_id(ws);
+                let opts = temporalio_client::WorkflowStartOptions::new(cli.temporal.task_queue.clone(), id.clone())
+                    .id_conflict_policy(temporalio_client::WorkflowIdConflictPolicy::UseExisting)
+                    .build();
+                client
+                    .start_workflow(
+                        relink_workflows::SubscriptionEndWorkflow::run,
+                        relink_domain::healing::SubscriptionEndInput { workspace_id: ws, grace_secs },
+                        opts,
+                    )
+                    .await?;
+                println!("workflow {id}: campaigns paused (subscription_inactive); accounts disconnect after {grace_secs} s without renewal");
+            }
+            SubscriptionCommand::Renew { workspace_id } => {
+                let ws: relink_domain::WorkspaceId = workspace_id.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+                let client = temporal(&cli.temporal).await?;
+                let id = relink_domain::healing::subscription_workflow_id(ws);
+                let sent = client
+                    .get_workflow_handle::<relink_workflows::SubscriptionEndWorkflow>(id.clone())
+                    .signal(relink_workflows::SubscriptionEndWorkflow::renew, (), Default::default())
+                    .await;
+                match sent {
+                    Ok(()) => println!("renewal sent to {id}"),
+                    Err(_) => {
+                        // The grace is over (or never started): renew directly.
+                        let resumed = store(cli.database_url).await?.subscription_renew(ws).await?;
+                        println!("no grace period running; renewed directly, {} campaigns resumed", resumed.len());
+                    }
+                }
+            }
+        },
         Command::Deletes { action } => match action {
             DeletesCommand::Enable { ttl, reason, operator } => {
                 let ttl = humantime::parse_duration(&ttl).map_err(|e| anyhow::anyhow!("--ttl {ttl:?}: {e}"))?;

@@ -383,3 +383,124 @@ impl Store {
         Ok(ResumeOutcome { status: status.into(), cleared, remaining })
     }
 }
+
+impl Store {
+    /// Subscription end: marks the workspace inactive and gives every campaign of it the
+    /// `subscription_inactive` reason (paused, enrollments soft-paused at their step).
+    /// Nothing is destroyed. Returns how many campaigns carry the reason now.
+    pub async fn subscription_end(&self, workspace: relink_domain::WorkspaceId) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let found = sqlx::query("UPDATE workspaces SET subscription_active = false WHERE id = $1")
+            .bind(workspace.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if found == 0 {
+            return Err(StoreError::NotFound(format!("workspace {workspace}")));
+        }
+        sqlx::query(
+            "INSERT INTO campaign_pauses (campaign_id, reason, detail) \
+             SELECT id, 'subscription_inactive', 'subscription ended' FROM campaigns WHERE workspace_id = $1 \
+             ON CONFLICT (campaign_id, reason) DO NOTHING",
+        )
+        .bind(workspace.0)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE campaigns SET status = 'paused', status_changed_at = now() WHERE workspace_id = $1 AND status = 'active'",
+        )
+        .bind(workspace.0)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE campaign_enrollments e SET state = 'soft_paused', updated_at = now() FROM campaigns c \
+             WHERE e.campaign_id = c.id AND c.workspace_id = $1 AND e.state = 'active'",
+        )
+        .bind(workspace.0)
+        .execute(&mut *tx)
+        .await?;
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM campaign_pauses p JOIN campaigns c ON c.id = p.campaign_id \
+             WHERE c.workspace_id = $1 AND p.reason = 'subscription_inactive'",
+        )
+        .bind(workspace.0)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(n as u64)
+    }
+
+    /// Renewal: the workspace is active again and the `subscription_inactive` reason is
+    /// removed; campaigns left without a reason become active, their enrollments woken at
+    /// their step and paced. Returns the campaigns that became active.
+    pub async fn subscription_renew(&self, workspace: relink_domain::WorkspaceId) -> Result<Vec<Uuid>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let found = sqlx::query("UPDATE workspaces SET subscription_active = true WHERE id = $1")
+            .bind(workspace.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if found == 0 {
+            return Err(StoreError::NotFound(format!("workspace {workspace}")));
+        }
+        let resumed: Vec<Uuid> = sqlx::query_scalar(
+            "WITH cleared AS ( \
+                 DELETE FROM campaign_pauses p USING campaigns c \
+                 WHERE p.campaign_id = c.id AND c.workspace_id = $1 AND p.reason = 'subscription_inactive' \
+                 RETURNING c.id) \
+             UPDATE campaigns c SET status = 'active', status_changed_at = now() \
+             WHERE c.id IN (SELECT id FROM cleared) AND c.status = 'paused' \
+               AND NOT EXISTS (SELECT 1 FROM campaign_pauses p WHERE p.campaign_id = c.id \
+                               AND p.reason <> 'subscription_inactive') \
+             RETURNING c.id",
+        )
+        .bind(workspace.0)
+        .fetch_all(&mut *tx)
+        .await?;
+        if !resumed.is_empty() {
+            sqlx::query(
+                "UPDATE campaign_enrollments SET state = 'active', updated_at = now() \
+                 WHERE campaign_id = ANY($1) AND state = 'soft_paused'",
+            )
+            .bind(&resumed)
+            .execute(&mut *tx)
+            .await?;
+            crate::sending::pace_due_enrollments(&mut tx, &resumed).await?;
+        }
+        tx.commit().await?;
+        Ok(resumed)
+    }
+
+    /// The grace period ended without renewal: every account of the workspace that is not
+    /// already `disconnected` becomes `disconnected` (audited, compare-and-set on the
+    /// status read). Nothing is deleted. Returns how many rows flipped.
+    pub async fn disconnect_workspace(
+        &self,
+        workspace: relink_domain::WorkspaceId,
+        audit: &AuditContext,
+    ) -> Result<u64, StoreError> {
+        let rows: Vec<(Uuid, String)> = sqlx::query_as(
+            "SELECT id, status FROM linkedin_accounts WHERE workspace_id = $1 AND status <> 'disconnected'",
+        )
+        .bind(workspace.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut flipped = 0;
+        for (id, status) in rows {
+            let mut tx = self.pool.begin().await?;
+            match flip_status(&mut tx, AccountId(id), &[status.parse()?], AccountStatus::Disconnected, audit).await {
+                Ok(_) => {
+                    sqlx::query("UPDATE linkedin_accounts SET link_token = NULL WHERE id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    flipped += 1;
+                }
+                Err(StoreError::StatusMoved { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(flipped)
+    }
+}

@@ -8,7 +8,7 @@ use relink_store::Store;
 use relink_unipile::{ApiKey, UnipileClient};
 use relink_workflows::{
     AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow, OrphanWatcherWorkflow,
-    ReconnectWorkflow, SafeDeleteWorkflow,
+    ReconnectWorkflow, SafeDeleteWorkflow, SubscriptionEndWorkflow,
 };
 use std::{future::Future, time::Duration};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
@@ -90,6 +90,7 @@ pub fn worker_options(task_queue: &str, activities: WorkerActivities) -> anyhow:
         .register_workflow::<AccountReconcilerWorkflow>()?
         .register_workflow::<AccountStatusSyncWorkflow>()?
         .register_workflow::<SafeDeleteWorkflow>()?
+        .register_workflow::<SubscriptionEndWorkflow>()?
         .register_activities(activities.reconnect)
         .register_activities(activities.healing)
         .register_activities(activities.deletes)

@@ -8,7 +8,7 @@ use relink_domain::reconnect::{
     AbandonLinkInput, CreateLinkInput, FindLiveSessionInput, LinkAccountInput, LinkResult,
     MarkConnectingInput, PreparedLink,
 };
-use relink_domain::AccountId;
+use relink_domain::{AccountId, WorkspaceId};
 use relink_domain::deletes::{
     DeleteOutcome, DeleteRequester, ExecuteDeleteInput, PollObservation, RecordDeleteInput,
 };
@@ -58,6 +58,12 @@ pub mod names {
     pub const EXECUTE_DELETE: &str = "execute_delete";
     /// Activity type name of `record_delete`.
     pub const RECORD_DELETE: &str = "record_delete";
+    /// Activity type name of `subscription_ended`.
+    pub const SUBSCRIPTION_ENDED: &str = "subscription_ended";
+    /// Activity type name of `subscription_renewed`.
+    pub const SUBSCRIPTION_RENEWED: &str = "subscription_renewed";
+    /// Activity type name of `disconnect_workspace`.
+    pub const DISCONNECT_WORKSPACE: &str = "disconnect_workspace";
 }
 
 /// Declarations of every relink activity.
@@ -156,6 +162,24 @@ impl RelinkActivities {
     /// Records a blocked or cancelled attempt: `[SENSITIVE-OP]` line and admin alert.
     #[activity(name = names::RECORD_DELETE)]
     pub fn record_delete(input: RecordDeleteInput) -> Result<(), ActivityError> {
+        unimplemented!()
+    }
+
+    /// Pauses every campaign of the workspace with `subscription_inactive`.
+    #[activity(name = names::SUBSCRIPTION_ENDED)]
+    pub fn subscription_ended(workspace: WorkspaceId) -> Result<u64, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Removes `subscription_inactive`; returns how many campaigns became active.
+    #[activity(name = names::SUBSCRIPTION_RENEWED)]
+    pub fn subscription_renewed(workspace: WorkspaceId) -> Result<usize, ActivityError> {
+        unimplemented!()
+    }
+
+    /// Grace over: the workspace's accounts become `disconnected` (audited).
+    #[activity(name = names::DISCONNECT_WORKSPACE)]
+    pub fn disconnect_workspace(workspace: WorkspaceId) -> Result<u64, ActivityError> {
         unimplemented!()
     }
 }

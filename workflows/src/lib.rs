@@ -6,6 +6,7 @@ pub mod activities;
 pub mod healing;
 pub mod reconnect;
 pub mod safe_delete;
+pub mod subscription;
 
 pub use activities::RelinkActivities;
 pub use healing::{
@@ -13,3 +14,4 @@ pub use healing::{
 };
 pub use reconnect::ReconnectWorkflow;
 pub use safe_delete::SafeDeleteWorkflow;
+pub use subscription::SubscriptionEndWorkflow;
