@@ -254,7 +254,30 @@ impl HealingActivities {
                 .reconcile_flip(f.account_id, f.from, f.to, f.source_status, &a)
                 .await
                 .map_err(store_err)?;
-            if done { report.applied += 1 } else { report.moved += 1 }
+            if done {
+                report.applied += 1;
+                if f.source_status.is_none() {
+                    report.delete_requests.push(f.unipile_account_id.clone());
+                }
+            } else {
+                report.moved += 1;
+            }
+        }
+        // Gate 2 of Safe delete: a pass that would request too many deletes requests none.
+        let requests = report.delete_requests.len();
+        if sanity_gate_holds(requests, report.fleet) {
+            self.store
+                .raise_alert(
+                    "reconciler.delete_sanity_gate",
+                    "critical",
+                    &format!("reconciler would request {requests} Unipile deletes of {} linked accounts; requested none", report.fleet),
+                    json!({"would_request": requests, "fleet": report.fleet}),
+                    "reconciler.delete_sanity_gate",
+                )
+                .await
+                .map_err(store_err)?;
+            report.delete_requests.clear();
+            report.deletes_gated = true;
         }
         for (id, src) in provider_updates {
             self.store.set_provider_status(id, src).await.map_err(store_err)?;

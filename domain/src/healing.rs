@@ -124,6 +124,13 @@ pub struct ReconcileReport {
     pub dry_run: bool,
     /// Unipile refused our API key: nothing flipped, an alert was raised.
     pub unauthorized: bool,
+    /// Unipile accounts of rows this pass flipped to `disconnected` because they are gone
+    /// from the complete listing: the workflow requests a Safe delete for each.
+    #[serde(default)]
+    pub delete_requests: Vec<String>,
+    /// Gate 2 held: the pass would have requested too many deletes and requested none.
+    #[serde(default)]
+    pub deletes_gated: bool,
 }
 
 /// Input of the account-status sync workflow (`account-status:<unipile_account_id>`).

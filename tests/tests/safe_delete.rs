@@ -202,3 +202,24 @@ mod subscription {
         assert_eq!(app.sim_count(DELETE).await, 0, "nothing deleted on this path");
     }
 }
+
+#[tokio::test]
+async fn the_reconciler_requests_a_safe_delete_for_a_gone_account_and_gate_one_holds_it() {
+    let app = spawn_app(open_env()).await; // RELINK_RECONCILER_DELETES stays off
+    app.unregister_webhooks().await;
+    let mut rows = Vec::new();
+    for _ in 0..8 {
+        rows.push(app.seed_account(AccountStatus::Connected, "OK").await);
+    }
+    let gone = rows[0].unipile_id.clone().unwrap();
+    app.http.delete(format!("{}/_sim/accounts/{gone}", app.sim_url)).send().await.unwrap();
+    let (_, rep) = relink_starter::ops::run_pass(&app.temporal, &app.task_queue, relink_starter::ops::Pass::AccountReconciler, false)
+        .await
+        .unwrap();
+    assert_eq!(rep["delete_requests"], json!([gone]), "{rep}");
+    assert_eq!(app.account(rows[0].account).await.status, AccountStatus::Disconnected);
+    let h = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(relink_domain::deletes::delete_workflow_id(&gone));
+    let out = h.get_result(Default::default()).await.unwrap();
+    assert_eq!(blocked_by(&out), "env", "{out:?}");
+    assert_eq!(app.sim_count(DELETE).await, 0);
+}

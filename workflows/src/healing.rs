@@ -6,12 +6,16 @@ use relink_domain::healing::{
     SweepInput, SweepSummary, SyncResult,
 };
 use temporalio_macros::{workflow, workflow_methods};
+use relink_domain::deletes::{DeleteKind, DeleteRequester, SafeDeleteInput, delete_workflow_id};
 use std::time::Duration;
-use temporalio_sdk::{
+use temporalio_sdk::{ChildWorkflowOptions, ParentClosePolicy, 
     SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, workflows::select,
 };
 
-use crate::activities::{RelinkActivities, background_unipile_activity, pass_activity};
+use crate::{
+    SafeDeleteWorkflow,
+    activities::{RelinkActivities, background_unipile_activity, pass_activity},
+};
 
 /// Orphan watcher: relinks rows left `connecting` whose session is live on Unipile.
 #[workflow]
@@ -48,10 +52,30 @@ pub struct AccountReconcilerWorkflow;
 
 #[workflow_methods]
 impl AccountReconcilerWorkflow {
-    /// One pass; returns its plan and what it applied.
+    /// One pass; returns its plan and what it applied. For every row it tore down
+    /// because its Unipile account is gone, it requests a Safe delete (a child workflow
+    /// that outlives the pass; all six gates apply, and one already running is joined).
     #[run(name = "AccountReconciler")]
     pub async fn run(ctx: &mut WorkflowContext<Self>, input: ReconcileInput) -> WorkflowResult<ReconcileReport> {
-        Ok(ctx.execute_activity(RelinkActivities::reconcile_pass, input, pass_activity()).await?)
+        let report = ctx.execute_activity(RelinkActivities::reconcile_pass, input, pass_activity()).await?;
+        for uid in &report.delete_requests {
+            let request = SafeDeleteInput {
+                unipile_account_id: uid.clone(),
+                requester: DeleteRequester::Reconciler {
+                    reason: "absent from Unipile's complete account listing".into(),
+                },
+                kind: DeleteKind::Gone,
+                poll_spacing_secs: 60,
+                undo_window_secs: 600,
+            };
+            let opts = ChildWorkflowOptions::builder()
+                .workflow_id(delete_workflow_id(uid))
+                .parent_close_policy(ParentClosePolicy::Abandon)
+                .build();
+            // Already running for this account (or refused): that run stands.
+            let _ = ctx.start_child_workflow(SafeDeleteWorkflow::run, request, opts).await;
+        }
+        Ok(report)
     }
 }
 
