@@ -87,6 +87,12 @@ enum Command {
         #[arg(long)]
         wait: bool,
     },
+    /// Reports LinkedIn identities held by more than one Unipile session or row (never
+    /// deletes anything: an inert duplicate goes through `starter delete`).
+    Duplicates {
+        #[command(flatten)]
+        unipile: relink_worker::UnipileSettings,
+    },
     /// A workspace's subscription ended or was renewed.
     Subscription {
         #[command(subcommand)]
@@ -247,6 +253,30 @@ async fn main() -> anyhow::Result<()> {
                     );
                 }
             }
+        }
+        Command::Duplicates { unipile } => {
+            let store = store(cli.database_url).await?;
+            let listing = unipile.client()?.list_all_accounts().await?;
+            let mut by_member: std::collections::BTreeMap<String, Vec<&relink_unipile::Account>> = Default::default();
+            for a in &listing {
+                if let Some(m) = a.linkedin_member_id() {
+                    by_member.entry(m.to_string()).or_default().push(a);
+                }
+            }
+            let mut found = 0;
+            for (member, sessions) in by_member.iter().filter(|(_, v)| v.len() > 1) {
+                found += 1;
+                println!("LinkedIn identity {member}: {} Unipile sessions", sessions.len());
+                for s in sessions {
+                    let row = store.account_by_unipile_id(&s.id).await?;
+                    let status = s.source_status().map(|x| x.to_string()).unwrap_or_else(|| "?".into());
+                    match row {
+                        Some(r) => println!("  {} {status:<11} referenced by account {} ({}, {})", s.id, r.id, r.display_name, r.status),
+                        None => println!("  {} {status:<11} unreferenced: inert duplicate (remove with `starter delete {} --reason … --operator …`)", s.id, s.id),
+                    }
+                }
+            }
+            println!("{found} identities with duplicate sessions");
         }
         Command::Subscription { action } => match action {
             SubscriptionCommand::End { workspace_id, grace_secs } => {

@@ -362,6 +362,9 @@ impl Store {
         .await?;
         flip_status(&mut tx, id, &[AccountStatus::Connecting], AccountStatus::Connected, audit)
             .await?;
+        if let Some(member) = member_id {
+            merge_identity_duplicates(&mut tx, id, member, audit).await?;
+        }
         let resumed = resume_disconnected_campaigns(&mut tx, &[id]).await?;
         tx.commit().await?;
         Ok(LinkResult::Linked { resumed_campaigns: resumed })
@@ -518,4 +521,55 @@ impl Store {
         tx.commit().await?;
         Ok(true)
     }
+}
+
+/// When the row `live` has just been linked to LinkedIn identity `member` and other rows
+/// of its workspace hold the same identity, those rows' campaigns (with their
+/// enrollments) move to `live`, and each old row becomes `disconnected` (audited) and
+/// lets go of its Unipile account, which is then an inert duplicate session that only
+/// an operator's Safe delete may remove. Runs in the caller's transaction. Returns the
+/// merged rows.
+pub async fn merge_identity_duplicates(
+    conn: &mut PgConnection,
+    live: AccountId,
+    member: &str,
+    audit: &AuditContext,
+) -> Result<Vec<AccountId>, StoreError> {
+    let others: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT o.id, o.status FROM linkedin_accounts o JOIN linkedin_accounts l ON l.id = $1 \
+         WHERE o.workspace_id = l.workspace_id AND o.id <> l.id AND o.linkedin_member_id = $2 FOR UPDATE OF o",
+    )
+    .bind(live.0)
+    .bind(member)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut merged = Vec::new();
+    for (old, status) in others {
+        let old = AccountId(old);
+        sqlx::query("UPDATE campaigns SET account_id = $2 WHERE account_id = $1")
+            .bind(old.0)
+            .bind(live.0)
+            .execute(&mut *conn)
+            .await?;
+        let status: AccountStatus = status.parse()?;
+        let merge_audit = AuditContext {
+            action: "identity.merged".into(),
+            reason: Some(format!("same LinkedIn identity as account {live}; campaigns moved there")),
+            ..audit.clone()
+        };
+        if status == AccountStatus::Disconnected {
+            insert_audit(conn, old, None, Some(status), None, &merge_audit).await?;
+        } else {
+            flip_status(conn, old, &[status], AccountStatus::Disconnected, &merge_audit).await?;
+        }
+        sqlx::query(
+            "UPDATE linkedin_accounts SET unipile_account_id = NULL, link_token = NULL, linkedin_member_id = NULL, \
+             updated_at = now() WHERE id = $1",
+        )
+        .bind(old.0)
+        .execute(&mut *conn)
+        .await?;
+        merged.push(old);
+    }
+    Ok(merged)
 }

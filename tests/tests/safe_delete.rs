@@ -223,3 +223,29 @@ async fn the_reconciler_requests_a_safe_delete_for_a_gone_account_and_gate_one_h
     assert_eq!(blocked_by(&out), "env", "{out:?}");
     assert_eq!(app.sim_count(DELETE).await, 0);
 }
+
+#[tokio::test]
+async fn two_rows_of_one_identity_merge_into_the_live_row() {
+    let app = spawn_app(AppOptions::default()).await;
+    // Row A: the old seat, reconnect needed, with its campaigns paused.
+    let a = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let member = app.account(a.account).await.linkedin_member_id.unwrap();
+    // Row B in the same workspace connects the same LinkedIn identity as a new account.
+    let b = app.store.create_account(a.workspace, "Sam (new seat)", AccountStatus::Disconnected, None, None, "test").await.unwrap();
+    let (code, link) = app.click_reconnect(&a.token, &b.to_string()).await;
+    assert_eq!(code, 200, "{link}");
+    app.sim_post("/_sim/hosted/complete", json!({"url": link["url"], "notify": true, "member_id": member})).await;
+    eventually(Duration::from_secs(30), "row B connected", || async {
+        (app.account(b).await.status == AccountStatus::Connected).then_some(())
+    })
+    .await;
+    let old = app.account(a.account).await;
+    assert_eq!(old.status, AccountStatus::Disconnected, "the old row is torn down (audited)");
+    assert!(old.unipile_account_id.is_none(), "its session is now an unreferenced duplicate");
+    let moved: i64 = sqlx::query_scalar("SELECT count(*) FROM campaigns WHERE account_id = $1")
+        .bind(b.0).fetch_one(app.store.pool()).await.unwrap();
+    assert_eq!(moved, 2, "campaigns moved to the live row");
+    assert_eq!(app.campaign(a.paused_for_disconnect).await.0, "active", "and resumed there");
+    assert_eq!(app.campaign(a.paused_also_manual).await.1, vec!["manual".to_string()]);
+    assert_eq!(app.audit_count(a.account, "disconnected").await, 1);
+}
