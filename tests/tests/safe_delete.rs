@@ -249,3 +249,29 @@ async fn two_rows_of_one_identity_merge_into_the_live_row() {
     assert_eq!(app.campaign(a.paused_also_manual).await.1, vec!["manual".to_string()]);
     assert_eq!(app.audit_count(a.account, "disconnected").await, 1);
 }
+
+#[tokio::test]
+async fn a_worker_killed_between_polls_is_replaced_and_deletes_exactly_once() {
+    let mut app = spawn_app(open_env()).await;
+    enable_flag(&app, 3600).await;
+    let uid = duplicate(&app).await;
+    let mut i = input(&uid, DeleteKind::InertDuplicate, 1);
+    i.poll_spacing_secs = 3;
+    let id = start_safe_delete(&app.temporal, &app.task_queue, i).await.unwrap();
+    let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
+    eventually(Duration::from_secs(20), "first poll observed", || async {
+        let g: DeleteGates = handle.query(SafeDeleteWorkflow::gates, (), Default::default()).await.ok()?;
+        (!g.observations.is_empty()).then_some(())
+    })
+    .await;
+    app.kill_worker();
+    app.start_worker();
+    let out = handle.get_result(Default::default()).await.unwrap();
+    assert_eq!(out, DeleteOutcome::Deleted);
+    assert_eq!(app.sim_count(DELETE).await, 1, "one DELETE call");
+    assert_eq!(app.store.deletes_last_24h().await.unwrap(), 1, "one intent row");
+    let gates: DeleteGates = handle.query(SafeDeleteWorkflow::gates, (), Default::default()).await.unwrap();
+    let at: Vec<_> = gates.observations.iter().map(|o| o.at).collect();
+    assert_eq!(at.len(), 3);
+    assert!(at.windows(2).all(|w| w[1] - w[0] >= chrono::Duration::seconds(3)), "spacing kept across the restart: {at:?}");
+}
