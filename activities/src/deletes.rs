@@ -133,7 +133,22 @@ impl DeleteActivities {
                 },
             }
         };
-        self.alert(req, &outcome, json!("see workflow query `gates`")).await?;
+        let mut gates = input.gates.clone();
+        match &outcome {
+            DeleteOutcome::Blocked { gate, detail } => {
+                let b = relink_domain::deletes::GateState::Blocked(detail.clone());
+                match gate.as_str() {
+                    "flag" => gates.flag = b,
+                    "hard_cap" => gates.hard_cap = b,
+                    _ => gates.env = b,
+                }
+            }
+            _ => {
+                gates.flag = relink_domain::deletes::GateState::Passed;
+                gates.hard_cap = relink_domain::deletes::GateState::Passed;
+            }
+        }
+        self.alert(req, &outcome, serde_json::to_value(&gates).unwrap_or_default()).await?;
         Ok(outcome)
     }
 

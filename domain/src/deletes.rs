@@ -145,6 +145,9 @@ pub struct ExecuteDeleteInput {
     pub request: SafeDeleteInput,
     /// This run's workflow id (idempotency key of the intent row).
     pub workflow_id: String,
+    /// The gates as they stood before this step (recorded in the alert).
+    #[serde(default)]
+    pub gates: DeleteGates,
 }
 
 /// How a Safe delete ended (the workflow result).

@@ -275,3 +275,27 @@ async fn a_worker_killed_between_polls_is_replaced_and_deletes_exactly_once() {
     assert_eq!(at.len(), 3);
     assert!(at.windows(2).all(|w| w[1] - w[0] >= chrono::Duration::seconds(3)), "spacing kept across the restart: {at:?}");
 }
+
+#[tokio::test]
+async fn a_worker_killed_during_the_delete_call_retries_into_done_without_counting_twice() {
+    let mut app = spawn_app(open_env()).await;
+    enable_flag(&app, 3600).await;
+    let uid = duplicate(&app).await;
+    // The DELETE takes 3 s at Unipile: the worker dies while it is in flight.
+    app.sim_post("/_sim/faults", json!({"route": DELETE, "status": 0, "latency_ms": 3000, "count": 1})).await;
+    let id = start_safe_delete(&app.temporal, &app.task_queue, input(&uid, DeleteKind::InertDuplicate, 1)).await.unwrap();
+    let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
+    eventually(Duration::from_secs(30), "intent recorded", || async {
+        (app.store.deletes_last_24h().await.unwrap() == 1).then_some(())
+    })
+    .await;
+    app.kill_worker();
+    app.start_worker();
+    let out = handle.get_result(Default::default()).await.unwrap();
+    assert_eq!(out, DeleteOutcome::Deleted, "the retried DELETE found the account gone: done");
+    assert_eq!(app.store.deletes_last_24h().await.unwrap(), 1, "counted once");
+    let alerts = app.store.alerts().await.unwrap();
+    let a = alerts.iter().find(|a| a.kind == "unipile.delete").unwrap();
+    assert_eq!(a.payload["gates"]["polls"]["state"], "passed", "{}", a.payload);
+    assert_eq!(a.payload["requester"]["name"], "ops");
+}

@@ -92,7 +92,11 @@ impl SafeDeleteWorkflow {
         ctx.state_mut(|s| s.gates.undo = GateState::Passed);
 
         // Gates 1, 5 and 4 again, intent, DELETE.
-        let exec = ExecuteDeleteInput { request: input, workflow_id: ctx.workflow_id().to_string() };
+        let exec = ExecuteDeleteInput {
+            request: input,
+            workflow_id: ctx.workflow_id().to_string(),
+            gates: ctx.state(|s| s.gates.clone()),
+        };
         let outcome = ctx.execute_activity(RelinkActivities::execute_delete, exec, delete_activity()).await?;
         ctx.state_mut(|s| match &outcome {
             DeleteOutcome::Blocked { gate, detail } => {
