@@ -45,6 +45,12 @@ fn step(n: u32, text: &str) {
     println!("\n[{n}] {text}");
 }
 
+/// The Reconnect button: `POST /api/accounts/{id}/reconnect`.
+async fn click_reconnect(http: &reqwest::Client, t: &DemoTargets, token: &str, id: AccountId) -> anyhow::Result<Value> {
+    let url = format!("{}/api/accounts/{id}/reconnect", t.web);
+    Ok(http.post(url).bearer_auth(token).send().await?.error_for_status()?.json().await?)
+}
+
 /// GET a web-tier JSON route as the demo workspace.
 async fn get_json(http: &reqwest::Client, url: String, token: &str) -> anyhow::Result<Value> {
     Ok(http.get(url).bearer_auth(token).send().await?.error_for_status()?.json().await?)
@@ -124,18 +130,7 @@ pub async fn run(
     wait_status(&http, t, token, sam.id, "reconnect_needed").await?;
 
     step(3, "Sam clicks Reconnect twice (a double click).");
-    let click = || async {
-        let v: Value = http
-            .post(format!("{}/api/accounts/{}/reconnect", t.web, sam.id))
-            .bearer_auth(token)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        anyhow::Ok(v)
-    };
-    let (a, b) = tokio::join!(click(), click());
+    let (a, b) = tokio::join!(click_reconnect(&http, t, token, sam.id), click_reconnect(&http, t, token, sam.id));
     let (a, b) = (a?, b?);
     println!("    click 1 → {}", a["url"].as_str().unwrap_or("?"));
     println!("    click 2 → {}", b["url"].as_str().unwrap_or("?"));
@@ -173,14 +168,7 @@ pub async fn run(
 
     step(6, "A first connection whose notify callback is lost: Robin connects a new seat.");
     let robin = seed.accounts.iter().find(|a| a.display_name == "Robin Newseat").context("demo seed lacks Robin")?;
-    let v: Value = http
-        .post(format!("{}/api/accounts/{}/reconnect", t.web, robin.id))
-        .bearer_auth(token)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
+    let v = click_reconnect(&http, t, token, robin.id).await?;
     let done: Value = http
         .post(format!("{}/_sim/hosted/complete", t.sim))
         .json(&json!({"url": v["url"], "notify": false, "name": "Robin Newseat"}))

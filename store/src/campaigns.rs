@@ -20,23 +20,33 @@ pub async fn resume_disconnected_campaigns(
     accounts: &[AccountId],
 ) -> Result<Vec<Uuid>, StoreError> {
     let ids: Vec<Uuid> = accounts.iter().map(|a| a.0).collect();
-    let resumed: Vec<Uuid> = sqlx::query_scalar(
+    let resumed =
+        clear_reason(conn, PauseReason::LinkedinAccountDisconnected, "c.account_id = ANY($2)", &ids).await?;
+    wake_after_disconnect(conn, &resumed).await?;
+    Ok(resumed)
+}
+
+/// Removes `reason` from the campaigns matching `scope` (SQL over `campaigns c`, with
+/// `$2` bound to `ids`) in one statement, and activates those left without a reason
+/// (the statement cannot see its own deletes, hence the `<> $1` in the last check).
+/// Returns the campaigns that became active; waking their enrollments is the caller's.
+pub(crate) async fn clear_reason(
+    conn: &mut PgConnection,
+    reason: PauseReason,
+    scope: &str,
+    ids: &[Uuid],
+) -> Result<Vec<Uuid>, StoreError> {
+    let sql = format!(
         "WITH cleared AS ( \
              DELETE FROM campaign_pauses p USING campaigns c \
-             WHERE p.campaign_id = c.id AND c.account_id = ANY($1) \
-               AND p.reason = 'linkedin_account_disconnected' \
+             WHERE p.campaign_id = c.id AND {scope} AND p.reason = $1 \
              RETURNING c.id) \
          UPDATE campaigns c SET status = 'active', status_changed_at = now() \
          WHERE c.id IN (SELECT id FROM cleared) AND c.status = 'paused' \
-           AND NOT EXISTS (SELECT 1 FROM campaign_pauses p WHERE p.campaign_id = c.id \
-                           AND p.reason <> 'linkedin_account_disconnected') \
-         RETURNING c.id",
-    )
-    .bind(&ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    wake_after_disconnect(conn, &resumed).await?;
-    Ok(resumed)
+           AND NOT EXISTS (SELECT 1 FROM campaign_pauses p WHERE p.campaign_id = c.id AND p.reason <> $1) \
+         RETURNING c.id"
+    );
+    Ok(sqlx::query_scalar(&sql).bind(reason.as_str()).bind(ids).fetch_all(&mut *conn).await?)
 }
 
 /// For campaigns that just became active again after a disconnect: clears their

@@ -390,14 +390,7 @@ impl Store {
     /// Nothing is destroyed. Returns how many campaigns carry the reason now.
     pub async fn subscription_end(&self, workspace: relink_domain::WorkspaceId) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let found = sqlx::query("UPDATE workspaces SET subscription_active = false WHERE id = $1")
-            .bind(workspace.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if found == 0 {
-            return Err(StoreError::NotFound(format!("workspace {workspace}")));
-        }
+        set_subscription_active(&mut tx, workspace, false).await?;
         sqlx::query(
             "INSERT INTO campaign_pauses (campaign_id, reason, detail) \
              SELECT id, 'subscription_inactive', 'subscription ended' FROM campaigns WHERE workspace_id = $1 \
@@ -435,27 +428,13 @@ impl Store {
     /// their step and paced. Returns the campaigns that became active.
     pub async fn subscription_renew(&self, workspace: relink_domain::WorkspaceId) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let found = sqlx::query("UPDATE workspaces SET subscription_active = true WHERE id = $1")
-            .bind(workspace.0)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if found == 0 {
-            return Err(StoreError::NotFound(format!("workspace {workspace}")));
-        }
-        let resumed: Vec<Uuid> = sqlx::query_scalar(
-            "WITH cleared AS ( \
-                 DELETE FROM campaign_pauses p USING campaigns c \
-                 WHERE p.campaign_id = c.id AND c.workspace_id = $1 AND p.reason = 'subscription_inactive' \
-                 RETURNING c.id) \
-             UPDATE campaigns c SET status = 'active', status_changed_at = now() \
-             WHERE c.id IN (SELECT id FROM cleared) AND c.status = 'paused' \
-               AND NOT EXISTS (SELECT 1 FROM campaign_pauses p WHERE p.campaign_id = c.id \
-                               AND p.reason <> 'subscription_inactive') \
-             RETURNING c.id",
+        set_subscription_active(&mut tx, workspace, true).await?;
+        let resumed = crate::campaigns::clear_reason(
+            &mut tx,
+            PauseReason::SubscriptionInactive,
+            "c.workspace_id = ANY($2)",
+            &[workspace.0],
         )
-        .bind(workspace.0)
-        .fetch_all(&mut *tx)
         .await?;
         if !resumed.is_empty() {
             sqlx::query(
@@ -503,4 +482,21 @@ impl Store {
         }
         Ok(flipped)
     }
+}
+
+async fn set_subscription_active(
+    conn: &mut sqlx::PgConnection,
+    workspace: relink_domain::WorkspaceId,
+    active: bool,
+) -> Result<(), StoreError> {
+    let found = sqlx::query("UPDATE workspaces SET subscription_active = $2 WHERE id = $1")
+        .bind(workspace.0)
+        .bind(active)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    if found == 0 {
+        return Err(StoreError::NotFound(format!("workspace {workspace}")));
+    }
+    Ok(())
 }
