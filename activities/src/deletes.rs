@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use relink_domain::deletes::{
-    DeleteOutcome, DeleteRequester, ENV_DELETES, ENV_RECONCILER_DELETES, ExecuteDeleteInput, PollObservation,
+    DeleteKind, DeleteOutcome, DeleteRequester, ENV_DELETES, ENV_RECONCILER_DELETES, ExecuteDeleteInput, PollObservation,
     RecordDeleteInput, SafeDeleteInput,
 };
 use relink_store::{IntentDecision, Store};
@@ -115,17 +115,40 @@ impl DeleteActivities {
     ) -> Result<DeleteOutcome, ActivityError> {
         let req = &input.request;
         let blocked = |gate: &str, detail: String| DeleteOutcome::Blocked { gate: gate.into(), detail };
-        let outcome = if let Some(why) = self.env_blocks(&req.requester) {
+        let own = self.store.own_delete_intent(&input.workflow_id, &input.run_id).await.map_err(store_err)?;
+        let gone_now = || async {
+            match self.unipile.get_account(&req.unipile_account_id).await {
+                Err(UnipileError::NotFound) => Ok(true),
+                Ok(_) => Ok(false),
+                Err(e) => Err(unipile_err(e)),
+            }
+        };
+        let outcome = if own && gone_now().await? {
+            // A retry after the DELETE already went through: done, whatever the gates say now.
+            DeleteOutcome::Deleted
+        } else if let Some(why) = self.env_blocks(&req.requester) {
             blocked("env", why)
+        } else if req.kind == DeleteKind::Gone && !own && !gone_now().await? {
+            blocked("polls", "the account answered again right before the DELETE".into())
         } else {
             match self
                 .store
-                .record_delete_intent(&req.unipile_account_id, &input.workflow_id, &req.requester.actor(), req.requester.reason())
+                .record_delete_intent(
+                    &req.unipile_account_id,
+                    &input.workflow_id,
+                    &input.run_id,
+                    req.kind == DeleteKind::InertDuplicate,
+                    &req.requester.actor(),
+                    req.requester.reason(),
+                )
                 .await
                 .map_err(store_err)?
             {
                 IntentDecision::FlagClosed(why) => blocked("flag", why),
                 IntentDecision::CapReached(n) => blocked("hard_cap", format!("{n} deletes in the last 24 h (max 3)")),
+                IntentDecision::Referenced(row) => {
+                    blocked("polls", format!("account {row} references it now: not an inert duplicate"))
+                }
                 IntentDecision::Proceed => match self.unipile.delete_account(&req.unipile_account_id).await {
                     // A retried DELETE that finds the account gone is done.
                     Ok(()) | Err(UnipileError::NotFound) => DeleteOutcome::Deleted,
@@ -140,6 +163,7 @@ impl DeleteActivities {
                 match gate.as_str() {
                     "flag" => gates.flag = b,
                     "hard_cap" => gates.hard_cap = b,
+                    "polls" => gates.polls = b,
                     _ => gates.env = b,
                 }
             }

@@ -143,8 +143,11 @@ pub struct PollObservation {
 pub struct ExecuteDeleteInput {
     /// The run's input.
     pub request: SafeDeleteInput,
-    /// This run's workflow id (idempotency key of the intent row).
+    /// This run's workflow id (with the run id, the idempotency key of the intent row).
     pub workflow_id: String,
+    /// This run's run id.
+    #[serde(default)]
+    pub run_id: String,
     /// The gates as they stood before this step (recorded in the alert).
     #[serde(default)]
     pub gates: DeleteGates,

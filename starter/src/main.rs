@@ -77,12 +77,15 @@ enum Command {
         /// (three observations unreferenced by any row).
         #[arg(long)]
         gone: bool,
-        /// Poll spacing, seconds (DESIGN.md: 60; shorter only for demos).
+        /// Poll spacing, seconds (DESIGN.md: 60; less only with --short-timings).
         #[arg(long, default_value_t = 60)]
         poll_spacing_secs: u64,
-        /// Undo window, seconds.
+        /// Undo window, seconds (default 600; less than 60 only with --short-timings).
         #[arg(long, default_value_t = 600)]
         undo_window_secs: u64,
+        /// Allow poll spacing under 60 s and an undo window under 60 s (demos, tests).
+        #[arg(long)]
+        short_timings: bool,
         /// Wait for the outcome and print it.
         #[arg(long)]
         wait: bool,
@@ -131,8 +134,9 @@ enum SubscriptionCommand {
     End {
         /// Workspace id.
         workspace_id: String,
-        /// Grace period, seconds (default 7 days).
-        #[arg(long, default_value_t = relink_domain::healing::DEFAULT_SUBSCRIPTION_GRACE_SECS)]
+        /// Grace period, seconds (default 7 days; at least 1 hour).
+        #[arg(long, default_value_t = relink_domain::healing::DEFAULT_SUBSCRIPTION_GRACE_SECS,
+              value_parser = clap::value_parser!(u64).range(3600..))]
         grace_secs: u64,
     },
     /// Renews: removes `subscription_inactive` (within the grace the accounts are untouched).
@@ -164,6 +168,11 @@ enum DeletesCommand {
     },
     /// Shows the flag and the deletes of the last 24 h.
     Status,
+    /// Shows each gate of a running (or finished) Safe delete.
+    Gates {
+        /// The Unipile account id.
+        unipile_account_id: String,
+    },
     /// Cancels a Safe delete during its undo window.
     Cancel {
         /// The Unipile account id.
@@ -277,6 +286,10 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
             println!("{found} identities with duplicate sessions");
+            for (ws, member, ids) in store.duplicate_identity_rows().await? {
+                let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                println!("workspace {ws}: rows {} hold LinkedIn identity {member}", ids.join(", "));
+            }
         }
         Command::Subscription { action } => match action {
             SubscriptionCommand::End { workspace_id, grace_secs } => {
@@ -305,6 +318,9 @@ async fn main() -> anyhow::Result<()> {
                     .await;
                 match sent {
                     Ok(()) => println!("renewal sent to {id}"),
+                    Err(e) if !matches!(e, temporalio_client::errors::WorkflowInteractionError::NotFound(_)) => {
+                        anyhow::bail!("could not reach the subscription workflow {id}: {e}; try again");
+                    }
                     Err(_) => {
                         // The grace is over (or never started): renew directly.
                         let resumed = store(cli.database_url).await?.subscription_renew(ws).await?;
@@ -336,6 +352,16 @@ async fn main() -> anyhow::Result<()> {
                 println!("deletes in the last 24 h: {} (max {})", store.deletes_last_24h().await?,
                     relink_domain::deletes::MAX_DELETES_PER_24H);
             }
+            DeletesCommand::Gates { unipile_account_id } => {
+                let client = temporal(&cli.temporal).await?;
+                let id = relink_domain::deletes::delete_workflow_id(&unipile_account_id);
+                let gates = client
+                    .get_workflow_handle::<relink_workflows::SafeDeleteWorkflow>(id.clone())
+                    .query(relink_workflows::SafeDeleteWorkflow::gates, (), Default::default())
+                    .await
+                    .with_context(|| format!("no Safe delete {id}"))?;
+                println!("{id}\n{}", serde_json::to_string_pretty(&gates)?);
+            }
             DeletesCommand::Cancel { unipile_account_id, operator } => {
                 let client = temporal(&cli.temporal).await?;
                 let id = relink_domain::deletes::delete_workflow_id(&unipile_account_id);
@@ -347,9 +373,15 @@ async fn main() -> anyhow::Result<()> {
                 println!("cancel sent to {id}");
             }
         },
-        Command::Delete { unipile_account_id, reason, operator, gone, poll_spacing_secs, undo_window_secs, wait } => {
+        Command::Delete { unipile_account_id, reason, operator, gone, poll_spacing_secs, undo_window_secs, short_timings, wait } => {
             if reason.trim().is_empty() || operator.trim().is_empty() {
                 anyhow::bail!("--reason and --operator must not be empty");
+            }
+            if !short_timings && (poll_spacing_secs < 60 || undo_window_secs < 60) {
+                anyhow::bail!("--poll-spacing-secs and --undo-window-secs must be at least 60 (add --short-timings for a demo)");
+            }
+            if short_timings {
+                eprintln!("SHORT TIMINGS: polls {poll_spacing_secs} s apart, undo window {undo_window_secs} s");
             }
             let client = temporal(&cli.temporal).await?;
             let input = relink_domain::deletes::SafeDeleteInput {

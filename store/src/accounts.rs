@@ -432,10 +432,13 @@ pub struct AuditEntry {
 }
 
 impl Store {
-    /// Every Unipile account id held by some row.
+    /// Every Unipile account id held by some row, or under a Safe delete intent of the
+    /// last 24 h (a session being removed must never be linked to a row).
     pub async fn claimed_unipile_ids(&self) -> Result<std::collections::HashSet<String>, StoreError> {
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT unipile_account_id FROM linkedin_accounts WHERE unipile_account_id IS NOT NULL",
+            "SELECT unipile_account_id FROM linkedin_accounts WHERE unipile_account_id IS NOT NULL \
+             UNION SELECT unipile_account_id FROM linkedin_account_audit_log \
+             WHERE action = 'unipile.delete' AND unipile_account_id IS NOT NULL AND created_at > now() - interval '24 hours'",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -551,6 +554,16 @@ pub async fn merge_identity_duplicates(
             .bind(live.0)
             .execute(&mut *conn)
             .await?;
+        // One LinkedIn identity, one sending budget: the old row's counts join the live row's.
+        sqlx::query(
+            "INSERT INTO account_send_counters (account_id, action, day, sent) \
+             SELECT $2, action, day, sent FROM account_send_counters WHERE account_id = $1 \
+             ON CONFLICT (account_id, action, day) DO UPDATE SET sent = account_send_counters.sent + EXCLUDED.sent",
+        )
+        .bind(old.0)
+        .bind(live.0)
+        .execute(&mut *conn)
+        .await?;
         let status: AccountStatus = status.parse()?;
         let merge_audit = AuditContext {
             action: "identity.merged".into(),
@@ -572,4 +585,21 @@ pub async fn merge_identity_duplicates(
         merged.push(old);
     }
     Ok(merged)
+}
+
+impl Store {
+    /// Rows of one workspace that hold the same LinkedIn identity (normally merged at
+    /// link time; listed by `starter duplicates`): (workspace, member id, row ids).
+    pub async fn duplicate_identity_rows(&self) -> Result<Vec<(WorkspaceId, String, Vec<AccountId>)>, StoreError> {
+        let rows: Vec<(Uuid, String, Vec<Uuid>)> = sqlx::query_as(
+            "SELECT workspace_id, linkedin_member_id, array_agg(id ORDER BY id) FROM linkedin_accounts \
+             WHERE linkedin_member_id IS NOT NULL GROUP BY workspace_id, linkedin_member_id HAVING count(*) > 1",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(w, m, ids)| (WorkspaceId(w), m, ids.into_iter().map(AccountId).collect()))
+            .collect())
+    }
 }

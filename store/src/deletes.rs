@@ -40,6 +40,8 @@ pub enum IntentDecision {
     FlagClosed(String),
     /// Gate 4: three deletes already in the last 24 h.
     CapReached(i64),
+    /// An inert duplicate became referenced by this row meanwhile: not inert any more.
+    Referenced(Uuid),
 }
 
 impl Store {
@@ -95,27 +97,37 @@ impl Store {
         .await?)
     }
 
+    /// Whether this run (workflow id and run id) already recorded its delete intent:
+    /// a retried DELETE step must neither count again nor be reported as blocked when
+    /// the account is already gone.
+    pub async fn own_delete_intent(&self, workflow_id: &str, run_id: &str) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM linkedin_account_audit_log WHERE action = $1 AND workflow_id = $2 AND run_id = $3)",
+        )
+        .bind(AUDIT_DELETE_INTENT)
+        .bind(workflow_id)
+        .bind(run_id)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     /// Gates 5 and 4, then the intent: under a transaction-scoped lock shared by every
-    /// delete, re-checks the flag, counts the deletes of the last 24 h, and writes the
-    /// intent audit row before the DELETE is called, so that a crash between the call
-    /// and anything after it still counts. A retry of the same workflow finds its intent
-    /// and proceeds without counting twice.
+    /// delete, re-checks the flag, counts the deletes of the last 24 h, re-checks (with
+    /// the rows locked) that no row references an inert duplicate, and writes the intent
+    /// audit row (keyed by workflow id and run id) before the DELETE is called, so that a
+    /// crash between the call and anything after it still counts. A retry of the same run
+    /// finds its intent and proceeds without counting twice.
     pub async fn record_delete_intent(
         &self,
         unipile_account_id: &str,
         workflow_id: &str,
+        run_id: &str,
+        must_be_unreferenced: bool,
         actor: &str,
         reason: &str,
     ) -> Result<IntentDecision, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('relink.unipile_deletes'))").execute(&mut *tx).await?;
-        let mine: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM linkedin_account_audit_log WHERE action = $1 AND workflow_id = $2)",
-        )
-        .bind(AUDIT_DELETE_INTENT)
-        .bind(workflow_id)
-        .fetch_one(&mut *tx)
-        .await?;
         let flag: Option<FlagRow> =
             sqlx::query_as("SELECT enabled, expires_at, set_by, reason, set_at FROM feature_flags WHERE key = $1")
                 .bind(DELETE_FLAG)
@@ -130,6 +142,22 @@ impl Store {
             };
             return Ok(IntentDecision::FlagClosed(why));
         }
+        let holder: Option<Uuid> =
+            sqlx::query_scalar("SELECT id FROM linkedin_accounts WHERE unipile_account_id = $1 FOR UPDATE")
+                .bind(unipile_account_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if must_be_unreferenced && let Some(row) = holder {
+            return Ok(IntentDecision::Referenced(row));
+        }
+        let mine: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM linkedin_account_audit_log WHERE action = $1 AND workflow_id = $2 AND run_id = $3)",
+        )
+        .bind(AUDIT_DELETE_INTENT)
+        .bind(workflow_id)
+        .bind(run_id)
+        .fetch_one(&mut *tx)
+        .await?;
         if mine {
             return Ok(IntentDecision::Proceed);
         }
@@ -142,21 +170,17 @@ impl Store {
         if recent >= MAX_DELETES_PER_24H {
             return Ok(IntentDecision::CapReached(recent));
         }
-        let account: Option<Uuid> =
-            sqlx::query_scalar("SELECT id FROM linkedin_accounts WHERE unipile_account_id = $1")
-                .bind(unipile_account_id)
-                .fetch_optional(&mut *tx)
-                .await?;
         sqlx::query(
-            "INSERT INTO linkedin_account_audit_log (account_id, unipile_account_id, action, actor, reason, workflow_id) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO linkedin_account_audit_log (account_id, unipile_account_id, action, actor, reason, workflow_id, run_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(account)
+        .bind(holder)
         .bind(unipile_account_id)
         .bind(AUDIT_DELETE_INTENT)
         .bind(actor)
         .bind(reason)
         .bind(workflow_id)
+        .bind(run_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -452,12 +452,21 @@ impl Store {
 
     /// The grace period ended without renewal: every account of the workspace that is not
     /// already `disconnected` becomes `disconnected` (audited, compare-and-set on the
-    /// status read). Nothing is deleted. Returns how many rows flipped.
+    /// status read) with its campaigns paused for the disconnect. Nothing is deleted.
+    /// A workspace whose subscription is active again (renewed directly) is left alone.
+    /// Returns how many rows flipped.
     pub async fn disconnect_workspace(
         &self,
         workspace: relink_domain::WorkspaceId,
         audit: &AuditContext,
     ) -> Result<u64, StoreError> {
+        let active: Option<bool> = sqlx::query_scalar("SELECT subscription_active FROM workspaces WHERE id = $1")
+            .bind(workspace.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        if active != Some(false) {
+            return Ok(0);
+        }
         let rows: Vec<(Uuid, String)> = sqlx::query_as(
             "SELECT id, status FROM linkedin_accounts WHERE workspace_id = $1 AND status <> 'disconnected'",
         )
@@ -472,6 +481,8 @@ impl Store {
                     sqlx::query("UPDATE linkedin_accounts SET link_token = NULL WHERE id = $1")
                         .bind(id)
                         .execute(&mut *tx)
+                        .await?;
+                    crate::campaigns::pause_for_disconnect(&mut tx, AccountId(id), "subscription ended without renewal")
                         .await?;
                     tx.commit().await?;
                     flipped += 1;

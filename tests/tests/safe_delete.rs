@@ -299,3 +299,36 @@ async fn a_worker_killed_during_the_delete_call_retries_into_done_without_counti
     assert_eq!(a.payload["gates"]["polls"]["state"], "passed", "{}", a.payload);
     assert_eq!(a.payload["requester"]["name"], "ops");
 }
+
+#[tokio::test]
+async fn a_second_run_for_the_same_account_counts_again() {
+    let app = spawn_app(open_env()).await;
+    enable_flag(&app, 3600).await;
+    let uid = duplicate(&app).await;
+    assert_eq!(run(&app, input(&uid, DeleteKind::InertDuplicate, 1)).await, DeleteOutcome::Deleted);
+    // The same session id shows up again later (restored at Unipile) and is removed again.
+    app.sim_post("/_sim/accounts", json!({"id": uid, "name": "Again", "status": "OK"})).await;
+    assert_eq!(run(&app, input(&uid, DeleteKind::InertDuplicate, 1)).await, DeleteOutcome::Deleted);
+    assert_eq!(app.store.deletes_last_24h().await.unwrap(), 2, "each run's intent counts toward the cap");
+    assert_eq!(app.sim_count(DELETE).await, 2);
+}
+
+#[tokio::test]
+async fn a_duplicate_linked_to_a_row_during_the_undo_window_is_not_deleted() {
+    let app = spawn_app(open_env()).await;
+    enable_flag(&app, 3600).await;
+    let uid = duplicate(&app).await;
+    let id = start_safe_delete(&app.temporal, &app.task_queue, input(&uid, DeleteKind::InertDuplicate, 4)).await.unwrap();
+    let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
+    eventually(Duration::from_secs(30), "polls passed", || async {
+        let g: DeleteGates = handle.query(SafeDeleteWorkflow::gates, (), Default::default()).await.ok()?;
+        (g.polls == relink_domain::deletes::GateState::Passed).then_some(())
+    })
+    .await;
+    // During the undo window a row claims the session (e.g. a relink).
+    let (ws, _) = app.store.create_workspace("W").await.unwrap();
+    app.store.create_account(ws, "Claimer", AccountStatus::Connected, Some(&uid), None, "test").await.unwrap();
+    let out = handle.get_result(Default::default()).await.unwrap();
+    assert_eq!(blocked_by(&out), "polls", "{out:?}");
+    assert_eq!(app.sim_count(DELETE).await, 0);
+}

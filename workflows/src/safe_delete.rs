@@ -39,10 +39,11 @@ impl SafeDeleteWorkflow {
     #[run(name = "SafeDelete")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<DeleteOutcome> {
         let input = ctx.state(|s| s.input.clone());
-        // Gate 1.
+        // Gate 1. An activity that cannot answer blocks too: every attempt ends recorded.
         let env = ctx
             .execute_activity(RelinkActivities::delete_env_check, input.requester.clone(), db_activity())
-            .await?;
+            .await
+            .unwrap_or_else(|e| Some(format!("the env check failed: {e}")));
         if let Some(why) = env {
             return Self::stop(ctx, "env", why, |g, b| g.env = b).await;
         }
@@ -53,28 +54,40 @@ impl SafeDeleteWorkflow {
         let spacing = ChronoDuration::seconds(input.poll_spacing_secs.max(1) as i64);
         let mut last_at = None;
         let mut seen = 0;
+        let mut early = 0;
         while seen < 3 {
             if last_at.is_some() {
                 ctx.timer(Duration::from_secs(input.poll_spacing_secs.max(1))).await;
             }
-            let obs = ctx
+            let obs = match ctx
                 .execute_activity(RelinkActivities::delete_poll, input.unipile_account_id.clone(), interactive_unipile_activity())
-                .await?;
-            if let Some(prev) = last_at
-                && obs.at - prev < spacing
+                .await
             {
-                continue; // too early by the activity's own clock: observe again later
-            }
+                Ok(o) => o,
+                Err(e) => {
+                    return Self::stop(ctx, "polls", format!("poll {} failed: {e}", seen + 1), |g, b| g.polls = b).await;
+                }
+            };
+            // Every observation counts against the delete; only a good one that came too
+            // early (by the activity's clock) fails to count toward the three.
             let ok = match input.kind {
                 DeleteKind::Gone => obs.result == "not_found",
                 DeleteKind::InertDuplicate => obs.result == "present" && !obs.referenced,
             };
             let detail = format!("poll {} observed {}{}", seen + 1, obs.result, if obs.referenced { " (referenced by a row)" } else { "" });
-            last_at = Some(obs.at);
-            ctx.state_mut(|s| s.gates.observations.push(obs));
+            let too_early = last_at.is_some_and(|prev| obs.at - prev < spacing);
+            ctx.state_mut(|s| s.gates.observations.push(obs.clone()));
             if !ok {
                 return Self::stop(ctx, "polls", detail, |g, b| g.polls = b).await;
             }
+            if too_early {
+                early += 1;
+                if early > 5 {
+                    return Self::stop(ctx, "polls", "polls keep landing too early by the activity's clock".into(), |g, b| g.polls = b).await;
+                }
+                continue;
+            }
+            last_at = Some(obs.at);
             seen += 1;
         }
         ctx.state_mut(|s| s.gates.polls = GateState::Passed);
@@ -95,15 +108,24 @@ impl SafeDeleteWorkflow {
         let exec = ExecuteDeleteInput {
             request: input,
             workflow_id: ctx.workflow_id().to_string(),
+            run_id: ctx.run_id().to_string(),
             gates: ctx.state(|s| s.gates.clone()),
         };
-        let outcome = ctx.execute_activity(RelinkActivities::execute_delete, exec, delete_activity()).await?;
+        let outcome = match ctx.execute_activity(RelinkActivities::execute_delete, exec, delete_activity()).await {
+            Ok(o) => o,
+            Err(e) => {
+                // Out of retries (Unipile refusing the DELETE, or down for an hour): the
+                // intent may already count; record the failed attempt.
+                return Self::stop(ctx, "delete_call", format!("the DELETE step failed: {e}"), |g, b| g.flag = b).await;
+            }
+        };
         ctx.state_mut(|s| match &outcome {
             DeleteOutcome::Blocked { gate, detail } => {
                 let b = GateState::Blocked(detail.clone());
                 match gate.as_str() {
                     "flag" => s.gates.flag = b,
                     "hard_cap" => s.gates.hard_cap = b,
+                    "polls" => s.gates.polls = b,
                     _ => s.gates.env = b,
                 }
             }

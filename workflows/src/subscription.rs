@@ -44,6 +44,11 @@ impl SubscriptionEndWorkflow {
         let accounts = ctx
             .execute_activity(RelinkActivities::disconnect_workspace, input.workspace_id, db_activity())
             .await?;
+        if ctx.state(|s| s.renewed) {
+            // Renewed while the accounts were being disconnected: the renewal still counts
+            // (campaigns lose `subscription_inactive`; the accounts need a reconnect).
+            ctx.execute_activity(RelinkActivities::subscription_renewed, input.workspace_id, db_activity()).await?;
+        }
         Ok(SubscriptionOutcome::Disconnected { accounts })
     }
 
