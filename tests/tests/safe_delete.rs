@@ -41,6 +41,15 @@ async fn enable_flag(app: &TestApp, secs: i64) {
     app.store.enable_delete_flag(chrono::Duration::seconds(secs), "ops", "test").await.unwrap();
 }
 
+/// Waits until the run's `gates` query satisfies `done`.
+async fn wait_for_gates(handle: &temporalio_client::WorkflowHandle<temporalio_client::Client, SafeDeleteWorkflow>, what: &str, done: impl Fn(&DeleteGates) -> bool) {
+    eventually(Duration::from_secs(30), what, || async {
+        let g: DeleteGates = handle.query(SafeDeleteWorkflow::gates, (), Default::default()).await.ok()?;
+        done(&g).then_some(())
+    })
+    .await;
+}
+
 fn blocked_by(o: &DeleteOutcome) -> &str {
     match o {
         DeleteOutcome::Blocked { gate, .. } => gate,
@@ -100,11 +109,7 @@ async fn a_200_between_two_404s_stops_a_gone_delete() {
     let uid = "Gone0000000000000000ab";
     let id = start_safe_delete(&app.temporal, &app.task_queue, input(uid, DeleteKind::Gone, 1)).await.unwrap();
     let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
-    eventually(Duration::from_secs(20), "first 404 observed", || async {
-        let g: DeleteGates = handle.query(SafeDeleteWorkflow::gates, (), Default::default()).await.ok()?;
-        (!g.observations.is_empty()).then_some(())
-    })
-    .await;
+    wait_for_gates(&handle, "first 404 observed", |g| !g.observations.is_empty()).await;
     // The account reappears before the second poll.
     app.sim_post("/_sim/accounts", json!({"id": uid, "name": "Back", "status": "OK"})).await;
     let out = handle.get_result(Default::default()).await.unwrap();
@@ -129,11 +134,7 @@ async fn cancel_during_the_undo_window_stops_it() {
     let uid = duplicate(&app).await;
     let id = start_safe_delete(&app.temporal, &app.task_queue, input(&uid, DeleteKind::InertDuplicate, 60)).await.unwrap();
     let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
-    eventually(Duration::from_secs(30), "polls passed", || async {
-        let g: DeleteGates = handle.query(SafeDeleteWorkflow::gates, (), Default::default()).await.ok()?;
-        (g.polls == relink_domain::deletes::GateState::Passed).then_some(())
-    })
-    .await;
+    wait_for_gates(&handle, "polls passed", |g| g.polls == relink_domain::deletes::GateState::Passed).await;
     handle.signal(SafeDeleteWorkflow::cancel, "ops".to_string(), Default::default()).await.unwrap();
     assert_eq!(handle.get_result(Default::default()).await.unwrap(), DeleteOutcome::Cancelled);
     assert_eq!(app.sim_count(DELETE).await, 0);
@@ -259,11 +260,7 @@ async fn a_worker_killed_between_polls_is_replaced_and_deletes_exactly_once() {
     i.poll_spacing_secs = 3;
     let id = start_safe_delete(&app.temporal, &app.task_queue, i).await.unwrap();
     let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
-    eventually(Duration::from_secs(20), "first poll observed", || async {
-        let g: DeleteGates = handle.query(SafeDeleteWorkflow::gates, (), Default::default()).await.ok()?;
-        (!g.observations.is_empty()).then_some(())
-    })
-    .await;
+    wait_for_gates(&handle, "first poll observed", |g| !g.observations.is_empty()).await;
     app.kill_worker();
     app.start_worker();
     let out = handle.get_result(Default::default()).await.unwrap();
@@ -320,11 +317,7 @@ async fn a_duplicate_linked_to_a_row_during_the_undo_window_is_not_deleted() {
     let uid = duplicate(&app).await;
     let id = start_safe_delete(&app.temporal, &app.task_queue, input(&uid, DeleteKind::InertDuplicate, 4)).await.unwrap();
     let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
-    eventually(Duration::from_secs(30), "polls passed", || async {
-        let g: DeleteGates = handle.query(SafeDeleteWorkflow::gates, (), Default::default()).await.ok()?;
-        (g.polls == relink_domain::deletes::GateState::Passed).then_some(())
-    })
-    .await;
+    wait_for_gates(&handle, "polls passed", |g| g.polls == relink_domain::deletes::GateState::Passed).await;
     // During the undo window a row claims the session (e.g. a relink).
     let (ws, _) = app.store.create_workspace("W").await.unwrap();
     app.store.create_account(ws, "Claimer", AccountStatus::Connected, Some(&uid), None, "test").await.unwrap();

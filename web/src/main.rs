@@ -25,9 +25,8 @@ struct Args {
     /// Hosted-auth link lifetime, seconds.
     #[arg(long, env = "LINK_TTL_SECS", value_name = "LINK_TTL_SECS", default_value_t = 900)]
     link_ttl_secs: u64,
-    /// Shared secret Unipile sends in `Unipile-Auth` with account-status webhooks.
-    #[arg(long, env = "WEBHOOK_SECRET", value_name = "WEBHOOK_SECRET", hide_env_values = true)]
-    webhook_secret: String,
+    #[command(flatten)]
+    webhook: relink_worker::WebhookSecretSettings,
     /// How long an ERROR/STOPPED blip may last before campaigns pause, seconds.
     #[arg(long, env = "BLIP_TOLERANCE_SECS", value_name = "BLIP_TOLERANCE_SECS", default_value_t = relink_domain::healing::DEFAULT_BLIP_TOLERANCE_SECS)]
     blip_tolerance_secs: u64,
@@ -40,9 +39,7 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     relink_worker::init_tracing();
     let args = Args::parse();
-    if args.webhook_secret.len() < 16 {
-        anyhow::bail!("WEBHOOK_SECRET must be at least 16 characters");
-    }
+    let webhook_secret = args.webhook.secret()?.to_string();
     if args.link_ttl_secs < args.link_reuse_window_secs {
         anyhow::bail!("LINK_TTL_SECS must be at least LINK_REUSE_WINDOW_SECS");
     }
@@ -57,7 +54,7 @@ async fn main() -> anyhow::Result<()> {
         link_reuse_window: Duration::from_secs(args.link_reuse_window_secs),
         link_ttl: Duration::from_secs(args.link_ttl_secs),
         temporal_ui_url: args.temporal_ui_url,
-        webhook_secret: args.webhook_secret,
+        webhook_secret,
         blip_tolerance: Duration::from_secs(args.blip_tolerance_secs.max(1)),
     };
     let listener = tokio::net::TcpListener::bind(args.web_addr)

@@ -56,6 +56,32 @@ impl UnipileSettings {
     }
 }
 
+/// The account-status webhook's shared secret (`WEBHOOK_SECRET`), sent by Unipile in
+/// `Unipile-Auth`. Never printed by `Debug`.
+#[derive(Clone, clap::Args)]
+pub struct WebhookSecretSettings {
+    /// Shared secret Unipile sends in `Unipile-Auth` with every account-status webhook
+    /// (at least 16 characters).
+    #[arg(long, env = "WEBHOOK_SECRET", value_name = "WEBHOOK_SECRET", hide_env_values = true)]
+    webhook_secret: String,
+}
+
+impl std::fmt::Debug for WebhookSecretSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WebhookSecretSettings(****)")
+    }
+}
+
+impl WebhookSecretSettings {
+    /// The secret. Errors (naming `WEBHOOK_SECRET`) when it is shorter than 16 characters.
+    pub fn secret(&self) -> anyhow::Result<&str> {
+        if self.webhook_secret.len() < 16 {
+            anyhow::bail!("WEBHOOK_SECRET must be at least 16 characters");
+        }
+        Ok(&self.webhook_secret)
+    }
+}
+
 /// Connects a Temporal client to `address` (`host:port` or `http(s)://host:port`).
 ///
 /// Errors: a malformed address (naming `TEMPORAL_ADDRESS`) or an unreachable server.

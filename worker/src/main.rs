@@ -18,20 +18,16 @@ struct Args {
     /// How Unipile reaches the web tier (notify_url callbacks, account-status webhook).
     #[arg(long, env = "PUBLIC_BASE_URL", value_name = "PUBLIC_BASE_URL")]
     public_base_url: Url,
-    /// Shared secret Unipile sends in `Unipile-Auth` with every account-status webhook.
-    #[arg(long, env = "WEBHOOK_SECRET", value_name = "WEBHOOK_SECRET", hide_env_values = true)]
-    webhook_secret: String,
+    #[command(flatten)]
+    webhook: relink_worker::WebhookSecretSettings,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     relink_worker::init_tracing();
     let args = Args::parse();
-    if args.webhook_secret.len() < 16 {
-        anyhow::bail!("WEBHOOK_SECRET must be at least 16 characters");
-    }
-    relink_worker::register_account_status_webhook(&args.unipile.client()?, &args.public_base_url, &args.webhook_secret)
-        .await?;
+    let secret = args.webhook.secret()?;
+    relink_worker::register_account_status_webhook(&args.unipile.client()?, &args.public_base_url, secret).await?;
     let activities =
         relink_worker::build_activities(&args.database_url, &args.unipile, args.public_base_url, relink_activities::process_env())
             .await?;
