@@ -54,6 +54,36 @@ impl HealingActivities {
     }
 }
 
+/// One linked account as its row and Unipile see it now.
+enum Reread {
+    /// No row is linked to this Unipile account.
+    NoRow,
+    /// Unipile answers 404 for it.
+    Gone,
+    /// The row and Unipile's current account.
+    Found(relink_store::AccountRow, Account),
+}
+
+impl HealingActivities {
+    /// Reads the row linked to `unipile_account_id` and re-reads the account from
+    /// Unipile. A 401 for our own API key raises the admin alert and is permanent; other
+    /// Unipile trouble is retried by Temporal.
+    async fn reread(&self, unipile_account_id: &str) -> Result<Reread, ActivityError> {
+        let Some(row) = self.store.account_by_unipile_id(unipile_account_id).await.map_err(store_err)? else {
+            return Ok(Reread::NoRow);
+        };
+        match self.unipile.get_account(unipile_account_id).await {
+            Ok(a) => Ok(Reread::Found(row, a)),
+            Err(UnipileError::NotFound) => Ok(Reread::Gone),
+            Err(UnipileError::Unauthorized { body }) => {
+                self.alert_unauthorized(&body).await?;
+                Err(permanent("Unipile rejected our API key".into()))
+            }
+            Err(e) => Err(unipile_err(e)),
+        }
+    }
+}
+
 fn audit(actor: &str, action: &str, reason: String) -> AuditContext {
     AuditContext { action: action.into(), actor: actor.into(), reason: Some(reason), ..Default::default() }
 }
@@ -294,17 +324,10 @@ impl HealingActivities {
         _ctx: ActivityContext,
         input: AccountStatusSyncInput,
     ) -> Result<SyncResult, ActivityError> {
-        let Some(row) = self.store.account_by_unipile_id(&input.unipile_account_id).await.map_err(store_err)? else {
-            return Ok(SyncResult::UnknownAccount);
-        };
-        let account = match self.unipile.get_account(&input.unipile_account_id).await {
-            Ok(a) => a,
-            Err(UnipileError::NotFound) => return Ok(SyncResult::Gone),
-            Err(UnipileError::Unauthorized { body }) => {
-                self.alert_unauthorized(&body).await?;
-                return Err(permanent("Unipile rejected our API key".into()));
-            }
-            Err(e) => return Err(unipile_err(e)),
+        let (row, account) = match self.reread(&input.unipile_account_id).await? {
+            Reread::NoRow => return Ok(SyncResult::UnknownAccount),
+            Reread::Gone => return Ok(SyncResult::Gone),
+            Reread::Found(row, account) => (row, account),
         };
         let Some(src) = account.source_status() else {
             return Err(permanent(format!("account {} has no readable source status", account.id)));
@@ -336,15 +359,11 @@ impl HealingActivities {
         _ctx: ActivityContext,
         input: AccountStatusSyncInput,
     ) -> Result<BlipCheck, ActivityError> {
-        let Some(row) = self.store.account_by_unipile_id(&input.unipile_account_id).await.map_err(store_err)? else {
-            return Ok(BlipCheck::Healed);
+        let (row, account) = match self.reread(&input.unipile_account_id).await? {
+            Reread::NoRow | Reread::Gone => return Ok(BlipCheck::Healed),
+            Reread::Found(row, account) => (row, account),
         };
-        let src = match self.unipile.get_account(&input.unipile_account_id).await {
-            Ok(a) => a.source_status(),
-            Err(UnipileError::NotFound) => return Ok(BlipCheck::Healed),
-            Err(e) => return Err(unipile_err(e)),
-        };
-        match src {
+        match account.source_status() {
             Some(s) if s.is_blip() => {
                 self.store.set_provider_status(row.id, s).await.map_err(store_err)?;
                 match self.store.pause_for_blip(row.id, input.blip_tolerance_secs).await.map_err(store_err)? {

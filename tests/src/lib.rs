@@ -231,7 +231,6 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         task_queue: task_queue.clone(),
         link_reuse_window: opts.link_reuse_window,
         link_ttl: opts.link_ttl,
-        temporal_ui_url: None,
         webhook_secret: WEBHOOK_SECRET.into(),
         blip_tolerance: opts.blip_tolerance,
     };

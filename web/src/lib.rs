@@ -31,8 +31,6 @@ pub struct AppState {
     pub link_reuse_window: Duration,
     /// Hosted-auth link lifetime.
     pub link_ttl: Duration,
-    /// Temporal Web UI base URL, for links printed to operators.
-    pub temporal_ui_url: Option<String>,
     /// The `Unipile-Auth` secret of the account-status webhook.
     pub webhook_secret: String,
     /// How long a sync blip may last before campaigns pause.

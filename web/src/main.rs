@@ -30,9 +30,6 @@ struct Args {
     /// How long an ERROR/STOPPED blip may last before campaigns pause, seconds.
     #[arg(long, env = "BLIP_TOLERANCE_SECS", value_name = "BLIP_TOLERANCE_SECS", default_value_t = relink_domain::healing::DEFAULT_BLIP_TOLERANCE_SECS)]
     blip_tolerance_secs: u64,
-    /// Temporal Web UI base URL (for links in logs).
-    #[arg(long, env = "TEMPORAL_UI_URL", value_name = "TEMPORAL_UI_URL")]
-    temporal_ui_url: Option<String>,
 }
 
 #[tokio::main]
@@ -53,7 +50,6 @@ async fn main() -> anyhow::Result<()> {
         task_queue: args.temporal.task_queue,
         link_reuse_window: Duration::from_secs(args.link_reuse_window_secs),
         link_ttl: Duration::from_secs(args.link_ttl_secs),
-        temporal_ui_url: args.temporal_ui_url,
         webhook_secret,
         blip_tolerance: Duration::from_secs(args.blip_tolerance_secs.max(1)),
     };
