@@ -6,6 +6,7 @@
 pub mod ids;
 pub mod deletes;
 pub mod healing;
+pub mod inbound;
 pub mod pacing;
 pub mod pill;
 pub mod reconnect;

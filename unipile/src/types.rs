@@ -208,23 +208,6 @@ pub struct Webhook {
     pub name: Option<String>,
 }
 
-/// The account-status webhook delivery body (§10.2):
-/// `{"AccountStatus":{"account_id","account_type","message"}}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AccountStatusEvent {
-    /// The event.
-    #[serde(rename = "AccountStatus")]
-    pub account_status: AccountStatusBody,
-}
-
-/// Inner part of [`AccountStatusEvent`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct AccountStatusBody {
-    /// Unipile account id.
-    pub account_id: String,
-    /// Provider, e.g. `LINKEDIN`.
-    #[serde(default)]
-    pub account_type: Option<String>,
-    /// `OK`, `CREDENTIALS`, `RECONNECTED`, ….
-    pub message: String,
-}
+/// The account-status webhook delivery body (§10.2) and its inner part. Defined in the
+/// domain crate, whose `inbound` parser is what the web tier runs on deliveries.
+pub use relink_domain::inbound::{AccountStatusBody, AccountStatusEvent};

@@ -6,6 +6,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
+use relink_domain::inbound::InboundError;
 use relink_store::StoreError;
 use serde_json::json;
 
@@ -58,6 +59,17 @@ impl From<StoreError> for AppError {
                 AppError::Conflict(format!("the account's status changed meanwhile (now {actual})"))
             }
             other => AppError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<InboundError> for AppError {
+    /// A refused inbound body is a 400 with the parser's message, except a callback
+    /// token too long to be ours, which is a 404 like any unknown or stale link.
+    fn from(e: InboundError) -> Self {
+        match e {
+            e @ InboundError::StaleLink => AppError::NotFound(e.to_string()),
+            e => AppError::BadRequest(e.to_string()),
         }
     }
 }

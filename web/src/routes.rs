@@ -11,7 +11,8 @@ use axum::{
 use chrono::{DateTime, Utc};
 use relink_domain::{
     AccountId, AccountStatus, Pill, WorkspaceId, derive_pill, first_connected_on,
-    reconnect::{HostedAuthCallback, LinkRequest, ReconnectInput},
+    inbound::{parse_hosted_auth_notify, parse_send_reservation},
+    reconnect::{LinkRequest, ReconnectInput},
     reconnect_workflow_id,
 };
 use relink_store::AccountRow;
@@ -226,16 +227,6 @@ async fn list_campaigns(State(state): State<AppState>, Workspace(ws): Workspace)
     Ok(Json(json!({ "campaigns": campaigns })).into_response())
 }
 
-/// Body of `POST /api/accounts/{id}/send-reservations`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReservationRequest {
-    /// `invite`, `message`, `inmail` or `profile_view`.
-    action: String,
-    /// The campaign the action is for (checked not paused).
-    campaign_id: Option<uuid::Uuid>,
-}
-
 /// The send gate: `{reserved: true, slot}` or `{reserved: false, retry_at, reason}`.
 /// Fails closed: when the database cannot answer, the answer is a deferral
 /// (`deferred_internal`), which never counts toward the failure-rate window.
@@ -245,10 +236,7 @@ async fn send_reservation(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let req: ReservationRequest = serde_json::from_slice(&body)
-        .map_err(|e| AppError::BadRequest(format!("malformed reservation request: {e}")))?;
-    let action: relink_domain::pacing::ActionType =
-        req.action.parse().map_err(|e: relink_domain::ParseError| AppError::BadRequest(e.to_string()))?;
+    let req = parse_send_reservation(&body)?;
     let id = parse_account_id(&id)?;
     let now = Utc::now();
     let token = bearer_token(&headers)?;
@@ -257,7 +245,7 @@ async fn send_reservation(
     let answer = match state.store.workspace_by_token(token).await {
         Ok(None) => return Err(AppError::Unauthorized("unknown API token".into())),
         Ok(Some(ws)) => match state.store.account_in_workspace(ws, id).await {
-            Ok(_) => state.store.reserve_send(id, action, req.campaign_id, now).await,
+            Ok(_) => state.store.reserve_send(id, req.action, req.campaign_id, now).await,
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
@@ -298,14 +286,6 @@ async fn resume_campaign(
     .into_response())
 }
 
-/// Unipile's notify_url body; unknown extra fields are tolerated, `name` may be absent.
-#[derive(Deserialize)]
-struct NotifyBody {
-    status: String,
-    account_id: String,
-    name: Option<String>,
-}
-
 /// `POST /webhooks/unipile/hosted-auth/{token}`: the token in the path is the only
 /// authentication. Unknown or stale token → 404, nothing changed; a duplicate of a
 /// callback already applied → 200, nothing changed. The body is parsed as JSON whatever
@@ -315,30 +295,17 @@ async fn hosted_auth_callback(
     Path(token): Path<String>,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let body: NotifyBody = serde_json::from_slice(&body)
-        .map_err(|e| AppError::BadRequest(format!("malformed notify body: {e}")))?;
-    if !matches!(body.status.as_str(), "CREATION_SUCCESS" | "RECONNECTED") {
-        return Err(AppError::BadRequest(format!("unexpected notify status {:?}", body.status)));
-    }
-    if body.account_id.trim().is_empty() || body.account_id.len() > 128 {
-        return Err(AppError::BadRequest("account_id must be a non-empty Unipile id".into()));
-    }
-    if body.name.as_deref().is_some_and(|n| n != token) {
-        return Err(AppError::BadRequest("name does not match the link".into()));
-    }
+    // Body checks answer 400, an over-long token 404 (InboundError::StaleLink).
+    let callback = parse_hosted_auth_notify(&body, &token)?;
     let stale = || AppError::NotFound("unknown or stale link".into());
-    if token.len() > 128 {
-        return Err(stale());
-    }
     let row = state.store.account_by_link_token(&token).await?.ok_or_else(stale)?;
-    if row.status == AccountStatus::Connected && row.unipile_account_id.as_deref() == Some(&body.account_id) {
+    if row.status == AccountStatus::Connected && row.unipile_account_id.as_deref() == Some(&callback.account_id) {
         return Ok((StatusCode::OK, Json(json!({"result": "duplicate"}))).into_response());
     }
     if row.status != AccountStatus::Connecting {
         return Err(stale());
     }
     let handle = state.temporal.get_workflow_handle::<ReconnectWorkflow>(reconnect_workflow_id(row.id));
-    let callback = HostedAuthCallback { status: body.status, account_id: body.account_id, name: token };
     match handle
         .signal(ReconnectWorkflow::hosted_auth_completed, callback, WorkflowSignalOptions::default())
         .await

@@ -11,8 +11,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use relink_domain::healing::AccountStatusSyncInput;
-use relink_unipile::AccountStatusEvent;
+use relink_domain::{healing::AccountStatusSyncInput, inbound::parse_account_status_webhook};
 use relink_workflows::AccountStatusSyncWorkflow;
 use serde_json::json;
 use subtle::ConstantTimeEq;
@@ -38,13 +37,8 @@ pub(crate) async fn account_status(
     if presented.is_empty() || !secret_matches(presented, state.webhook_secret.as_bytes()) {
         return Err(AppError::Unauthorized("missing or wrong Unipile-Auth".into()));
     }
-    let event: AccountStatusEvent = serde_json::from_slice(&body)
-        .map_err(|e| AppError::BadRequest(format!("malformed account-status body: {e}")))?;
-    let account_id = event.account_status.account_id.trim().to_string();
-    if account_id.is_empty() || account_id.len() > 128 || !account_id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-        return Err(AppError::BadRequest("account_id must be a Unipile account id".into()));
-    }
-    let message = event.account_status.message.chars().take(64).collect::<String>();
+    let notice = parse_account_status_webhook(&body)?;
+    let (account_id, message) = (notice.unipile_account_id, notice.message);
     let opts = WorkflowStartOptions::new(state.task_queue.clone(), format!("account-status:{account_id}"))
         .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
         .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
