@@ -7,7 +7,7 @@ use relink_domain::{
     AccountStatus, SourceStatus,
     healing::{
         AccountStatusSyncInput, BlipCheck, OrphanPassInput, OrphanPassSummary, PlannedFlip, ReconcileInput,
-        ReconcileReport, SweepInput, SweepSummary, SyncResult, sanity_gate_holds,
+        ReconcileReport, SweepInput, SweepSummary, SyncResult, PASS_LISTING_ATTEMPTS, sanity_gate_holds,
     },
 };
 use relink_store::{AuditContext, Store};
@@ -26,6 +26,8 @@ pub const ALERT_ORPHAN_AMBIGUOUS: &str = "orphan.ambiguous_match";
 pub const ALERT_SANITY_GATE: &str = "reconciler.sanity_gate";
 /// Alert kind of Unipile refusing our own API key.
 pub const ALERT_UNAUTHORIZED: &str = "unipile.unauthorized";
+/// Alert kind of a pass aborted because Unipile's listing could not be read completely.
+pub const ALERT_PASS_ABORTED: &str = "healing.pass_aborted";
 
 /// The healing-loop activities.
 pub struct HealingActivities {
@@ -52,6 +54,58 @@ impl HealingActivities {
             .map_err(store_err)?;
         Ok(())
     }
+
+    /// Unipile's complete listing for a pass. A transient failure (5xx, 429, timeout,
+    /// a failing page) is retried by Temporal until attempt [`PASS_LISTING_ATTEMPTS`];
+    /// that attempt, or any permanent failure, aborts the pass with one admin alert
+    /// keyed by the workflow run (one per aborted pass, however many attempts saw the
+    /// failure). A 401 raises the unauthorized alert. Errors: the retryable failure
+    /// itself, or a database error raising an alert.
+    async fn listing_or_abort(&self, ctx: &ActivityContext, pass: &str) -> Result<Listing, ActivityError> {
+        let e = match self.unipile.list_all_accounts().await {
+            Ok(listing) => return Ok(Listing::Complete(listing)),
+            Err(UnipileError::Unauthorized { body }) => {
+                self.alert_unauthorized(&body).await?;
+                return Ok(Listing::Unauthorized);
+            }
+            Err(e) => e,
+        };
+        let info = ctx.info();
+        if e.is_transient() && info.attempt < PASS_LISTING_ATTEMPTS {
+            tracing::warn!(pass, attempt = info.attempt, error = %e, "listing failed; the pass will retry");
+            return Err(unipile_err(e));
+        }
+        let cause = e.to_string();
+        let run = format!(
+            "{}/{}",
+            info.workflow_id.as_deref().unwrap_or("-"),
+            info.workflow_run_id.as_deref().unwrap_or("-")
+        );
+        self.store
+            .raise_alert(
+                ALERT_PASS_ABORTED,
+                "critical",
+                &format!(
+                    "{pass} pass aborted after {} attempts: Unipile's listing failed ({cause}); nothing was changed",
+                    info.attempt
+                ),
+                json!({"pass": pass, "attempts": info.attempt, "cause": cause, "run": run}),
+                &format!("{ALERT_PASS_ABORTED}:{run}"),
+            )
+            .await
+            .map_err(store_err)?;
+        Ok(Listing::Aborted(cause))
+    }
+}
+
+/// What a pass got when it asked for Unipile's complete listing.
+enum Listing {
+    /// Every page.
+    Complete(Vec<Account>),
+    /// Unipile refused our API key (alerted).
+    Unauthorized,
+    /// Not readable completely within the pass's attempts (alerted): the cause.
+    Aborted(String),
 }
 
 /// One linked account as its row and Unipile see it now.
@@ -102,7 +156,7 @@ impl HealingActivities {
     #[activity(name = names::ORPHAN_PASS)]
     pub async fn orphan_pass(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: OrphanPassInput,
     ) -> Result<OrphanPassSummary, ActivityError> {
         let cutoff = Utc::now() - chrono::Duration::seconds(input.connecting_longer_than_secs as i64);
@@ -110,7 +164,17 @@ impl HealingActivities {
         let mut summary = OrphanPassSummary { examined: rows.len(), ..Default::default() };
         let mut still_ambiguous = Vec::new();
         if !rows.is_empty() {
-            let listing = self.unipile.list_all_accounts().await.map_err(unipile_err)?;
+            let listing = match self.listing_or_abort(&ctx, "orphan-watcher").await? {
+                Listing::Complete(l) => l,
+                Listing::Unauthorized => {
+                    summary.aborted = Some("Unipile rejected the API key (401)".into());
+                    return Ok(summary);
+                }
+                Listing::Aborted(cause) => {
+                    summary.aborted = Some(cause);
+                    return Ok(summary);
+                }
+            };
             let mut claimed = self.store.claimed_unipile_ids().await.map_err(store_err)?;
             for row in rows {
                 let candidate: Result<Option<&Account>, usize> = match &row.unipile_account_id {
@@ -206,18 +270,20 @@ impl HealingActivities {
     #[activity(name = names::RECONCILE_PASS)]
     pub async fn reconcile_pass(
         self: Arc<Self>,
-        _ctx: ActivityContext,
+        ctx: ActivityContext,
         input: ReconcileInput,
     ) -> Result<ReconcileReport, ActivityError> {
         let mut report = ReconcileReport { dry_run: input.dry_run, ..Default::default() };
-        let listing = match self.unipile.list_all_accounts().await {
-            Ok(l) => l,
-            Err(UnipileError::Unauthorized { body }) => {
-                self.alert_unauthorized(&body).await?;
+        let listing = match self.listing_or_abort(&ctx, "account-reconciler").await? {
+            Listing::Complete(l) => l,
+            Listing::Unauthorized => {
                 report.unauthorized = true;
                 return Ok(report);
             }
-            Err(e) => return Err(unipile_err(e)),
+            Listing::Aborted(cause) => {
+                report.aborted = Some(cause);
+                return Ok(report);
+            }
         };
         report.listed = listing.len();
         let by_id: HashMap<&str, &Account> = listing.iter().map(|a| (a.id.as_str(), a)).collect();

@@ -7,7 +7,7 @@ mod healing;
 pub mod matching;
 
 pub use deletes::{DeleteActivities, EnvReader, process_env};
-pub use healing::{ALERT_ORPHAN_AMBIGUOUS, ALERT_SANITY_GATE, ALERT_UNAUTHORIZED, HealingActivities};
+pub use healing::{ALERT_ORPHAN_AMBIGUOUS, ALERT_PASS_ABORTED, ALERT_SANITY_GATE, ALERT_UNAUTHORIZED, HealingActivities};
 
 use relink_domain::{
     AccountId, AccountStatus, SourceStatus,

@@ -48,6 +48,10 @@ pub struct OrphanPassSummary {
     pub ambiguous: Vec<AccountId>,
     /// Rows with no live session yet (left alone).
     pub unmatched: Vec<AccountId>,
+    /// The pass was aborted because Unipile's listing could not be read completely
+    /// (the cause); nothing was linked and one admin alert was raised.
+    #[serde(default)]
+    pub aborted: Option<String>,
 }
 
 /// Input of one sweeper pass.
@@ -131,7 +135,16 @@ pub struct ReconcileReport {
     /// Gate 2 held: the pass would have requested too many deletes and requested none.
     #[serde(default)]
     pub deletes_gated: bool,
+    /// The pass was aborted because Unipile's listing could not be read completely
+    /// (the cause); nothing was flipped and one admin alert was raised.
+    #[serde(default)]
+    pub aborted: Option<String>,
 }
+
+/// Attempts a pass gives Unipile's listing (500, 429, timeouts, a failing page) before
+/// it aborts with one admin alert instead of retrying until the next scheduled pass
+/// would have run. Retries are spaced by the pass activity's retry policy (0.5 s, 1 s).
+pub const PASS_LISTING_ATTEMPTS: u32 = 3;
 
 /// Input of the account-status sync workflow (`account-status:<unipile_account_id>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

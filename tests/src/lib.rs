@@ -4,6 +4,8 @@
 //! and runs unipile-sim, the web tier (both on port 0) and a worker in-process.
 //! Tests speak HTTP and assert database rows and the simulator's request log.
 
+pub mod drills;
+
 use anyhow::Context;
 use relink_domain::{AccountId, AccountStatus, PauseReason, WorkspaceId};
 use relink_store::Store;
@@ -35,6 +37,22 @@ pub struct AppOptions {
     /// The worker's delete kill switches (`RELINK_UNIPILE_DELETES`, …), instead of the
     /// process environment.
     pub delete_env: Vec<(&'static str, &'static str)>,
+    /// The Temporal frontend (`host:port`); default `TEMPORAL_ADDRESS` or 127.0.0.1:7233.
+    pub temporal_address: Option<String>,
+    /// Run the worker as this executable (the `worker` binary) in a child process, so
+    /// that a kill is a real SIGKILL; `None` runs it in-process on its own thread.
+    pub worker_process: Option<WorkerProcess>,
+}
+
+/// The `worker` binary run as a child process by the harness.
+#[derive(Debug, Clone)]
+pub struct WorkerProcess {
+    /// Path of the `worker` executable.
+    pub exe: PathBuf,
+    /// Its `RUST_LOG`.
+    pub rust_log: String,
+    /// File its stdout and stderr are appended to.
+    pub log: PathBuf,
 }
 
 impl Default for AppOptions {
@@ -44,6 +62,8 @@ impl Default for AppOptions {
             link_ttl: Duration::from_secs(600),
             blip_tolerance: Duration::from_secs(7200),
             delete_env: vec![],
+            worker_process: None,
+            temporal_address: None,
         }
     }
 }
@@ -70,6 +90,7 @@ pub struct TestApp {
 
 #[derive(Clone)]
 struct WorkerConfig {
+    process: Option<WorkerProcess>,
     delete_env: Vec<(&'static str, &'static str)>,
     temporal_address: String,
     task_queue: String,
@@ -78,15 +99,77 @@ struct WorkerConfig {
     public_base_url: String,
 }
 
-/// A worker running on its own thread and Tokio runtime, so that it can be killed the
-/// way a crash kills it: its futures are dropped mid-flight, nothing is drained.
-pub struct WorkerHandle {
-    kill: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+/// A worker under test: in-process on its own thread and Tokio runtime, so that it can
+/// be killed the way a crash kills it (its futures are dropped mid-flight, nothing is
+/// drained), or the `worker` binary in a child process, killed with SIGKILL.
+pub enum WorkerHandle {
+    /// On a thread of this process.
+    Thread {
+        /// Stops the worker's runtime.
+        kill: Option<oneshot::Sender<()>>,
+        /// The worker's thread.
+        thread: Option<std::thread::JoinHandle<()>>,
+    },
+    /// A child process.
+    Process(std::process::Child),
 }
 
 impl WorkerHandle {
     fn start(cfg: WorkerConfig) -> Self {
+        match cfg.process.clone() {
+            Some(p) => Self::start_process(&cfg, &p),
+            None => Self::start_thread(cfg),
+        }
+    }
+
+    fn start_process(cfg: &WorkerConfig, p: &WorkerProcess) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p.log)
+            .unwrap_or_else(|e| panic!("open {}: {e}", p.log.display()));
+        let err = log.try_clone().expect("log file handle");
+        let mut cmd = std::process::Command::new(&p.exe);
+        cmd.env("TEMPORAL_ADDRESS", &cfg.temporal_address)
+            .env("TEMPORAL_NAMESPACE", "default")
+            .env("TEMPORAL_TASK_QUEUE", &cfg.task_queue)
+            .env("DATABASE_URL", &cfg.database_url)
+            .env("UNIPILE_DSN", &cfg.sim_url)
+            .env("UNIPILE_API_KEY", SIM_KEY)
+            .env("UNIPILE_TIMEOUT_SECS", "5")
+            .env("PUBLIC_BASE_URL", &cfg.public_base_url)
+            .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("RUST_LOG", &p.rust_log)
+            .env_remove("RELINK_UNIPILE_DELETES")
+            .env_remove("RELINK_RECONCILER_DELETES")
+            .stdin(std::process::Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        for (k, v) in &cfg.delete_env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", p.exe.display()));
+        WorkerHandle::Process(child)
+    }
+
+    /// The worker's process id, when it runs as a child process.
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            WorkerHandle::Process(c) => Some(c.id()),
+            WorkerHandle::Thread { .. } => None,
+        }
+    }
+
+    /// Whether the worker is still running (it may stop on its own after a fatal error,
+    /// e.g. when the Temporal server was away for too long).
+    pub fn alive(&mut self) -> bool {
+        match self {
+            WorkerHandle::Process(c) => matches!(c.try_wait(), Ok(None)),
+            WorkerHandle::Thread { thread, .. } => thread.as_ref().is_some_and(|t| !t.is_finished()),
+        }
+    }
+
+    fn start_thread(cfg: WorkerConfig) -> Self {
         let (kill, killed) = oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let thread = std::thread::spawn(move || {
@@ -147,20 +230,29 @@ impl WorkerHandle {
             Ok(Err(e)) => panic!("worker failed to start: {e}"),
             Err(e) => panic!("worker did not start: {e}"),
         }
-        WorkerHandle { kill: Some(kill), thread: Some(thread) }
+        WorkerHandle::Thread { kill: Some(kill), thread: Some(thread) }
     }
 
-    /// Kills the worker abruptly (no graceful shutdown) and waits for its thread.
+    /// Kills the worker abruptly (SIGKILL for a child process; no graceful shutdown) and
+    /// waits until it is gone.
     pub fn kill(mut self) {
         self.stop();
     }
 
     fn stop(&mut self) {
-        if let Some(k) = self.kill.take() {
-            let _ = k.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        match self {
+            WorkerHandle::Thread { kill, thread } => {
+                if let Some(k) = kill.take() {
+                    let _ = k.send(());
+                }
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }
+            WorkerHandle::Process(child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
     }
 }
@@ -217,7 +309,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         let _ = unipile_sim::serve(sim_listener, sim_config).await;
     });
 
-    let temporal_address = env_or("TEMPORAL_ADDRESS", "127.0.0.1:7233");
+    let temporal_address = opts.temporal_address.clone().unwrap_or_else(|| env_or("TEMPORAL_ADDRESS", "127.0.0.1:7233"));
     let temporal = relink_worker::connect_temporal(&temporal_address, "default")
         .await
         .expect("a Temporal server at TEMPORAL_ADDRESS (./dev test starts one)");
@@ -239,6 +331,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
     });
 
     let worker_config = WorkerConfig {
+        process: opts.worker_process.clone(),
         delete_env: opts.delete_env.clone(),
         temporal_address,
         task_queue: task_queue.clone(),
@@ -251,13 +344,16 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         unipile_api_key: SIM_KEY.into(),
         unipile_timeout_secs: 5,
     };
-    relink_worker::register_account_status_webhook(
-        &unipile.client().expect("client"),
-        &web_url.parse().expect("web url"),
-        WEBHOOK_SECRET,
-    )
-    .await
-    .expect("webhook registration");
+    // A worker process registers the webhook itself when it starts (as in production).
+    if opts.worker_process.is_none() {
+        relink_worker::register_account_status_webhook(
+            &unipile.client().expect("client"),
+            &web_url.parse().expect("web url"),
+            WEBHOOK_SECRET,
+        )
+        .await
+        .expect("webhook registration");
+    }
     let worker = Some(WorkerHandle::start(worker_config.clone()));
     TestApp {
         store,
@@ -311,6 +407,16 @@ impl TestApp {
         self.worker = Some(WorkerHandle::start(self.worker_config.clone()));
     }
 
+    /// Whether a worker is running.
+    pub fn worker_alive(&mut self) -> bool {
+        self.worker.as_mut().is_some_and(|w| w.alive())
+    }
+
+    /// The worker's process id, when it runs as a child process.
+    pub fn worker_pid(&self) -> Option<u32> {
+        self.worker.as_ref().and_then(|w| w.pid())
+    }
+
     /// Seeds an account in `status` whose Unipile account (source status `unipile_status`)
     /// exists in the simulator, with two campaigns paused for the disconnect (one also
     /// `manual`) when the row is not connected.
@@ -338,6 +444,38 @@ impl TestApp {
         Seeded { workspace, token, account, unipile_id: Some(unipile_id), paused_for_disconnect, paused_also_manual }
     }
 
+    /// Seeds `count` connected accounts in a new workspace, each linked to simulator
+    /// account `<prefix><n zero-padded to 21 digits>` (n = 1..=count, source status
+    /// `sim_status`), each with its creation audit row. Returns the workspace, its token
+    /// and the (row, Unipile id) pairs in n order.
+    pub async fn seed_fleet(&self, prefix: &str, count: usize, sim_status: &str) -> (WorkspaceId, String, Vec<(AccountId, String)>) {
+        let (ws, token) = self.store.create_workspace("Fleet").await.expect("workspace");
+        let mut tx = self.store.pool().begin().await.expect("tx");
+        let mut rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+            "INSERT INTO linkedin_accounts (workspace_id, display_name, status, unipile_account_id, provider_status, first_connected_at) \
+             SELECT $1, 'Fleet ' || g, 'connected', $3 || lpad(g::text, 21, '0'), 'OK', now() FROM generate_series(1, $2) g \
+             RETURNING id, unipile_account_id",
+        )
+        .bind(ws.0)
+        .bind(count as i32)
+        .bind(prefix)
+        .fetch_all(&mut *tx)
+        .await
+        .expect("fleet rows");
+        sqlx::query(
+            "INSERT INTO linkedin_account_audit_log (account_id, action, to_status, actor) \
+             SELECT id, 'account.created', 'connected', 'seed' FROM linkedin_accounts WHERE workspace_id = $1",
+        )
+        .bind(ws.0)
+        .execute(&mut *tx)
+        .await
+        .expect("fleet audit");
+        tx.commit().await.expect("commit fleet");
+        self.sim_post("/_sim/accounts/bulk", json!({"prefix": prefix, "count": count, "status": sim_status})).await;
+        rows.sort_by(|a, b| a.1.cmp(&b.1));
+        (ws, token, rows.into_iter().map(|(id, uid)| (AccountId(id), uid)).collect())
+    }
+
     /// POSTs JSON to the simulator's control API; panics unless 2xx.
     pub async fn sim_post(&self, path: &str, body: Value) -> Value {
         let r = self.http.post(format!("{}{path}", self.sim_url)).json(&body).send().await.expect("sim");
@@ -357,6 +495,25 @@ impl TestApp {
             self.http.delete(format!("{}/api/v1/webhooks/{id}", self.sim_url)).header("X-API-KEY", SIM_KEY)
                 .send().await.expect("sim");
         }
+    }
+
+    /// Waits until the worker has registered the account-status webhook (a worker
+    /// process does so at its start), then deletes every webhook: for drills whose
+    /// simulator status changes must not reach relink except through the pass under test.
+    pub async fn quiet_webhooks(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            let list: Value = match self.http.get(format!("{}/_sim/webhooks", self.sim_url)).send().await {
+                Ok(r) => r.json().await.unwrap_or(Value::Null),
+                Err(_) => Value::Null,
+            };
+            let registered = list.as_array().map(|a| !a.is_empty()).or_else(|| list["items"].as_array().map(|a| !a.is_empty()));
+            if registered == Some(true) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        self.unregister_webhooks().await;
     }
 
     /// The simulator's request log.

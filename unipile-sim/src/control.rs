@@ -21,6 +21,7 @@ use crate::{
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/_sim/accounts", post(seed_account))
+        .route("/_sim/accounts/bulk", post(seed_accounts_bulk))
         .route("/_sim/accounts/{id}", axum::routing::delete(vanish_account))
         .route("/_sim/accounts/{id}/status", post(set_status))
         .route("/_sim/hosted/complete", post(complete_hosted))
@@ -83,6 +84,46 @@ async fn seed_account(State(s): State<Arc<Shared>>, Json(req): Json<SeedAccount>
     let body = account.to_json();
     s.lock().accounts.insert(account.id.clone(), account);
     (StatusCode::CREATED, Json(body)).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedBulk {
+    /// Id prefix: ids are `<prefix><n zero-padded to 21 digits>`, n = 1..=count.
+    prefix: String,
+    count: u32,
+    #[serde(default = "ok")]
+    status: String,
+}
+
+/// The most accounts one bulk seed creates.
+const MAX_BULK: u32 = 1_000_000;
+
+/// `POST /_sim/accounts/bulk` `{prefix, count, status?}`: seeds `count` LinkedIn
+/// accounts at once (fleet-sized benchmarks and drills); answers `{seeded}`.
+async fn seed_accounts_bulk(State(s): State<Arc<Shared>>, Json(req): Json<SeedBulk>) -> Response {
+    if !STATUSES.contains(&req.status.as_str()) {
+        return bad(format!("unknown source status {}", req.status));
+    }
+    if req.count > MAX_BULK || req.prefix.is_empty() || req.prefix.len() > 16 {
+        return bad(format!("count must be at most {MAX_BULK} and prefix 1-16 characters"));
+    }
+    let now = Utc::now();
+    let mut g = s.lock();
+    for n in 1..=req.count {
+        let id = format!("{}{n:0>21}", req.prefix);
+        let account = SimAccount {
+            kind: linkedin(),
+            public_identifier: format!("fleet-{n}"),
+            name: format!("Fleet {n}"),
+            member_id: new_member_id(),
+            created_at: now,
+            status: req.status.clone(),
+            id: id.clone(),
+        };
+        g.accounts.insert(id, account);
+    }
+    Json(json!({"seeded": req.count})).into_response()
 }
 
 /// `DELETE /_sim/accounts/{id}`: the account vanishes (GET → 404), no webhook.

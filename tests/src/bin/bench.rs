@@ -2,127 +2,315 @@
 //! on the same servers (these machines are noisy; absolute times alone mean little).
 //! Prints a markdown table and writes the same figures as JSON (`--json PATH`).
 //!
-//! Measured now: the Reconnect click on a dedup hit against a bare
-//! DescribeWorkflowExecution, and a reconciler pass over N accounts against merely
-//! paging the same listing. Debug build; the numbers are for comparison in one run.
+//! The worker runs as the `worker` binary in a child process (its peak RSS is read
+//! from `/proc/<pid>/status`, reset through `/proc/<pid>/clear_refs` before the pass)
+//! and logs every SQL statement it executes (`sqlx::query` at DEBUG), which the bench
+//! counts. Debug build: the numbers are for comparison within one run.
 
 use clap::Parser;
-use relink_domain::AccountStatus;
+use relink_domain::{AccountStatus, healing::SweepInput};
 use relink_starter::ops::{Pass, run_pass};
-use relink_tests::{AppOptions, spawn_app};
-use serde_json::json;
-use std::time::{Duration, Instant};
-use temporalio_client::WorkflowDescribeOptions;
+use relink_tests::{AppOptions, TestApp, WorkerProcess, spawn_app};
+use relink_unipile::HostedLinkRequest;
+use relink_workflows::CampaignSweeperWorkflow;
+use serde_json::{Value, json};
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
+use temporalio_client::{UntypedWorkflow, WorkflowDescribeOptions, WorkflowStartOptions};
 
 #[derive(Parser)]
 struct Args {
     /// Accounts listed by the reconciler pass.
     #[arg(long, default_value_t = 10_000)]
     accounts: usize,
-    /// Requests per latency sample.
+    /// Paused campaigns swept by the sweeper pass.
+    #[arg(long, default_value_t = 100_000)]
+    campaigns: usize,
+    /// Requests per latency sample of the dedup click.
     #[arg(long, default_value_t = 200)]
     samples: usize,
+    /// First clicks (each on a fresh account).
+    #[arg(long, default_value_t = 50)]
+    first_clicks: usize,
+    /// Reconnects run end to end (and trivial workflows run for the floor).
+    #[arg(long, default_value_t = 100)]
+    reconnects: usize,
+    /// The `worker` executable (default: `worker` beside this binary).
+    #[arg(long)]
+    worker: Option<PathBuf>,
     /// Where to write the JSON figures.
     #[arg(long, default_value = ".dev/bench.json")]
-    json: String,
+    json: PathBuf,
 }
 
-fn pct(mut v: Vec<Duration>, p: f64) -> f64 {
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn pct(v: &[Duration], p: f64) -> f64 {
+    let mut v = v.to_vec();
     v.sort();
     let i = ((v.len() as f64 - 1.0) * p).round() as usize;
-    v.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    v.get(i).map_or(0.0, |d| ms(*d))
+}
+
+/// One figure and its floor. `ratio` is figure / floor (for a rate, floor / figure:
+/// above 1 is always "slower than the floor").
+fn row(figure: &str, unit: &str, value: (f64, Option<f64>), floor: &str, floor_value: (f64, Option<f64>), goal: &str, notes: Value) -> Value {
+    let (a, b) = match (value.1, floor_value.1) {
+        (Some(a), Some(b)) => (a, b),
+        _ => (value.0, floor_value.0),
+    };
+    let ratio = if unit.ends_with("/s") { b / a.max(1e-9) } else { a / b.max(1e-9) };
+    json!({
+        "figure": figure, "unit": unit, "p50": value.0, "p99": value.1,
+        "floor": floor, "floor_p50": floor_value.0, "floor_p99": floor_value.1,
+        "ratio": ratio, "goal": goal, "notes": notes,
+    })
+}
+
+/// Peak resident set of `pid` in MB (VmHWM), or 0 when unreadable.
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Resets the peak resident set of `pid` to its current size.
+fn reset_peak_rss(pid: u32) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
+/// SQL statements the worker logged since byte `from` of its log.
+fn statements_since(log: &Path, from: u64) -> usize {
+    let text = std::fs::read(log).unwrap_or_default();
+    let new = String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default()).into_owned();
+    new.lines().filter(|l| l.contains("DEBUG") && l.contains("sqlx::query")).count()
+}
+
+fn log_len(log: &Path) -> u64 {
+    std::fs::metadata(log).map(|m| m.len()).unwrap_or(0)
+}
+
+async fn click(app: &TestApp, token: &str, account: &str) -> anyhow::Result<(Duration, Value)> {
+    let t = Instant::now();
+    let (code, body) = app.click_reconnect(token, account).await;
+    let took = t.elapsed();
+    anyhow::ensure!(code == 200, "click failed: {code} {body}");
+    Ok((took, body))
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let app = spawn_app(AppOptions::default()).await;
+    let worker = match args.worker.clone() {
+        Some(w) => w,
+        None => std::env::current_exe()?.with_file_name("worker"),
+    };
+    anyhow::ensure!(worker.exists(), "{} not found: build it first (cargo build --bins)", worker.display());
+    std::fs::create_dir_all(".dev/logs")?;
+    let log = PathBuf::from(".dev/logs/bench-worker.log");
+    let _ = std::fs::remove_file(&log);
+    let opts = AppOptions {
+        worker_process: Some(WorkerProcess { exe: worker, rust_log: "warn,sqlx::query=debug".into(), log: log.clone() }),
+        ..AppOptions::default()
+    };
+    let app = spawn_app(opts).await;
     app.unregister_webhooks().await;
+    let unipile = relink_worker::UnipileSettings {
+        unipile_dsn: app.sim_url.parse()?,
+        unipile_api_key: relink_tests::SIM_KEY.into(),
+        unipile_timeout_secs: 60,
+    }
+    .client()?;
     let mut rows = Vec::new();
 
-    // 1. Reconnect click, dedup hit, vs DescribeWorkflowExecution.
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    // 1. Reconnect click, first (a new workflow run and a hosted link), vs a bare
+    //    DescribeWorkflowExecution plus one hosted-link call to unipile-sim.
+    let (mut firsts, mut floors) = (Vec::new(), Vec::new());
+    let mut last = None;
+    for _ in 0..args.first_clicks.max(1) {
+        let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+        let (took, body) = click(&app, &s.token, &s.account.to_string()).await?;
+        firsts.push(took);
+        let handle = app.temporal.get_workflow_handle::<UntypedWorkflow>(body["workflow_id"].as_str().unwrap_or_default());
+        let t = Instant::now();
+        handle.describe(WorkflowDescribeOptions::default()).await?;
+        let req = HostedLinkRequest {
+            kind: "reconnect".into(),
+            providers: None,
+            reconnect_account: s.unipile_id.clone(),
+            api_url: app.sim_url.clone(),
+            expires_on: relink_unipile::unipile_datetime(chrono::Utc::now() + chrono::Duration::minutes(10)),
+            name: Some("bench".into()),
+            notify_url: Some(format!("{}/webhooks/unipile/hosted-auth/bench", app.web_url)),
+            success_redirect_url: None,
+            failure_redirect_url: None,
+        };
+        unipile.create_hosted_link(&req).await?;
+        floors.push(t.elapsed());
+        last = Some((s, body));
+    }
+    rows.push(row(
+        "reconnect click, first", "ms", (pct(&firsts, 0.5), Some(pct(&firsts, 0.99))),
+        "DescribeWorkflowExecution + one hosted-link call", (pct(&floors, 0.5), Some(pct(&floors, 0.99))),
+        "none set (shown for scale)", json!({"samples": firsts.len()}),
+    ));
+
+    // 2. Reconnect click, dedup hit (a link issued < 90 s ago), vs DescribeWorkflowExecution.
+    let (s, first) = last.ok_or_else(|| anyhow::anyhow!("no first click"))?;
     let id = s.account.to_string();
-    let (code, first) = app.click_reconnect(&s.token, &id).await;
-    anyhow::ensure!(code == 200, "first click failed: {first}");
-    let handle = app.temporal.get_workflow_handle::<relink_workflows::ReconnectWorkflow>(first["workflow_id"].as_str().unwrap_or_default());
+    let handle = app.temporal.get_workflow_handle::<UntypedWorkflow>(first["workflow_id"].as_str().unwrap_or_default());
     let (mut clicks, mut floor) = (Vec::new(), Vec::new());
     for _ in 0..args.samples {
-        let t = Instant::now();
-        let (c, _) = app.click_reconnect(&s.token, &id).await;
-        anyhow::ensure!(c == 200, "dedup click failed");
-        clicks.push(t.elapsed());
+        clicks.push(click(&app, &s.token, &id).await?.0);
         let t = Instant::now();
         handle.describe(WorkflowDescribeOptions::default()).await?;
         floor.push(t.elapsed());
     }
-    rows.push(json!({
-        "figure": "reconnect click, dedup hit (ms)", "p50": pct(clicks.clone(), 0.5), "p99": pct(clicks, 0.99),
-        "floor": "DescribeWorkflowExecution", "floor_p50": pct(floor.clone(), 0.5), "floor_p99": pct(floor, 0.99),
-        "goal": "p99 <= 2x floor p99",
-    }));
+    rows.push(row(
+        "reconnect click, dedup hit", "ms", (pct(&clicks, 0.5), Some(pct(&clicks, 0.99))),
+        "DescribeWorkflowExecution", (pct(&floor, 0.5), Some(pct(&floor, 0.99))),
+        "p99 <= 2x floor p99", json!({"samples": clicks.len()}),
+    ));
 
-    // 2. Reconciler pass over N accounts vs paging the same listing.
+    // 3. Reconnect end to end (click → login → callback → connected), all at once, vs
+    //    the server's rate for a trivial one-activity workflow (the sweeper with
+    //    nothing to sweep: one activity, one empty DELETE) at the same concurrency.
+    let n = args.reconnects.max(1);
     let t = Instant::now();
-    let (ws, _) = app.store.create_workspace("bench").await?;
-    let mut tx = app.store.pool().begin().await?;
-    let ids: Vec<(uuid::Uuid, String)> = sqlx::query_as(
-        "INSERT INTO linkedin_accounts (workspace_id, display_name, status, unipile_account_id, provider_status, first_connected_at) \
-         SELECT $1, 'Bench ' || g, 'connected', 'B' || lpad(g::text, 21, '0'), 'OK', now() FROM generate_series(1, $2) g \
-         RETURNING id, unipile_account_id",
-    )
-    .bind(ws.0)
-    .bind(args.accounts as i32)
-    .fetch_all(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO linkedin_account_audit_log (account_id, action, to_status, actor) \
-         SELECT id, 'account.created', 'connected', 'bench' FROM linkedin_accounts WHERE workspace_id = $1",
-    )
-    .bind(ws.0)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    for (_, uid) in &ids {
-        app.sim_post("/_sim/accounts", json!({"id": uid, "name": "Bench", "status": "OK"})).await;
+    let trivial = futures::future::join_all((0..n).map(|i| {
+        let client = app.temporal.clone();
+        let opts = WorkflowStartOptions::new(app.task_queue.clone(), format!("bench-trivial-{i}-{}", uuid::Uuid::new_v4().simple())).build();
+        async move {
+            let h = client.start_workflow(CampaignSweeperWorkflow::run, SweepInput::default(), opts).await?;
+            h.get_result(Default::default()).await?;
+            anyhow::Ok(())
+        }
+    }))
+    .await;
+    let trivial_rate = n as f64 / t.elapsed().as_secs_f64();
+    anyhow::ensure!(trivial.iter().all(|r| r.is_ok()), "a trivial workflow failed");
+    let mut seeded = Vec::new();
+    for _ in 0..n {
+        seeded.push(app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await);
     }
-    eprintln!("seeded {} accounts in {:.1} s", ids.len(), t.elapsed().as_secs_f64());
-    let unipile = relink_worker::UnipileSettings {
-        unipile_dsn: app.sim_url.parse()?,
-        unipile_api_key: relink_tests::SIM_KEY.into(),
-        unipile_timeout_secs: 30,
-    }
-    .client()?;
+    let t = Instant::now();
+    let done = futures::future::join_all(seeded.iter().map(|s| async {
+        let (_, body) = click(&app, &s.token, &s.account.to_string()).await?;
+        app.sim_post("/_sim/hosted/complete", json!({"url": body["url"], "notify": true})).await;
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while Instant::now() < deadline {
+            if app.store.account(s.account).await?.status == AccountStatus::Connected {
+                return anyhow::Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        anyhow::bail!("reconnect did not complete")
+    }))
+    .await;
+    let e2e_rate = n as f64 / t.elapsed().as_secs_f64();
+    anyhow::ensure!(done.iter().all(|r| r.is_ok()), "a reconnect did not complete");
+    rows.push(row(
+        "reconnect end to end, completed", "runs/s", (e2e_rate, None),
+        "trivial one-activity workflow", (trivial_rate, None),
+        "none set (shown for scale)", json!({"runs": n, "workers": 1}),
+    ));
+
+    // 4. Reconciler pass over N accounts vs paging the same listing; the worker's peak
+    //    RSS during the pass and the SQL statements it executed.
+    let t = Instant::now();
+    app.seed_fleet("B", args.accounts, "OK").await;
+    eprintln!("seeded {} accounts in {:.1} s", args.accounts, t.elapsed().as_secs_f64());
     let t = Instant::now();
     let listed = unipile.list_all_accounts().await?.len();
     let paging = t.elapsed();
+    let pid = app.worker_pid().ok_or_else(|| anyhow::anyhow!("the worker is not a child process"))?;
+    reset_peak_rss(pid);
+    let from = log_len(&log);
     let t = Instant::now();
     let (_, report) = run_pass(&app.temporal, &app.task_queue, Pass::AccountReconciler, false).await?;
     let pass = t.elapsed();
-    rows.push(json!({
-        "figure": format!("reconciler pass over {listed} accounts (ms)"), "p50": pass.as_secs_f64() * 1000.0, "p99": null,
-        "floor": "paging the listing", "floor_p50": paging.as_secs_f64() * 1000.0, "floor_p99": null,
-        "goal": "<= 1.5x floor", "fleet": report["fleet"], "applied": report["applied"],
-    }));
+    let rss = peak_rss_mb(pid);
+    let statements = statements_since(&log, from);
+    rows.push(row(
+        &format!("reconciler pass over {listed} accounts"), "ms", (ms(pass), None),
+        "paging the listing", (ms(paging), None),
+        "<= 1.5x floor; RSS <= 150 MB at 100,000",
+        json!({"worker_peak_rss_mb": rss, "sql_statements": statements, "pages": listed.div_ceil(250), "fleet": report["fleet"], "applied": report["applied"]}),
+    ));
 
-    println!("| figure | p50 | p99 | floor | floor p50 | floor p99 | ratio (p99 or p50) | goal |");
-    println!("|---|---|---|---|---|---|---|---|");
+    // 5. Sweeper over N paused campaigns vs one set-based statement doing the same
+    //    change (with the deferred consistency triggers fired), rolled back.
+    let t = Instant::now();
+    let per_account = args.campaigns.div_ceil(args.accounts.max(1)) as i32;
+    let mut tx = app.store.pool().begin().await?;
+    sqlx::query(
+        "INSERT INTO campaigns (workspace_id, account_id, name, status) \
+         SELECT a.workspace_id, a.id, 'Bench', 'paused' FROM linkedin_accounts a CROSS JOIN generate_series(1, $1) g \
+         WHERE a.unipile_account_id LIKE 'B%' LIMIT $2",
+    )
+    .bind(per_account)
+    .bind(args.campaigns as i64)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("INSERT INTO campaign_pauses (campaign_id, reason) SELECT id, 'linkedin_account_disconnected' FROM campaigns WHERE name = 'Bench'")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    sqlx::query("ANALYZE").execute(app.store.pool()).await?;
+    eprintln!("seeded {} paused campaigns in {:.1} s", args.campaigns, t.elapsed().as_secs_f64());
+    let mut tx = app.store.pool().begin().await?;
+    let t = Instant::now();
+    let floor_rows = sqlx::query(
+        "WITH cleared AS ( \
+           DELETE FROM campaign_pauses p USING campaigns c, linkedin_accounts a \
+           WHERE p.reason = 'linkedin_account_disconnected' AND c.id = p.campaign_id AND a.id = c.account_id \
+             AND a.status = 'connected' AND (a.provider_status IS NULL OR a.provider_status NOT IN ('ERROR', 'STOPPED')) \
+           RETURNING p.campaign_id) \
+         UPDATE campaigns c SET status = 'active', status_changed_at = now() FROM cleared \
+         WHERE c.id = cleared.campaign_id AND c.status = 'paused' \
+           AND NOT EXISTS (SELECT 1 FROM campaign_pauses p WHERE p.campaign_id = c.id AND p.reason <> 'linkedin_account_disconnected')",
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    sqlx::query("SET CONSTRAINTS ALL IMMEDIATE").execute(&mut *tx).await?;
+    let floor = t.elapsed();
+    tx.rollback().await?;
+    let from = log_len(&log);
+    let t = Instant::now();
+    let (_, summary) = run_pass(&app.temporal, &app.task_queue, Pass::CampaignSweeper, false).await?;
+    let sweep = t.elapsed();
+    let statements = statements_since(&log, from);
+    rows.push(row(
+        &format!("sweeper over {} paused campaigns", args.campaigns), "ms", (ms(sweep), None),
+        "one set-based statement (psql equivalent)", (ms(floor), None),
+        "<= 3x floor",
+        json!({"resumed": summary["campaigns_resumed"], "batches": summary["batches"], "floor_rows": floor_rows, "sql_statements": statements}),
+    ));
+
+    println!("| figure | p50 | p99 | floor | floor p50 | floor p99 | ratio | goal | notes |");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let f = |k: &str| r[k].as_f64().map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
-        let ratio = match (r["p99"].as_f64(), r["floor_p99"].as_f64()) {
-            (Some(a), Some(b)) if b > 0.0 => a / b,
-            _ => r["p50"].as_f64().unwrap_or(0.0) / r["floor_p50"].as_f64().unwrap_or(1.0).max(1e-9),
-        };
+        let unit = r["unit"].as_str().unwrap_or("");
         println!(
-            "| {} | {} | {} | {} | {} | {} | {ratio:.2}x | {} |",
+            "| {} ({unit}) | {} | {} | {} | {} | {} | {:.2}x | {} | {} |",
             r["figure"].as_str().unwrap_or("?"), f("p50"), f("p99"), r["floor"].as_str().unwrap_or("?"),
-            f("floor_p50"), f("floor_p99"), r["goal"].as_str().unwrap_or("")
+            f("floor_p50"), f("floor_p99"), r["ratio"].as_f64().unwrap_or(0.0), r["goal"].as_str().unwrap_or(""),
+            r["notes"].as_object().map(|o| o.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
         );
     }
-    if let Some(dir) = std::path::Path::new(&args.json).parent() {
+    if let Some(dir) = args.json.parent() {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&args.json, serde_json::to_string_pretty(&rows)?)?;
-    eprintln!("figures written to {}", args.json);
+    eprintln!("figures written to {}", args.json.display());
     Ok(())
 }
