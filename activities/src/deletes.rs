@@ -4,8 +4,8 @@
 
 use chrono::Utc;
 use relink_domain::deletes::{
-    DeleteKind, DeleteOutcome, DeleteRequester, ENV_DELETES, ENV_RECONCILER_DELETES, ExecuteDeleteInput, PollObservation,
-    RecordDeleteInput, SafeDeleteInput,
+    DeleteKind, DeleteOutcome, DeleteRequester, ENV_DELETES, ENV_RECONCILER_DELETES,
+    ExecuteDeleteInput, PollObservation, RecordDeleteInput, SafeDeleteInput,
 };
 use relink_store::{IntentDecision, Store};
 use relink_unipile::{UnipileClient, UnipileError};
@@ -36,7 +36,11 @@ pub struct DeleteActivities {
 impl DeleteActivities {
     /// Over a shared store and Unipile client, reading the switches through `env`.
     pub fn new(store: Store, unipile: UnipileClient, env: EnvReader) -> Self {
-        Self { store, unipile, env }
+        Self {
+            store,
+            unipile,
+            env,
+        }
     }
 
     /// Gate 1: `Some(why)` when the switches block this requester.
@@ -51,11 +55,18 @@ impl DeleteActivities {
         None
     }
 
-    async fn alert(&self, req: &SafeDeleteInput, outcome: &DeleteOutcome, gates: serde_json::Value) -> Result<(), ActivityError> {
+    async fn alert(
+        &self,
+        req: &SafeDeleteInput,
+        outcome: &DeleteOutcome,
+        gates: serde_json::Value,
+    ) -> Result<(), ActivityError> {
         let (severity, what) = match outcome {
             DeleteOutcome::Deleted => ("critical", "deleted".to_string()),
             DeleteOutcome::Cancelled => ("info", "cancelled during the undo window".to_string()),
-            DeleteOutcome::Blocked { gate, detail } => ("warning", format!("blocked by gate {gate}: {detail}")),
+            DeleteOutcome::Blocked { gate, detail } => {
+                ("warning", format!("blocked by gate {gate}: {detail}"))
+            }
         };
         let message = format!(
             "[SENSITIVE-OP] Unipile DELETE of account {} {what}; requested by {} ({})",
@@ -69,8 +80,15 @@ impl DeleteActivities {
             "outcome": outcome, "gates": gates,
         });
         // A unique key per attempt: every delete and every blocked attempt gets its row.
-        let key = format!("unipile.delete:{}:{}", req.unipile_account_id, relink_store::random_token());
-        self.store.raise_alert("unipile.delete", severity, &message, payload, &key).await.map_err(store_err)?;
+        let key = format!(
+            "unipile.delete:{}:{}",
+            req.unipile_account_id,
+            relink_store::random_token()
+        );
+        self.store
+            .raise_alert("unipile.delete", severity, &message, payload, &key)
+            .await
+            .map_err(store_err)?;
         Ok(())
     }
 }
@@ -101,9 +119,17 @@ impl DeleteActivities {
             Err(UnipileError::NotFound) => "not_found".to_string(),
             Err(e) => format!("error: {e}"),
         };
-        let referenced =
-            self.store.account_by_unipile_id(&unipile_account_id).await.map_err(store_err)?.is_some();
-        Ok(PollObservation { at: Utc::now(), result, referenced })
+        let referenced = self
+            .store
+            .account_by_unipile_id(&unipile_account_id)
+            .await
+            .map_err(store_err)?
+            .is_some();
+        Ok(PollObservation {
+            at: Utc::now(),
+            result,
+            referenced,
+        })
     }
 
     /// Implements `execute_delete`.
@@ -114,8 +140,15 @@ impl DeleteActivities {
         input: ExecuteDeleteInput,
     ) -> Result<DeleteOutcome, ActivityError> {
         let req = &input.request;
-        let blocked = |gate: &str, detail: String| DeleteOutcome::Blocked { gate: gate.into(), detail };
-        let own = self.store.own_delete_intent(&input.workflow_id, &input.run_id).await.map_err(store_err)?;
+        let blocked = |gate: &str, detail: String| DeleteOutcome::Blocked {
+            gate: gate.into(),
+            detail,
+        };
+        let own = self
+            .store
+            .own_delete_intent(&input.workflow_id, &input.run_id)
+            .await
+            .map_err(store_err)?;
         let gone_now = || async {
             match self.unipile.get_account(&req.unipile_account_id).await {
                 Err(UnipileError::NotFound) => Ok(true),
@@ -129,7 +162,10 @@ impl DeleteActivities {
         } else if let Some(why) = self.env_blocks(&req.requester) {
             blocked("env", why)
         } else if req.kind == DeleteKind::Gone && !own && !gone_now().await? {
-            blocked("polls", "the account answered again right before the DELETE".into())
+            blocked(
+                "polls",
+                "the account answered again right before the DELETE".into(),
+            )
         } else {
             match self
                 .store
@@ -145,15 +181,20 @@ impl DeleteActivities {
                 .map_err(store_err)?
             {
                 IntentDecision::FlagClosed(why) => blocked("flag", why),
-                IntentDecision::CapReached(n) => blocked("hard_cap", format!("{n} deletes in the last 24 h (max 3)")),
-                IntentDecision::Referenced(row) => {
-                    blocked("polls", format!("account {row} references it now: not an inert duplicate"))
+                IntentDecision::CapReached(n) => {
+                    blocked("hard_cap", format!("{n} deletes in the last 24 h (max 3)"))
                 }
-                IntentDecision::Proceed => match self.unipile.delete_account(&req.unipile_account_id).await {
-                    // A retried DELETE that finds the account gone is done.
-                    Ok(()) | Err(UnipileError::NotFound) => DeleteOutcome::Deleted,
-                    Err(e) => return Err(unipile_err(e)),
-                },
+                IntentDecision::Referenced(row) => blocked(
+                    "polls",
+                    format!("account {row} references it now: not an inert duplicate"),
+                ),
+                IntentDecision::Proceed => {
+                    match self.unipile.delete_account(&req.unipile_account_id).await {
+                        // A retried DELETE that finds the account gone is done.
+                        Ok(()) | Err(UnipileError::NotFound) => DeleteOutcome::Deleted,
+                        Err(e) => return Err(unipile_err(e)),
+                    }
+                }
             }
         };
         let mut gates = input.gates.clone();
@@ -172,7 +213,12 @@ impl DeleteActivities {
                 gates.hard_cap = relink_domain::deletes::GateState::Passed;
             }
         }
-        self.alert(req, &outcome, serde_json::to_value(&gates).unwrap_or_default()).await?;
+        self.alert(
+            req,
+            &outcome,
+            serde_json::to_value(&gates).unwrap_or_default(),
+        )
+        .await?;
         Ok(outcome)
     }
 

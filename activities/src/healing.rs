@@ -6,8 +6,9 @@ use chrono::Utc;
 use relink_domain::{
     AccountStatus, SourceStatus,
     healing::{
-        AccountStatusSyncInput, BlipCheck, OrphanPassInput, OrphanPassSummary, PlannedFlip, ReconcileInput,
-        ReconcileReport, SweepInput, SweepSummary, SyncResult, PASS_LISTING_ATTEMPTS, sanity_gate_holds,
+        AccountStatusSyncInput, BlipCheck, OrphanPassInput, OrphanPassSummary,
+        PASS_LISTING_ATTEMPTS, PlannedFlip, ReconcileInput, ReconcileReport, SweepInput,
+        SweepSummary, SyncResult, sanity_gate_holds,
     },
 };
 use relink_store::{AuditContext, Store};
@@ -61,7 +62,11 @@ impl HealingActivities {
     /// keyed by the workflow run (one per aborted pass, however many attempts saw the
     /// failure). A 401 raises the unauthorized alert. Errors: the retryable failure
     /// itself, or a database error raising an alert.
-    async fn listing_or_abort(&self, ctx: &ActivityContext, pass: &str) -> Result<Listing, ActivityError> {
+    async fn listing_or_abort(
+        &self,
+        ctx: &ActivityContext,
+        pass: &str,
+    ) -> Result<Listing, ActivityError> {
         let e = match self.unipile.list_all_accounts().await {
             Ok(listing) => return Ok(Listing::Complete(listing)),
             Err(UnipileError::Unauthorized { body }) => {
@@ -123,7 +128,12 @@ impl HealingActivities {
     /// Unipile. A 401 for our own API key raises the admin alert and is permanent; other
     /// Unipile trouble is retried by Temporal.
     async fn reread(&self, unipile_account_id: &str) -> Result<Reread, ActivityError> {
-        let Some(row) = self.store.account_by_unipile_id(unipile_account_id).await.map_err(store_err)? else {
+        let Some(row) = self
+            .store
+            .account_by_unipile_id(unipile_account_id)
+            .await
+            .map_err(store_err)?
+        else {
             return Ok(Reread::NoRow);
         };
         match self.unipile.get_account(unipile_account_id).await {
@@ -139,7 +149,12 @@ impl HealingActivities {
 }
 
 fn audit(actor: &str, action: &str, reason: String) -> AuditContext {
-    AuditContext { action: action.into(), actor: actor.into(), reason: Some(reason), ..Default::default() }
+    AuditContext {
+        action: action.into(),
+        actor: actor.into(),
+        reason: Some(reason),
+        ..Default::default()
+    }
 }
 
 fn live_linkedin(a: &Account) -> bool {
@@ -159,9 +174,17 @@ impl HealingActivities {
         ctx: ActivityContext,
         input: OrphanPassInput,
     ) -> Result<OrphanPassSummary, ActivityError> {
-        let cutoff = Utc::now() - chrono::Duration::seconds(input.connecting_longer_than_secs as i64);
-        let rows = self.store.stale_connecting(cutoff).await.map_err(store_err)?;
-        let mut summary = OrphanPassSummary { examined: rows.len(), ..Default::default() };
+        let cutoff =
+            Utc::now() - chrono::Duration::seconds(input.connecting_longer_than_secs as i64);
+        let rows = self
+            .store
+            .stale_connecting(cutoff)
+            .await
+            .map_err(store_err)?;
+        let mut summary = OrphanPassSummary {
+            examined: rows.len(),
+            ..Default::default()
+        };
         let mut still_ambiguous = Vec::new();
         if !rows.is_empty() {
             let listing = match self.listing_or_abort(&ctx, "orphan-watcher").await? {
@@ -181,15 +204,22 @@ impl HealingActivities {
                     Some(own) => Ok(listing.iter().find(|a| &a.id == own && live_linkedin(a))),
                     None => {
                         let since = row.connecting_since.unwrap_or(cutoff);
-                        match crate::matching::match_first_connection(&self.store, &row, since, &listing, &claimed)
-                            .await
-                            .map_err(store_err)?
+                        match crate::matching::match_first_connection(
+                            &self.store,
+                            &row,
+                            since,
+                            &listing,
+                            &claimed,
+                        )
+                        .await
+                        .map_err(store_err)?
                         {
                             FirstConnectionMatch::One(a) => Ok(Some(a)),
                             FirstConnectionMatch::NoCandidate => Ok(None),
-                            FirstConnectionMatch::Ambiguous { accounts, other_rows } => {
-                                Err(accounts + other_rows as usize)
-                            }
+                            FirstConnectionMatch::Ambiguous {
+                                accounts,
+                                other_rows,
+                            } => Err(accounts + other_rows as usize),
                         }
                     }
                 };
@@ -203,7 +233,14 @@ impl HealingActivities {
                         );
                         let r = self
                             .store
-                            .link_account(row.id, None, &account.id, account.linkedin_member_id(), status, &a)
+                            .link_account(
+                                row.id,
+                                None,
+                                &account.id,
+                                account.linkedin_member_id(),
+                                status,
+                                &a,
+                            )
                             .await;
                         match r {
                             Ok(relink_domain::reconnect::LinkResult::Linked { .. }) => {
@@ -211,7 +248,9 @@ impl HealingActivities {
                                 summary.relinked.push(row.id);
                             }
                             Ok(_) => summary.unmatched.push(row.id),
-                            Err(relink_store::StoreError::Conflict(_)) => summary.unmatched.push(row.id),
+                            Err(relink_store::StoreError::Conflict(_)) => {
+                                summary.unmatched.push(row.id)
+                            }
                             Err(e) => return Err(store_err(e)),
                         }
                     }
@@ -237,7 +276,10 @@ impl HealingActivities {
                 }
             }
         }
-        self.store.acknowledge_healed(ALERT_ORPHAN_AMBIGUOUS, &still_ambiguous).await.map_err(store_err)?;
+        self.store
+            .acknowledge_healed(ALERT_ORPHAN_AMBIGUOUS, &still_ambiguous)
+            .await
+            .map_err(store_err)?;
         tracing::info!(?summary, "orphan-watcher pass");
         Ok(summary)
     }
@@ -253,7 +295,11 @@ impl HealingActivities {
         let batch = i64::from(input.batch_size.clamp(1, 10_000));
         let mut total = SweepSummary::default();
         loop {
-            let t = self.store.sweep_disconnect_pauses(batch).await.map_err(store_err)?;
+            let t = self
+                .store
+                .sweep_disconnect_pauses(batch)
+                .await
+                .map_err(store_err)?;
             total.batches += 1;
             total.reasons_cleared += t.reasons_cleared;
             total.campaigns_resumed += t.campaigns_resumed;
@@ -273,7 +319,10 @@ impl HealingActivities {
         ctx: ActivityContext,
         input: ReconcileInput,
     ) -> Result<ReconcileReport, ActivityError> {
-        let mut report = ReconcileReport { dry_run: input.dry_run, ..Default::default() };
+        let mut report = ReconcileReport {
+            dry_run: input.dry_run,
+            ..Default::default()
+        };
         let listing = match self.listing_or_abort(&ctx, "account-reconciler").await? {
             Listing::Complete(l) => l,
             Listing::Unauthorized => {
@@ -300,12 +349,16 @@ impl HealingActivities {
                 source_status,
             };
             match seen {
-                None if *status == AccountStatus::Connected => report.plan.push(flip(AccountStatus::Disconnected, None)),
+                None if *status == AccountStatus::Connected => {
+                    report.plan.push(flip(AccountStatus::Disconnected, None))
+                }
                 None => {}
                 Some(src) => {
                     let src = src.unwrap_or(SourceStatus::Error);
                     if src.needs_login() && *status == AccountStatus::Connected {
-                        report.plan.push(flip(AccountStatus::ReconnectNeeded, Some(src)));
+                        report
+                            .plan
+                            .push(flip(AccountStatus::ReconnectNeeded, Some(src)));
                     } else if src == SourceStatus::Ok && *status == AccountStatus::ReconnectNeeded {
                         report.plan.push(flip(AccountStatus::Connected, Some(src)));
                     } else if *provider != Some(src) && *status == AccountStatus::Connected {
@@ -334,7 +387,10 @@ impl HealingActivities {
                 .await
                 .map_err(store_err)?;
         } else {
-            self.store.acknowledge_healed(ALERT_SANITY_GATE, &[]).await.map_err(store_err)?;
+            self.store
+                .acknowledge_healed(ALERT_SANITY_GATE, &[])
+                .await
+                .map_err(store_err)?;
         }
         for f in &report.plan {
             if report.gated && f.is_away() {
@@ -376,9 +432,18 @@ impl HealingActivities {
             report.deletes_gated = true;
         }
         for (id, src) in provider_updates {
-            self.store.set_provider_status(id, src).await.map_err(store_err)?;
+            self.store
+                .set_provider_status(id, src)
+                .await
+                .map_err(store_err)?;
         }
-        tracing::info!(fleet = report.fleet, planned = report.plan.len(), applied = report.applied, gated = report.gated, "reconciler pass");
+        tracing::info!(
+            fleet = report.fleet,
+            planned = report.plan.len(),
+            applied = report.applied,
+            gated = report.gated,
+            "reconciler pass"
+        );
         Ok(report)
     }
 
@@ -396,25 +461,52 @@ impl HealingActivities {
             Reread::Found(row, account) => (row, account),
         };
         let Some(src) = account.source_status() else {
-            return Err(permanent(format!("account {} has no readable source status", account.id)));
+            return Err(permanent(format!(
+                "account {} has no readable source status",
+                account.id
+            )));
         };
-        let a = audit("workflow:account-status", "unipile.account_status", format!("Unipile source status {src}"));
+        let a = audit(
+            "workflow:account-status",
+            "unipile.account_status",
+            format!("Unipile source status {src}"),
+        );
         let flipped = if src.needs_login() {
-            let f = self.store.mark_reconnect_needed(row.id, src, &a).await.map_err(store_err)?;
+            let f = self
+                .store
+                .mark_reconnect_needed(row.id, src, &a)
+                .await
+                .map_err(store_err)?;
             if !f {
-                self.store.set_provider_status(row.id, src).await.map_err(store_err)?;
+                self.store
+                    .set_provider_status(row.id, src)
+                    .await
+                    .map_err(store_err)?;
             }
             f
         } else if src == SourceStatus::Ok && row.status == AccountStatus::ReconnectNeeded {
-            self.store.recover_connected(row.id, src, &a).await.map_err(store_err)?.is_some()
+            self.store
+                .recover_connected(row.id, src, &a)
+                .await
+                .map_err(store_err)?
+                .is_some()
         } else if src == SourceStatus::Ok && row.status == AccountStatus::Connected {
-            self.store.provider_ok_again(row.id).await.map_err(store_err)?;
+            self.store
+                .provider_ok_again(row.id)
+                .await
+                .map_err(store_err)?;
             false
         } else {
-            self.store.set_provider_status(row.id, src).await.map_err(store_err)?;
+            self.store
+                .set_provider_status(row.id, src)
+                .await
+                .map_err(store_err)?;
             false
         };
-        Ok(SyncResult::Applied { source_status: src, flipped })
+        Ok(SyncResult::Applied {
+            source_status: src,
+            flipped,
+        })
     }
 
     /// Implements `check_blip`: runs after the blip tolerance; re-reads the account and
@@ -431,8 +523,16 @@ impl HealingActivities {
         };
         match account.source_status() {
             Some(s) if s.is_blip() => {
-                self.store.set_provider_status(row.id, s).await.map_err(store_err)?;
-                match self.store.pause_for_blip(row.id, input.blip_tolerance_secs).await.map_err(store_err)? {
+                self.store
+                    .set_provider_status(row.id, s)
+                    .await
+                    .map_err(store_err)?;
+                match self
+                    .store
+                    .pause_for_blip(row.id, input.blip_tolerance_secs)
+                    .await
+                    .map_err(store_err)?
+                {
                     Some(campaigns) => {
                         tracing::warn!(account_id = %row.id, paused = campaigns.len(), "sync blip outlasted its tolerance");
                         Ok(BlipCheck::Paused { campaigns })
@@ -451,7 +551,10 @@ impl HealingActivities {
         _ctx: ActivityContext,
         workspace: relink_domain::WorkspaceId,
     ) -> Result<u64, ActivityError> {
-        self.store.subscription_end(workspace).await.map_err(store_err)
+        self.store
+            .subscription_end(workspace)
+            .await
+            .map_err(store_err)
     }
 
     /// Implements `subscription_renewed`.
@@ -461,7 +564,12 @@ impl HealingActivities {
         _ctx: ActivityContext,
         workspace: relink_domain::WorkspaceId,
     ) -> Result<usize, ActivityError> {
-        Ok(self.store.subscription_renew(workspace).await.map_err(store_err)?.len())
+        Ok(self
+            .store
+            .subscription_renew(workspace)
+            .await
+            .map_err(store_err)?
+            .len())
     }
 
     /// Implements `disconnect_workspace`.
@@ -471,7 +579,14 @@ impl HealingActivities {
         _ctx: ActivityContext,
         workspace: relink_domain::WorkspaceId,
     ) -> Result<u64, ActivityError> {
-        let a = audit("workflow:subscription-end", "subscription.grace_ended", "no renewal within the grace period".into());
-        self.store.disconnect_workspace(workspace, &a).await.map_err(store_err)
+        let a = audit(
+            "workflow:subscription-end",
+            "subscription.grace_ended",
+            "no renewal within the grace period".into(),
+        );
+        self.store
+            .disconnect_workspace(workspace, &a)
+            .await
+            .map_err(store_err)
     }
 }

@@ -7,7 +7,10 @@ mod healing;
 pub mod matching;
 
 pub use deletes::{DeleteActivities, EnvReader, process_env};
-pub use healing::{ALERT_ORPHAN_AMBIGUOUS, ALERT_PASS_ABORTED, ALERT_SANITY_GATE, ALERT_UNAUTHORIZED, HealingActivities};
+pub use healing::{
+    ALERT_ORPHAN_AMBIGUOUS, ALERT_PASS_ABORTED, ALERT_SANITY_GATE, ALERT_UNAUTHORIZED,
+    HealingActivities,
+};
 
 use relink_domain::{
     AccountId, AccountStatus, SourceStatus,
@@ -36,7 +39,11 @@ impl Activities {
     /// `public_base_url` is how Unipile reaches the web tier (`PUBLIC_BASE_URL`); the
     /// notify_url of each link is `<public_base_url>/webhooks/unipile/hosted-auth/<token>`.
     pub fn new(store: Store, unipile: UnipileClient, public_base_url: Url) -> Self {
-        Self { store, unipile, public_base_url }
+        Self {
+            store,
+            unipile,
+            public_base_url,
+        }
     }
 
     fn notify_url(&self, token: &str) -> String {
@@ -49,16 +56,27 @@ impl Activities {
 
 pub(crate) fn permanent(msg: String) -> ActivityError {
     ActivityError::application(
-        ApplicationFailure::builder(msg).type_name(NON_RETRYABLE.to_string()).non_retryable(true).build(),
+        ApplicationFailure::builder(msg)
+            .type_name(NON_RETRYABLE.to_string())
+            .non_retryable(true)
+            .build(),
     )
 }
 
 pub(crate) fn store_err(e: StoreError) -> ActivityError {
-    if e.is_transient() { ActivityError::from(e) } else { permanent(e.to_string()) }
+    if e.is_transient() {
+        ActivityError::from(e)
+    } else {
+        permanent(e.to_string())
+    }
 }
 
 pub(crate) fn unipile_err(e: UnipileError) -> ActivityError {
-    if e.is_transient() { ActivityError::from(e) } else { permanent(e.to_string()) }
+    if e.is_transient() {
+        ActivityError::from(e)
+    } else {
+        permanent(e.to_string())
+    }
 }
 
 fn audit(actor: &str, action: &str, reason: Option<String>, wf: &str, run: &str) -> AuditContext {
@@ -105,14 +123,23 @@ impl Activities {
             kind: kind.into(),
             providers,
             reconnect_account,
-            api_url: self.unipile.dsn().as_str().trim_end_matches('/').to_string(),
+            api_url: self
+                .unipile
+                .dsn()
+                .as_str()
+                .trim_end_matches('/')
+                .to_string(),
             expires_on: unipile_datetime(input.expires_at),
             name: Some(input.token.clone()),
             notify_url: Some(self.notify_url(&input.token)),
             success_redirect_url: None,
             failure_redirect_url: None,
         };
-        let url = self.unipile.create_hosted_link(&req).await.map_err(unipile_err)?;
+        let url = self
+            .unipile
+            .create_hosted_link(&req)
+            .await
+            .map_err(unipile_err)?;
         tracing::info!(account_id = %input.account_id, kind, "hosted-auth link created");
         Ok(url)
     }
@@ -124,9 +151,20 @@ impl Activities {
         _ctx: ActivityContext,
         input: MarkConnectingInput,
     ) -> Result<(), ActivityError> {
-        let audit = audit(&input.actor, "reconnect.link_issued", None, &input.workflow_id, &input.run_id);
+        let audit = audit(
+            &input.actor,
+            "reconnect.link_issued",
+            None,
+            &input.workflow_id,
+            &input.run_id,
+        );
         self.store
-            .mark_connecting(input.account_id, input.expected_status, &input.token, &audit)
+            .mark_connecting(
+                input.account_id,
+                input.expected_status,
+                &input.token,
+                &audit,
+            )
             .await
             .map_err(store_err)
     }
@@ -148,7 +186,13 @@ impl Activities {
         let Some(status) = status.filter(|s| !s.needs_login()) else {
             return Ok(LinkResult::NotLive);
         };
-        let audit = audit(&input.actor, "reconnect.linked", Some(input.reason.clone()), &input.workflow_id, &input.run_id);
+        let audit = audit(
+            &input.actor,
+            "reconnect.linked",
+            Some(input.reason.clone()),
+            &input.workflow_id,
+            &input.run_id,
+        );
         let result = self
             .store
             .link_account(
@@ -176,19 +220,35 @@ impl Activities {
         input: FindLiveSessionInput,
     ) -> Result<Option<String>, ActivityError> {
         if input.kind == LinkKind::Reconnect {
-            let Some(id) = input.unipile_account_id else { return Ok(None) };
+            let Some(id) = input.unipile_account_id else {
+                return Ok(None);
+            };
             return match self.unipile.get_account(&id).await {
                 Ok(a) if a.source_status() == Some(SourceStatus::Ok) => Ok(Some(a.id)),
                 Ok(_) | Err(UnipileError::NotFound) => Ok(None),
                 Err(e) => Err(unipile_err(e)),
             };
         }
-        let row = self.store.account(input.account_id).await.map_err(store_err)?;
-        let listing = self.unipile.list_all_accounts().await.map_err(unipile_err)?;
-        let claimed = self.store.claimed_unipile_ids().await.map_err(store_err)?;
-        let found = matching::match_first_connection(&self.store, &row, input.linking_since, &listing, &claimed)
+        let row = self
+            .store
+            .account(input.account_id)
             .await
             .map_err(store_err)?;
+        let listing = self
+            .unipile
+            .list_all_accounts()
+            .await
+            .map_err(unipile_err)?;
+        let claimed = self.store.claimed_unipile_ids().await.map_err(store_err)?;
+        let found = matching::match_first_connection(
+            &self.store,
+            &row,
+            input.linking_since,
+            &listing,
+            &claimed,
+        )
+        .await
+        .map_err(store_err)?;
         // Ambiguity is left to the orphan watcher, which alerts on it.
         Ok(match found {
             matching::FirstConnectionMatch::One(a) => Some(a.id.clone()),
@@ -215,6 +275,9 @@ impl Activities {
         } else {
             input.back_to
         };
-        self.store.abandon_link(input.account_id, &input.token, back_to, &audit).await.map_err(store_err)
+        self.store
+            .abandon_link(input.account_id, &input.token, back_to, &audit)
+            .await
+            .map_err(store_err)
     }
 }

@@ -39,11 +39,18 @@ pub async fn match_first_connection<'a>(
     listing: &'a [Account],
     claimed: &HashSet<String>,
 ) -> Result<FirstConnectionMatch<'a>, StoreError> {
-    let unclaimed: Vec<&Account> = listing.iter().filter(|a| a.is_linkedin() && !claimed.contains(&a.id)).collect();
+    let unclaimed: Vec<&Account> = listing
+        .iter()
+        .filter(|a| a.is_linkedin() && !claimed.contains(&a.id))
+        .collect();
     let live = |a: &&Account| a.source_status() == Some(SourceStatus::Ok);
     if let Some(member) = row.linkedin_member_id.as_deref() {
-        let by_identity: Vec<&Account> =
-            unclaimed.iter().copied().filter(live).filter(|a| a.linkedin_member_id() == Some(member)).collect();
+        let by_identity: Vec<&Account> = unclaimed
+            .iter()
+            .copied()
+            .filter(live)
+            .filter(|a| a.linkedin_member_id() == Some(member))
+            .collect();
         if let [only] = by_identity.as_slice() {
             return Ok(FirstConnectionMatch::One(only));
         }
@@ -52,13 +59,21 @@ pub async fn match_first_connection<'a>(
     // session still CONNECTING makes the live one no less ambiguous.
     let in_window: Vec<&Account> = unclaimed
         .into_iter()
-        .filter(|a| a.created_at_utc().is_some_and(|c| c >= since - CREATION_SKEW))
+        .filter(|a| {
+            a.created_at_utc()
+                .is_some_and(|c| c >= since - CREATION_SKEW)
+        })
         .collect();
-    let other_rows = store.other_first_connections_linking_since(row.id, since).await?;
+    let other_rows = store
+        .other_first_connections_linking_since(row.id, since)
+        .await?;
     Ok(match (in_window.as_slice(), other_rows) {
         ([], _) => FirstConnectionMatch::NoCandidate,
         ([only], 0) if live(only) => FirstConnectionMatch::One(only),
         ([_], 0) => FirstConnectionMatch::NoCandidate,
-        (accounts, other_rows) => FirstConnectionMatch::Ambiguous { accounts: accounts.len(), other_rows },
+        (accounts, other_rows) => FirstConnectionMatch::Ambiguous {
+            accounts: accounts.len(),
+            other_rows,
+        },
     })
 }

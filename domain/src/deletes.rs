@@ -52,7 +52,9 @@ impl DeleteRequester {
     /// The stated reason.
     pub fn reason(&self) -> &str {
         match self {
-            DeleteRequester::Operator { reason, .. } | DeleteRequester::Reconciler { reason } => reason,
+            DeleteRequester::Operator { reason, .. } | DeleteRequester::Reconciler { reason } => {
+                reason
+            }
         }
     }
 }

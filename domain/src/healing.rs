@@ -33,7 +33,9 @@ pub struct OrphanPassInput {
 
 impl Default for OrphanPassInput {
     fn default() -> Self {
-        Self { connecting_longer_than_secs: 300 }
+        Self {
+            connecting_longer_than_secs: 300,
+        }
     }
 }
 
@@ -209,7 +211,10 @@ mod tests {
     #[test]
     fn the_gate_holds_above_five_or_above_a_quarter_of_the_fleet() {
         assert!(!sanity_gate_holds(0, 100));
-        assert!(!sanity_gate_holds(1, 1), "a single flip is never gated by the fraction");
+        assert!(
+            !sanity_gate_holds(1, 1),
+            "a single flip is never gated by the fraction"
+        );
         assert!(!sanity_gate_holds(5, 100));
         assert!(sanity_gate_holds(6, 1000));
         assert!(!sanity_gate_holds(2, 8), "exactly 25 % passes");

@@ -22,10 +22,12 @@ macro_rules! uuid_newtype {
             type Err = ParseError;
             /// Parses a hyphenated UUID; anything else is [`ParseError::Invalid`].
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s.trim()).map($t).map_err(|_| ParseError::Invalid {
-                    what: $what,
-                    value: s.chars().take(64).collect(),
-                })
+                Uuid::parse_str(s.trim())
+                    .map($t)
+                    .map_err(|_| ParseError::Invalid {
+                        what: $what,
+                        value: s.chars().take(64).collect(),
+                    })
             }
         }
         impl fmt::Display for $t {

@@ -83,9 +83,15 @@ struct NotifyBody {
 /// `account_id` non-blank and at most [`MAX_UNIPILE_ID_LEN`] bytes, `name` (when
 /// present) equal to `token`, then `token` at most [`MAX_LINK_TOKEN_LEN`] bytes
 /// ([`InboundError::StaleLink`], a 404). The returned callback's `name` is `token`.
-pub fn parse_hosted_auth_notify(body: &[u8], token: &str) -> Result<HostedAuthCallback, InboundError> {
+pub fn parse_hosted_auth_notify(
+    body: &[u8],
+    token: &str,
+) -> Result<HostedAuthCallback, InboundError> {
     let body: NotifyBody =
-        serde_json::from_slice(body).map_err(|detail| InboundError::Malformed { what: "notify body", detail })?;
+        serde_json::from_slice(body).map_err(|detail| InboundError::Malformed {
+            what: "notify body",
+            detail,
+        })?;
     if !NOTIFY_SUCCESS_STATUSES.contains(&body.status.as_str()) {
         return Err(InboundError::UnexpectedNotifyStatus(body.status));
     }
@@ -98,7 +104,11 @@ pub fn parse_hosted_auth_notify(body: &[u8], token: &str) -> Result<HostedAuthCa
     if token.len() > MAX_LINK_TOKEN_LEN {
         return Err(InboundError::StaleLink);
     }
-    Ok(HostedAuthCallback { status: body.status, account_id: body.account_id, name: token.to_string() })
+    Ok(HostedAuthCallback {
+        status: body.status,
+        account_id: body.account_id,
+        name: token.to_string(),
+    })
 }
 
 /// The account-status webhook delivery body (unipile-api.md §10.2):
@@ -147,15 +157,26 @@ fn is_unipile_id_char(c: char) -> bool {
 /// ASCII letters, digits, `_` and `-`; the `message` is cut to
 /// [`MAX_STATUS_MESSAGE_CHARS`] characters.
 pub fn parse_account_status_webhook(body: &[u8]) -> Result<AccountStatusNotice, InboundError> {
-    let event: AccountStatusEvent = serde_json::from_slice(body)
-        .map_err(|detail| InboundError::Malformed { what: "account-status body", detail })?;
+    let event: AccountStatusEvent =
+        serde_json::from_slice(body).map_err(|detail| InboundError::Malformed {
+            what: "account-status body",
+            detail,
+        })?;
     let account_id = event.account_status.account_id.trim();
-    if account_id.is_empty() || account_id.len() > MAX_UNIPILE_ID_LEN || !account_id.chars().all(is_unipile_id_char) {
+    if account_id.is_empty()
+        || account_id.len() > MAX_UNIPILE_ID_LEN
+        || !account_id.chars().all(is_unipile_id_char)
+    {
         return Err(InboundError::WebhookAccountId);
     }
     Ok(AccountStatusNotice {
         unipile_account_id: account_id.to_string(),
-        message: event.account_status.message.chars().take(MAX_STATUS_MESSAGE_CHARS).collect(),
+        message: event
+            .account_status
+            .message
+            .chars()
+            .take(MAX_STATUS_MESSAGE_CHARS)
+            .collect(),
     })
 }
 
@@ -181,9 +202,15 @@ pub struct SendReservationRequest {
 /// pacing and the send gate"): `{"action": "invite"|"message"|"inmail"|"profile_view",
 /// "campaign_id"?: uuid}`, no other field.
 pub fn parse_send_reservation(body: &[u8]) -> Result<SendReservationRequest, InboundError> {
-    let raw: ReservationBody = serde_json::from_slice(body)
-        .map_err(|detail| InboundError::Malformed { what: "reservation request", detail })?;
-    Ok(SendReservationRequest { action: raw.action.parse()?, campaign_id: raw.campaign_id })
+    let raw: ReservationBody =
+        serde_json::from_slice(body).map_err(|detail| InboundError::Malformed {
+            what: "reservation request",
+            detail,
+        })?;
+    Ok(SendReservationRequest {
+        action: raw.action.parse()?,
+        campaign_id: raw.campaign_id,
+    })
 }
 
 #[cfg(test)]
@@ -211,12 +238,19 @@ mod tests {
             }
         );
         let body = br#"{"status":"RECONNECTED","account_id":"Wd8kQm2ZrT5vLx0pNa3hYc","name":"seat_2b91d4c0"}"#;
-        assert_eq!(parse_hosted_auth_notify(body, "seat_2b91d4c0").expect("accepted").status, "RECONNECTED");
+        assert_eq!(
+            parse_hosted_auth_notify(body, "seat_2b91d4c0")
+                .expect("accepted")
+                .status,
+            "RECONNECTED"
+        );
     }
 
     #[test]
     fn notify_tolerates_missing_name_and_extra_fields() {
-        let body = bytes(json!({"status": "RECONNECTED", "account_id": "acc", "object": "x", "extra": [1]}));
+        let body = bytes(
+            json!({"status": "RECONNECTED", "account_id": "acc", "object": "x", "extra": [1]}),
+        );
         let cb = parse_hosted_auth_notify(&body, "tok").expect("accepted");
         assert_eq!(cb.name, "tok", "the name is the path token");
         let body = bytes(json!({"status": "RECONNECTED", "account_id": "acc", "name": null}));
@@ -225,10 +259,29 @@ mod tests {
 
     #[test]
     fn notify_rejects_malformed_bodies() {
-        for body in [&b""[..], b"not json", b"[]", b"{}", br#"{"status":"RECONNECTED"}"#, br#"{"status":1,"account_id":"a"}"#] {
+        for body in [
+            &b""[..],
+            b"not json",
+            b"[]",
+            b"{}",
+            br#"{"status":"RECONNECTED"}"#,
+            br#"{"status":1,"account_id":"a"}"#,
+        ] {
             let err = parse_hosted_auth_notify(body, "tok").expect_err("refused");
-            assert!(matches!(err, InboundError::Malformed { what: "notify body", .. }), "{err:?}");
-            assert!(err.to_string().starts_with("malformed notify body: "), "{err}");
+            assert!(
+                matches!(
+                    err,
+                    InboundError::Malformed {
+                        what: "notify body",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert!(
+                err.to_string().starts_with("malformed notify body: "),
+                "{err}"
+            );
         }
     }
 
@@ -237,20 +290,31 @@ mod tests {
         for status in ["CREATION_FAIL", "reconnected", "", "OK"] {
             let body = bytes(json!({"status": status, "account_id": "acc", "name": "tok"}));
             let err = parse_hosted_auth_notify(&body, "tok").expect_err("refused");
-            assert_eq!(err.to_string(), format!("unexpected notify status {status:?}"));
+            assert_eq!(
+                err.to_string(),
+                format!("unexpected notify status {status:?}")
+            );
         }
     }
 
     #[test]
     fn notify_rejects_blank_or_long_account_ids() {
-        for id in [String::new(), " \t\n".into(), "a".repeat(MAX_UNIPILE_ID_LEN + 1)] {
+        for id in [
+            String::new(),
+            " \t\n".into(),
+            "a".repeat(MAX_UNIPILE_ID_LEN + 1),
+        ] {
             let body = bytes(json!({"status": "RECONNECTED", "account_id": id, "name": "tok"}));
             let err = parse_hosted_auth_notify(&body, "tok").expect_err("refused");
             assert!(matches!(err, InboundError::NotifyAccountId), "{err:?}");
             assert_eq!(err.to_string(), "account_id must be a non-empty Unipile id");
         }
-        let body = bytes(json!({"status": "RECONNECTED", "account_id": "a".repeat(MAX_UNIPILE_ID_LEN)}));
-        assert!(parse_hosted_auth_notify(&body, "tok").is_ok(), "the bound itself is accepted");
+        let body =
+            bytes(json!({"status": "RECONNECTED", "account_id": "a".repeat(MAX_UNIPILE_ID_LEN)}));
+        assert!(
+            parse_hosted_auth_notify(&body, "tok").is_ok(),
+            "the bound itself is accepted"
+        );
     }
 
     #[test]
@@ -270,10 +334,16 @@ mod tests {
         assert_eq!(err.to_string(), "unknown or stale link");
         // A body error still wins over the token length (the 400 comes first, as before).
         let body = bytes(json!({"status": "OK", "account_id": "acc"}));
-        assert!(matches!(parse_hosted_auth_notify(&body, &token), Err(InboundError::UnexpectedNotifyStatus(_))));
+        assert!(matches!(
+            parse_hosted_auth_notify(&body, &token),
+            Err(InboundError::UnexpectedNotifyStatus(_))
+        ));
         let token = "t".repeat(MAX_LINK_TOKEN_LEN);
         let body = bytes(json!({"status": "RECONNECTED", "account_id": "acc"}));
-        assert!(parse_hosted_auth_notify(&body, &token).is_ok(), "the bound itself is accepted");
+        assert!(
+            parse_hosted_auth_notify(&body, &token).is_ok(),
+            "the bound itself is accepted"
+        );
     }
 
     // --- account-status webhook (§10.2) ---
@@ -283,10 +353,18 @@ mod tests {
         let body = br#"{"AccountStatus": {"account_id": "Wd8kQm2ZrT5vLx0pNa3hYc", "account_type": "LINKEDIN", "message": "CREDENTIALS"}}"#;
         assert_eq!(
             parse_account_status_webhook(body).expect("accepted"),
-            AccountStatusNotice { unipile_account_id: "Wd8kQm2ZrT5vLx0pNa3hYc".into(), message: "CREDENTIALS".into() }
+            AccountStatusNotice {
+                unipile_account_id: "Wd8kQm2ZrT5vLx0pNa3hYc".into(),
+                message: "CREDENTIALS".into()
+            }
         );
         let body = br#"{"AccountStatus":{"account_id":"Wd8kQm2ZrT5vLx0pNa3hYc","message":"OK"},"extra":1}"#;
-        assert_eq!(parse_account_status_webhook(body).expect("accepted").message, "OK");
+        assert_eq!(
+            parse_account_status_webhook(body)
+                .expect("accepted")
+                .message,
+            "OK"
+        );
     }
 
     #[test]
@@ -295,7 +373,11 @@ mod tests {
         let body = bytes(json!({"AccountStatus": {"account_id": "  ab_C-9\n", "message": long}}));
         let n = parse_account_status_webhook(&body).expect("accepted");
         assert_eq!(n.unipile_account_id, "ab_C-9");
-        assert_eq!(n.message, "é".repeat(MAX_STATUS_MESSAGE_CHARS), "cut on characters, not bytes");
+        assert_eq!(
+            n.message,
+            "é".repeat(MAX_STATUS_MESSAGE_CHARS),
+            "cut on characters, not bytes"
+        );
     }
 
     #[test]
@@ -309,20 +391,39 @@ mod tests {
             br#"{"AccountStatus":null}"#,
         ] {
             let err = parse_account_status_webhook(body).expect_err("refused");
-            assert!(err.to_string().starts_with("malformed account-status body: "), "{err}");
+            assert!(
+                err.to_string()
+                    .starts_with("malformed account-status body: "),
+                "{err}"
+            );
         }
     }
 
     #[test]
     fn webhook_rejects_bad_account_ids() {
-        for id in [String::new(), "   ".into(), "a b".into(), "a/b".into(), "é".into(), "a".repeat(MAX_UNIPILE_ID_LEN + 1)] {
+        for id in [
+            String::new(),
+            "   ".into(),
+            "a b".into(),
+            "a/b".into(),
+            "é".into(),
+            "a".repeat(MAX_UNIPILE_ID_LEN + 1),
+        ] {
             let body = bytes(json!({"AccountStatus": {"account_id": id, "message": "OK"}}));
             let err = parse_account_status_webhook(&body).expect_err("refused");
-            assert!(matches!(err, InboundError::WebhookAccountId), "{id:?}: {err:?}");
+            assert!(
+                matches!(err, InboundError::WebhookAccountId),
+                "{id:?}: {err:?}"
+            );
             assert_eq!(err.to_string(), "account_id must be a Unipile account id");
         }
-        let body = bytes(json!({"AccountStatus": {"account_id": "a".repeat(MAX_UNIPILE_ID_LEN), "message": "OK"}}));
-        assert!(parse_account_status_webhook(&body).is_ok(), "the bound itself is accepted");
+        let body = bytes(
+            json!({"AccountStatus": {"account_id": "a".repeat(MAX_UNIPILE_ID_LEN), "message": "OK"}}),
+        );
+        assert!(
+            parse_account_status_webhook(&body).is_ok(),
+            "the bound itself is accepted"
+        );
     }
 
     #[test]
@@ -335,25 +436,42 @@ mod tests {
             },
         };
         let text = serde_json::to_string(&event).expect("serializes");
-        assert_eq!(text, r#"{"AccountStatus":{"account_id":"acc","account_type":"LINKEDIN","message":"OK"}}"#);
+        assert_eq!(
+            text,
+            r#"{"AccountStatus":{"account_id":"acc","account_type":"LINKEDIN","message":"OK"}}"#
+        );
     }
 
     // --- send reservation ---
 
     #[test]
     fn reservation_accepts_every_action() {
-        for action in [ActionType::Invite, ActionType::Message, ActionType::Inmail, ActionType::ProfileView] {
+        for action in [
+            ActionType::Invite,
+            ActionType::Message,
+            ActionType::Inmail,
+            ActionType::ProfileView,
+        ] {
             let body = bytes(json!({"action": action.as_str()}));
             assert_eq!(
                 parse_send_reservation(&body).expect("accepted"),
-                SendReservationRequest { action, campaign_id: None }
+                SendReservationRequest {
+                    action,
+                    campaign_id: None
+                }
             );
         }
         let id = uuid::Uuid::from_u128(42);
         let body = bytes(json!({"action": "invite", "campaign_id": id}));
-        assert_eq!(parse_send_reservation(&body).expect("accepted").campaign_id, Some(id));
+        assert_eq!(
+            parse_send_reservation(&body).expect("accepted").campaign_id,
+            Some(id)
+        );
         let body = bytes(json!({"action": "invite", "campaign_id": null}));
-        assert_eq!(parse_send_reservation(&body).expect("accepted").campaign_id, None);
+        assert_eq!(
+            parse_send_reservation(&body).expect("accepted").campaign_id,
+            None
+        );
     }
 
     #[test]
@@ -366,8 +484,21 @@ mod tests {
             br#"{"action":3}"#,
         ] {
             let err = parse_send_reservation(body).expect_err("refused");
-            assert!(matches!(err, InboundError::Malformed { what: "reservation request", .. }), "{err:?}");
-            assert!(err.to_string().starts_with("malformed reservation request: "), "{err}");
+            assert!(
+                matches!(
+                    err,
+                    InboundError::Malformed {
+                        what: "reservation request",
+                        ..
+                    }
+                ),
+                "{err:?}"
+            );
+            assert!(
+                err.to_string()
+                    .starts_with("malformed reservation request: "),
+                "{err}"
+            );
         }
     }
 

@@ -3,9 +3,9 @@
 //! starter. No async and no I/O here, so every crate (including the deterministic
 //! `workflows` crate) can depend on it.
 
-pub mod ids;
 pub mod deletes;
 pub mod healing;
+pub mod ids;
 pub mod inbound;
 pub mod pacing;
 pub mod pill;

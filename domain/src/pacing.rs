@@ -45,7 +45,10 @@ impl std::str::FromStr for ActionType {
             "message" => Ok(ActionType::Message),
             "inmail" => Ok(ActionType::Inmail),
             "profile_view" => Ok(ActionType::ProfileView),
-            _ => Err(ParseError::Invalid { what: "action type", value: s.chars().take(64).collect() }),
+            _ => Err(ParseError::Invalid {
+                what: "action type",
+                value: s.chars().take(64).collect(),
+            }),
         }
     }
 }
@@ -81,7 +84,11 @@ pub struct Caps {
 impl SendSettings {
     fn window_len(&self) -> Duration {
         let d = self.window_end.signed_duration_since(self.window_start);
-        if d <= Duration::zero() { d + Duration::days(1) } else { d }
+        if d <= Duration::zero() {
+            d + Duration::days(1)
+        } else {
+            d
+        }
     }
 
     /// The window that opens on local day `day`, as a UTC interval, if `day` is active.
@@ -111,14 +118,22 @@ impl SendSettings {
     }
 
     /// Windows that may contain instants between `from` and `from + days`.
-    fn windows_around(&self, from: DateTime<Utc>, days: i64) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    fn windows_around(
+        &self,
+        from: DateTime<Utc>,
+        days: i64,
+    ) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
         let local = from.with_timezone(&self.time_zone).date_naive();
-        (-1..=days + 1).filter_map(|i| self.window_on(local + Duration::days(i))).collect()
+        (-1..=days + 1)
+            .filter_map(|i| self.window_on(local + Duration::days(i)))
+            .collect()
     }
 
     /// True when `at` is inside a sending window.
     pub fn in_window(&self, at: DateTime<Utc>) -> bool {
-        self.windows_around(at, 0).iter().any(|(s, e)| *s <= at && at < *e)
+        self.windows_around(at, 0)
+            .iter()
+            .any(|(s, e)| *s <= at && at < *e)
     }
 
     /// The first instant at or after `at` inside a sending window; `None` when no day is
@@ -160,7 +175,10 @@ pub type History = BTreeMap<NaiveDate, u32>;
 
 /// Sent in the rolling 7 UTC days ending with `day` (included).
 pub fn sent_in_week(history: &History, day: NaiveDate) -> u32 {
-    history.range(day - Duration::days(6)..=day).map(|(_, n)| *n).sum()
+    history
+        .range(day - Duration::days(6)..=day)
+        .map(|(_, n)| *n)
+        .sum()
 }
 
 /// One planned UTC day.
@@ -218,7 +236,12 @@ pub fn plan(
         };
         due -= slots;
         *hist.entry(day).or_insert(0) += slots;
-        out.push(DayPlan { day, slots, limited_by: limited_by.into(), opens_at });
+        out.push(DayPlan {
+            day,
+            slots,
+            limited_by: limited_by.into(),
+            opens_at,
+        });
     }
     out
 }
@@ -238,7 +261,13 @@ mod tests {
         }
     }
 
-    const WEEKDAYS: [Weekday; 5] = [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri];
+    const WEEKDAYS: [Weekday; 5] = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+    ];
 
     #[test]
     fn office_hours_in_paris() {
@@ -249,7 +278,10 @@ mod tests {
         // Saturday: closed until Monday 08:00 UTC.
         let sat = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
         assert!(!s.in_window(sat));
-        assert_eq!(s.next_open(sat), Some(Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).unwrap()));
+        assert_eq!(
+            s.next_open(sat),
+            Some(Utc.with_ymd_and_hms(2026, 11, 30, 8, 0, 0).unwrap())
+        );
     }
 
     #[test]
@@ -271,8 +303,15 @@ mod tests {
     #[test]
     fn dst_spring_forward_gap_moves_the_start_past_the_gap() {
         // New York, 2027-03-14: 02:00–03:00 local does not exist. A 02:30 start opens at 03:00 EDT = 07:00 UTC.
-        let s = settings(chrono_tz::America::New_York, (2, 30), (5, 0), &[Weekday::Sun]);
-        let open = s.next_open(Utc.with_ymd_and_hms(2027, 3, 14, 0, 0, 0).unwrap()).unwrap();
+        let s = settings(
+            chrono_tz::America::New_York,
+            (2, 30),
+            (5, 0),
+            &[Weekday::Sun],
+        );
+        let open = s
+            .next_open(Utc.with_ymd_and_hms(2027, 3, 14, 0, 0, 0).unwrap())
+            .unwrap();
         assert_eq!(open, Utc.with_ymd_and_hms(2027, 3, 14, 7, 0, 0).unwrap());
     }
 
@@ -291,11 +330,29 @@ mod tests {
     fn a_long_backlog_is_spread_not_burst() {
         let s = settings(chrono_tz::UTC, (9, 0), (17, 0), &WEEKDAYS);
         let from = Utc.with_ymd_and_hms(2026, 11, 30, 7, 0, 0).unwrap(); // Monday
-        let p = plan(&s, Caps { daily: 20, weekly: 80 }, &History::new(), 1000, from, 14);
+        let p = plan(
+            &s,
+            Caps {
+                daily: 20,
+                weekly: 80,
+            },
+            &History::new(),
+            1000,
+            from,
+            14,
+        );
         assert_eq!(p[0].slots, 20);
-        assert_eq!(p.iter().take(7).map(|d| d.slots).sum::<u32>(), 80, "weekly cap binds");
+        assert_eq!(
+            p.iter().take(7).map(|d| d.slots).sum::<u32>(),
+            80,
+            "weekly cap binds"
+        );
         assert_eq!(p[3].limited_by, "daily_cap");
-        assert_eq!((p[4].slots, p[4].limited_by.as_str()), (0, "weekly_cap"), "Friday: 80 already this week");
+        assert_eq!(
+            (p[4].slots, p[4].limited_by.as_str()),
+            (0, "weekly_cap"),
+            "Friday: 80 already this week"
+        );
         assert_eq!(p[5].limited_by, "no_window", "Saturday");
     }
 

@@ -107,9 +107,11 @@ pub fn derive_pill(row: &PillInput, now: DateTime<Utc>) -> Pill {
             "Reconnect needed".into(),
             PillTone::Amber,
         ),
-        AccountStatus::Disconnected => {
-            pill(PillState::Disconnected, "Disconnected".into(), PillTone::Grey)
-        }
+        AccountStatus::Disconnected => pill(
+            PillState::Disconnected,
+            "Disconnected".into(),
+            PillTone::Grey,
+        ),
     }
 }
 
@@ -129,7 +131,12 @@ mod tests {
     }
 
     fn row(status: AccountStatus) -> PillInput {
-        PillInput { status, provider_status: None, connecting_since: None, last_activity_at: None }
+        PillInput {
+            status,
+            provider_status: None,
+            connecting_since: None,
+            last_activity_at: None,
+        }
     }
 
     #[test]
@@ -180,7 +187,10 @@ mod tests {
             let mut r = row(AccountStatus::Connected);
             r.provider_status = Some(s);
             let p = derive_pill(&r, now());
-            assert_eq!((p.state, p.tone), (PillState::SyncInterrupted, PillTone::Amber));
+            assert_eq!(
+                (p.state, p.tone),
+                (PillState::SyncInterrupted, PillTone::Amber)
+            );
             assert_eq!(p.label, "Connected · sync interrupted");
         }
     }
@@ -188,7 +198,10 @@ mod tests {
     #[test]
     fn reconnect_needed_is_amber() {
         let p = derive_pill(&row(AccountStatus::ReconnectNeeded), now());
-        assert_eq!((p.state, p.tone), (PillState::ReconnectNeeded, PillTone::Amber));
+        assert_eq!(
+            (p.state, p.tone),
+            (PillState::ReconnectNeeded, PillTone::Amber)
+        );
         assert_eq!(p.label, "Reconnect needed");
     }
 

@@ -135,14 +135,23 @@ mod tests {
         for r in PauseReason::ALL {
             assert_eq!(r.as_str().parse::<PauseReason>(), Ok(*r));
         }
-        assert!("ok".parse::<SourceStatus>().is_err(), "source statuses are upper case");
-        assert!("IN_APP_VALIDATION".parse::<SourceStatus>().is_err(), "a checkpoint, not a status");
+        assert!(
+            "ok".parse::<SourceStatus>().is_err(),
+            "source statuses are upper case"
+        );
+        assert!(
+            "IN_APP_VALIDATION".parse::<SourceStatus>().is_err(),
+            "a checkpoint, not a status"
+        );
     }
 
     #[test]
     fn worst_source_wins() {
         use SourceStatus::*;
-        assert_eq!(SourceStatus::worst([Ok, Credentials, Error]), Some(Credentials));
+        assert_eq!(
+            SourceStatus::worst([Ok, Credentials, Error]),
+            Some(Credentials)
+        );
         assert_eq!(SourceStatus::worst([Ok, Stopped]), Some(Stopped));
         assert_eq!(SourceStatus::worst([]), None);
     }

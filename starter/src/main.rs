@@ -12,7 +12,13 @@ use std::time::Duration;
 #[command(version)]
 struct Cli {
     /// PostgreSQL URL.
-    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
     database_url: Option<String>,
     #[command(flatten)]
     temporal: TemporalSettings,
@@ -185,7 +191,9 @@ enum DeletesCommand {
 
 async fn store(url: Option<String>) -> anyhow::Result<Store> {
     let url = url.context("DATABASE_URL is not set")?;
-    let store = Store::connect(&url, 4).await.context("DATABASE_URL: cannot connect")?;
+    let store = Store::connect(&url, 4)
+        .await
+        .context("DATABASE_URL: cannot connect")?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
 }
@@ -207,19 +215,30 @@ async fn main() -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&seed)?);
             } else {
-                println!("workspace {} (API token {})", seed.workspace_id, seed.api_token);
+                println!(
+                    "workspace {} (API token {})",
+                    seed.workspace_id, seed.api_token
+                );
                 for a in &seed.accounts {
                     println!("  {} {} [{}]", a.id, a.display_name, a.status);
                 }
             }
         }
-        Command::Schedules { action: ScheduleCommand::Apply { reconciler_interval_secs } } => {
+        Command::Schedules {
+            action: ScheduleCommand::Apply {
+                reconciler_interval_secs,
+            },
+        } => {
             if reconciler_interval_secs < 60 {
                 anyhow::bail!("RECONCILER_INTERVAL_SECS must be at least 60");
             }
             let client = temporal(&cli.temporal).await?;
-            let applied =
-                ops::apply_schedules(&client, &cli.temporal.task_queue, Duration::from_secs(reconciler_interval_secs)).await?;
+            let applied = ops::apply_schedules(
+                &client,
+                &cli.temporal.task_queue,
+                Duration::from_secs(reconciler_interval_secs),
+            )
+            .await?;
             for s in applied {
                 println!(
                     "schedule {:<20} {:<8} every {:>5} s, overlap skip, catch-up window {} s",
@@ -229,36 +248,66 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Run { pass, dry_run } => {
             let client = temporal(&cli.temporal).await?;
-            eprintln!("running {pass:?}{} …", if dry_run { " (dry run)" } else { "" });
-            let (id, summary) = ops::run_pass(&client, &cli.temporal.task_queue, pass, dry_run).await?;
+            eprintln!(
+                "running {pass:?}{} …",
+                if dry_run { " (dry run)" } else { "" }
+            );
+            let (id, summary) =
+                ops::run_pass(&client, &cli.temporal.task_queue, pass, dry_run).await?;
             println!("workflow {id}");
-            println!("Temporal UI: {}/namespaces/{}/workflows/{id}", ui_url(), cli.temporal.temporal_namespace);
+            println!(
+                "Temporal UI: {}/namespaces/{}/workflows/{id}",
+                ui_url(),
+                cli.temporal.temporal_namespace
+            );
             println!("{}", serde_json::to_string_pretty(&summary)?);
         }
         Command::PlanSends { account, days, due } => {
             if !(1..=90).contains(&days) {
                 anyhow::bail!("--days must be between 1 and 90");
             }
-            let id: relink_domain::AccountId = account.parse().map_err(|e| anyhow::anyhow!("--account: {e}"))?;
+            let id: relink_domain::AccountId = account
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--account: {e}"))?;
             let store = store(cli.database_url).await?;
             let now = chrono::Utc::now();
             let settings = store.send_settings(id).await?;
             println!(
                 "account {id}: window {}–{} {} on {:?}{}",
-                settings.window_start, settings.window_end, settings.time_zone, settings.active_days,
-                settings.ramp_start.map(|d| format!(", ramp from {d}")).unwrap_or_default()
+                settings.window_start,
+                settings.window_end,
+                settings.time_zone,
+                settings.active_days,
+                settings
+                    .ramp_start
+                    .map(|d| format!(", ramp from {d}"))
+                    .unwrap_or_default()
             );
             for action in relink_store::ACTION_TYPES {
                 let caps = store.caps(id, action).await?;
-                let history = store.send_history(id, action, now.date_naive() - chrono::Duration::days(6)).await?;
+                let history = store
+                    .send_history(id, action, now.date_naive() - chrono::Duration::days(6))
+                    .await?;
                 let plan = relink_domain::pacing::plan(&settings, caps, &history, due, now, days);
-                println!("\n{} (daily {}, weekly {}), {due} due:", action.as_str(), caps.daily, caps.weekly);
-                println!("  {:<12} {:>5}  {:<12} {}", "day (UTC)", "slots", "limited by", "window opens (UTC)");
+                println!(
+                    "\n{} (daily {}, weekly {}), {due} due:",
+                    action.as_str(),
+                    caps.daily,
+                    caps.weekly
+                );
+                println!(
+                    "  {:<12} {:>5}  {:<12} {}",
+                    "day (UTC)", "slots", "limited by", "window opens (UTC)"
+                );
                 for d in plan {
                     println!(
                         "  {:<12} {:>5}  {:<12} {}",
-                        d.day.to_string(), d.slots, d.limited_by,
-                        d.opens_at.map(|t| t.format("%H:%M").to_string()).unwrap_or_else(|| "-".into())
+                        d.day.to_string(),
+                        d.slots,
+                        d.limited_by,
+                        d.opens_at
+                            .map(|t| t.format("%H:%M").to_string())
+                            .unwrap_or_else(|| "-".into())
                     );
                 }
             }
@@ -266,7 +315,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Duplicates { unipile } => {
             let store = store(cli.database_url).await?;
             let listing = unipile.client()?.list_all_accounts().await?;
-            let mut by_member: std::collections::BTreeMap<String, Vec<&relink_unipile::Account>> = Default::default();
+            let mut by_member: std::collections::BTreeMap<String, Vec<&relink_unipile::Account>> =
+                Default::default();
             for a in &listing {
                 if let Some(m) = a.linkedin_member_id() {
                     by_member.entry(m.to_string()).or_default().push(a);
@@ -275,125 +325,227 @@ async fn main() -> anyhow::Result<()> {
             let mut found = 0;
             for (member, sessions) in by_member.iter().filter(|(_, v)| v.len() > 1) {
                 found += 1;
-                println!("LinkedIn identity {member}: {} Unipile sessions", sessions.len());
+                println!(
+                    "LinkedIn identity {member}: {} Unipile sessions",
+                    sessions.len()
+                );
                 for s in sessions {
                     let row = store.account_by_unipile_id(&s.id).await?;
-                    let status = s.source_status().map(|x| x.to_string()).unwrap_or_else(|| "?".into());
+                    let status = s
+                        .source_status()
+                        .map(|x| x.to_string())
+                        .unwrap_or_else(|| "?".into());
                     match row {
-                        Some(r) => println!("  {} {status:<11} referenced by account {} ({}, {})", s.id, r.id, r.display_name, r.status),
-                        None => println!("  {} {status:<11} unreferenced: inert duplicate (remove with `starter delete {} --reason … --operator …`)", s.id, s.id),
+                        Some(r) => println!(
+                            "  {} {status:<11} referenced by account {} ({}, {})",
+                            s.id, r.id, r.display_name, r.status
+                        ),
+                        None => println!(
+                            "  {} {status:<11} unreferenced: inert duplicate (remove with `starter delete {} --reason … --operator …`)",
+                            s.id, s.id
+                        ),
                     }
                 }
             }
             println!("{found} identities with duplicate sessions");
             for (ws, member, ids) in store.duplicate_identity_rows().await? {
                 let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-                println!("workspace {ws}: rows {} hold LinkedIn identity {member}", ids.join(", "));
+                println!(
+                    "workspace {ws}: rows {} hold LinkedIn identity {member}",
+                    ids.join(", ")
+                );
             }
         }
         Command::Subscription { action } => match action {
-            SubscriptionCommand::End { workspace_id, grace_secs } => {
-                let ws: relink_domain::WorkspaceId = workspace_id.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            SubscriptionCommand::End {
+                workspace_id,
+                grace_secs,
+            } => {
+                let ws: relink_domain::WorkspaceId =
+                    workspace_id.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
                 let client = temporal(&cli.temporal).await?;
                 let id = relink_domain::healing::subscription_workflow_id(ws);
-                let opts = temporalio_client::WorkflowStartOptions::new(cli.temporal.task_queue.clone(), id.clone())
-                    .id_conflict_policy(temporalio_client::WorkflowIdConflictPolicy::UseExisting)
-                    .build();
+                let opts = temporalio_client::WorkflowStartOptions::new(
+                    cli.temporal.task_queue.clone(),
+                    id.clone(),
+                )
+                .id_conflict_policy(temporalio_client::WorkflowIdConflictPolicy::UseExisting)
+                .build();
                 client
                     .start_workflow(
                         relink_workflows::SubscriptionEndWorkflow::run,
-                        relink_domain::healing::SubscriptionEndInput { workspace_id: ws, grace_secs },
+                        relink_domain::healing::SubscriptionEndInput {
+                            workspace_id: ws,
+                            grace_secs,
+                        },
                         opts,
                     )
                     .await?;
-                println!("workflow {id}: campaigns paused (subscription_inactive); accounts disconnect after {grace_secs} s without renewal");
+                println!(
+                    "workflow {id}: campaigns paused (subscription_inactive); accounts disconnect after {grace_secs} s without renewal"
+                );
             }
             SubscriptionCommand::Renew { workspace_id } => {
-                let ws: relink_domain::WorkspaceId = workspace_id.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+                let ws: relink_domain::WorkspaceId =
+                    workspace_id.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
                 let client = temporal(&cli.temporal).await?;
                 let id = relink_domain::healing::subscription_workflow_id(ws);
                 let sent = client
                     .get_workflow_handle::<relink_workflows::SubscriptionEndWorkflow>(id.clone())
-                    .signal(relink_workflows::SubscriptionEndWorkflow::renew, (), Default::default())
+                    .signal(
+                        relink_workflows::SubscriptionEndWorkflow::renew,
+                        (),
+                        Default::default(),
+                    )
                     .await;
                 match sent {
                     Ok(()) => println!("renewal sent to {id}"),
-                    Err(e) if !matches!(e, temporalio_client::errors::WorkflowInteractionError::NotFound(_)) => {
-                        anyhow::bail!("could not reach the subscription workflow {id}: {e}; try again");
+                    Err(e)
+                        if !matches!(
+                            e,
+                            temporalio_client::errors::WorkflowInteractionError::NotFound(_)
+                        ) =>
+                    {
+                        anyhow::bail!(
+                            "could not reach the subscription workflow {id}: {e}; try again"
+                        );
                     }
                     Err(_) => {
                         // The grace is over (or never started): renew directly.
-                        let resumed = store(cli.database_url).await?.subscription_renew(ws).await?;
-                        println!("no grace period running; renewed directly, {} campaigns resumed", resumed.len());
+                        let resumed = store(cli.database_url)
+                            .await?
+                            .subscription_renew(ws)
+                            .await?;
+                        println!(
+                            "no grace period running; renewed directly, {} campaigns resumed",
+                            resumed.len()
+                        );
                     }
                 }
             }
         },
         Command::Deletes { action } => match action {
-            DeletesCommand::Enable { ttl, reason, operator } => {
-                let ttl = humantime::parse_duration(&ttl).map_err(|e| anyhow::anyhow!("--ttl {ttl:?}: {e}"))?;
-                let ttl = chrono::Duration::from_std(ttl).map_err(|_| anyhow::anyhow!("--ttl is too long"))?;
+            DeletesCommand::Enable {
+                ttl,
+                reason,
+                operator,
+            } => {
+                let ttl = humantime::parse_duration(&ttl)
+                    .map_err(|e| anyhow::anyhow!("--ttl {ttl:?}: {e}"))?;
+                let ttl = chrono::Duration::from_std(ttl)
+                    .map_err(|_| anyhow::anyhow!("--ttl is too long"))?;
                 let store = store(cli.database_url).await?;
                 let flag = store.enable_delete_flag(ttl, &operator, &reason).await?;
-                println!("unipile_deletes enabled until {:?} by {operator}", flag.expires_at);
+                println!(
+                    "unipile_deletes enabled until {:?} by {operator}",
+                    flag.expires_at
+                );
             }
             DeletesCommand::Disable { operator } => {
-                store(cli.database_url).await?.disable_delete_flag(&operator).await?;
+                store(cli.database_url)
+                    .await?
+                    .disable_delete_flag(&operator)
+                    .await?;
                 println!("unipile_deletes disabled");
             }
             DeletesCommand::Status => {
                 let store = store(cli.database_url).await?;
                 let flag = store.delete_flag().await?;
                 let open = flag.as_ref().is_some_and(|f| f.is_open(chrono::Utc::now()));
-                println!("flag unipile_deletes: {}", if open { "OPEN" } else { "closed" });
+                println!(
+                    "flag unipile_deletes: {}",
+                    if open { "OPEN" } else { "closed" }
+                );
                 if let Some(f) = flag {
-                    println!("  enabled={} expires_at={:?} set_by={} reason={:?}", f.enabled, f.expires_at, f.set_by, f.reason);
+                    println!(
+                        "  enabled={} expires_at={:?} set_by={} reason={:?}",
+                        f.enabled, f.expires_at, f.set_by, f.reason
+                    );
                 }
-                println!("deletes in the last 24 h: {} (max {})", store.deletes_last_24h().await?,
-                    relink_domain::deletes::MAX_DELETES_PER_24H);
+                println!(
+                    "deletes in the last 24 h: {} (max {})",
+                    store.deletes_last_24h().await?,
+                    relink_domain::deletes::MAX_DELETES_PER_24H
+                );
             }
             DeletesCommand::Gates { unipile_account_id } => {
                 let client = temporal(&cli.temporal).await?;
                 let id = relink_domain::deletes::delete_workflow_id(&unipile_account_id);
                 let gates = client
                     .get_workflow_handle::<relink_workflows::SafeDeleteWorkflow>(id.clone())
-                    .query(relink_workflows::SafeDeleteWorkflow::gates, (), Default::default())
+                    .query(
+                        relink_workflows::SafeDeleteWorkflow::gates,
+                        (),
+                        Default::default(),
+                    )
                     .await
                     .with_context(|| format!("no Safe delete {id}"))?;
                 println!("{id}\n{}", serde_json::to_string_pretty(&gates)?);
             }
-            DeletesCommand::Cancel { unipile_account_id, operator } => {
+            DeletesCommand::Cancel {
+                unipile_account_id,
+                operator,
+            } => {
                 let client = temporal(&cli.temporal).await?;
                 let id = relink_domain::deletes::delete_workflow_id(&unipile_account_id);
                 client
                     .get_workflow_handle::<relink_workflows::SafeDeleteWorkflow>(id.clone())
-                    .signal(relink_workflows::SafeDeleteWorkflow::cancel, operator, Default::default())
+                    .signal(
+                        relink_workflows::SafeDeleteWorkflow::cancel,
+                        operator,
+                        Default::default(),
+                    )
                     .await
                     .with_context(|| format!("no running Safe delete {id}"))?;
                 println!("cancel sent to {id}");
             }
         },
-        Command::Delete { unipile_account_id, reason, operator, gone, poll_spacing_secs, undo_window_secs, short_timings, wait } => {
+        Command::Delete {
+            unipile_account_id,
+            reason,
+            operator,
+            gone,
+            poll_spacing_secs,
+            undo_window_secs,
+            short_timings,
+            wait,
+        } => {
             if reason.trim().is_empty() || operator.trim().is_empty() {
                 anyhow::bail!("--reason and --operator must not be empty");
             }
             if !short_timings && (poll_spacing_secs < 60 || undo_window_secs < 60) {
-                anyhow::bail!("--poll-spacing-secs and --undo-window-secs must be at least 60 (add --short-timings for a demo)");
+                anyhow::bail!(
+                    "--poll-spacing-secs and --undo-window-secs must be at least 60 (add --short-timings for a demo)"
+                );
             }
             if short_timings {
-                eprintln!("SHORT TIMINGS: polls {poll_spacing_secs} s apart, undo window {undo_window_secs} s");
+                eprintln!(
+                    "SHORT TIMINGS: polls {poll_spacing_secs} s apart, undo window {undo_window_secs} s"
+                );
             }
             let client = temporal(&cli.temporal).await?;
             let input = relink_domain::deletes::SafeDeleteInput {
                 unipile_account_id,
-                requester: relink_domain::deletes::DeleteRequester::Operator { name: operator, reason },
-                kind: if gone { relink_domain::deletes::DeleteKind::Gone } else { relink_domain::deletes::DeleteKind::InertDuplicate },
+                requester: relink_domain::deletes::DeleteRequester::Operator {
+                    name: operator,
+                    reason,
+                },
+                kind: if gone {
+                    relink_domain::deletes::DeleteKind::Gone
+                } else {
+                    relink_domain::deletes::DeleteKind::InertDuplicate
+                },
                 poll_spacing_secs: poll_spacing_secs.max(1),
                 undo_window_secs,
             };
             let id = ops::start_safe_delete(&client, &cli.temporal.task_queue, input).await?;
             println!("workflow {id}");
-            println!("Temporal UI: {}/namespaces/{}/workflows/{}", ui_url(), cli.temporal.temporal_namespace, id.replace(':', "%3A"));
+            println!(
+                "Temporal UI: {}/namespaces/{}/workflows/{}",
+                ui_url(),
+                cli.temporal.temporal_namespace,
+                id.replace(':', "%3A")
+            );
             if wait {
                 let outcome = client
                     .get_workflow_handle::<relink_workflows::SafeDeleteWorkflow>(id)
@@ -401,17 +553,34 @@ async fn main() -> anyhow::Result<()> {
                     .await?;
                 println!("{}", serde_json::to_string_pretty(&outcome)?);
             } else {
-                println!("gates are running; `starter deletes cancel <id>` stops it during the undo window");
+                println!(
+                    "gates are running; `starter deletes cancel <id>` stops it during the undo window"
+                );
             }
         }
-        Command::Demo { web, sim, temporal_ui, namespace } => {
+        Command::Demo {
+            web,
+            sim,
+            temporal_ui,
+            namespace,
+        } => {
             let store = store(cli.database_url).await?;
             let seed = relink_store::seed_demo(&store).await?;
             relink_starter::demo::seed_sim(&reqwest::Client::new(), &sim, &seed).await?;
-            println!("Seeded demo workspace {} with {} accounts.", seed.workspace_id, seed.accounts.len());
-            let targets = relink_starter::demo::DemoTargets { web, sim, temporal_ui, namespace };
+            println!(
+                "Seeded demo workspace {} with {} accounts.",
+                seed.workspace_id,
+                seed.accounts.len()
+            );
+            let targets = relink_starter::demo::DemoTargets {
+                web,
+                sim,
+                temporal_ui,
+                namespace,
+            };
             let client = temporal(&cli.temporal).await?;
-            relink_starter::demo::run(&store, &seed, &targets, &client, &cli.temporal.task_queue).await?;
+            relink_starter::demo::run(&store, &seed, &targets, &client, &cli.temporal.task_queue)
+                .await?;
         }
     }
     Ok(())

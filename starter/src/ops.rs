@@ -2,13 +2,16 @@
 
 use anyhow::Context;
 use relink_domain::healing::{
-    ACCOUNT_RECONCILER, CAMPAIGN_SWEEPER, ORPHAN_WATCHER, OrphanPassInput, ReconcileInput, SweepInput,
+    ACCOUNT_RECONCILER, CAMPAIGN_SWEEPER, ORPHAN_WATCHER, OrphanPassInput, ReconcileInput,
+    SweepInput,
 };
 use relink_workflows::{AccountReconcilerWorkflow, CampaignSweeperWorkflow, OrphanWatcherWorkflow};
 use std::time::Duration;
 use temporalio_client::{
     Client, WorkflowGetResultOptions, WorkflowStartOptions,
-    schedules::{CreateScheduleOptions, ScheduleAction, ScheduleError, ScheduleOverlapPolicy, ScheduleSpec},
+    schedules::{
+        CreateScheduleOptions, ScheduleAction, ScheduleError, ScheduleOverlapPolicy, ScheduleSpec,
+    },
 };
 
 /// What `schedules apply` did to one schedule.
@@ -28,17 +31,31 @@ pub struct AppliedSchedule {
 /// that after an outage of any length at most one missed run falls inside it (at
 /// least the server's 10 s minimum).
 pub fn catchup_window(every: Duration) -> Duration {
-    every.saturating_sub(Duration::from_secs(1)).max(Duration::from_secs(10))
+    every
+        .saturating_sub(Duration::from_secs(1))
+        .max(Duration::from_secs(10))
 }
 
 fn action(id: &str, task_queue: &str) -> ScheduleAction {
     match id {
         ORPHAN_WATCHER => ScheduleAction::start_workflow(
-            OrphanWatcherWorkflow::run, OrphanPassInput::default(), task_queue, id),
+            OrphanWatcherWorkflow::run,
+            OrphanPassInput::default(),
+            task_queue,
+            id,
+        ),
         CAMPAIGN_SWEEPER => ScheduleAction::start_workflow(
-            CampaignSweeperWorkflow::run, SweepInput::default(), task_queue, id),
+            CampaignSweeperWorkflow::run,
+            SweepInput::default(),
+            task_queue,
+            id,
+        ),
         _ => ScheduleAction::start_workflow(
-            AccountReconcilerWorkflow::run, ReconcileInput::default(), task_queue, id),
+            AccountReconcilerWorkflow::run,
+            ReconcileInput::default(),
+            task_queue,
+            id,
+        ),
     }
 }
 
@@ -71,7 +88,11 @@ pub async fn apply_schedules(
             .await;
         let change = match created {
             Ok(_) => "created",
-            Err(ScheduleError::Rpc(s)) if s.code() == temporalio_client::tonic::Code::AlreadyExists => "updated",
+            Err(ScheduleError::Rpc(s))
+                if s.code() == temporalio_client::tonic::Code::AlreadyExists =>
+            {
+                "updated"
+            }
             Err(e) => return Err(e).with_context(|| format!("creating schedule {id}")),
         };
         let tq = task_queue.to_string();
@@ -119,31 +140,67 @@ pub async fn run_orphan_watcher(
 ) -> anyhow::Result<(String, relink_domain::healing::OrphanPassSummary)> {
     let id = format!("{ORPHAN_WATCHER}-manual-{}", uuid::Uuid::new_v4().simple());
     let h = client
-        .start_workflow(OrphanWatcherWorkflow::run, input, WorkflowStartOptions::new(task_queue.to_string(), id.clone()).build())
+        .start_workflow(
+            OrphanWatcherWorkflow::run,
+            input,
+            WorkflowStartOptions::new(task_queue.to_string(), id.clone()).build(),
+        )
         .await?;
     Ok((id, h.get_result(WorkflowGetResultOptions::default()).await?))
 }
 
 /// Starts one pass now as a workflow (`<schedule id>-manual-<uuid>`, visible in the UI),
 /// waits for it and returns its workflow id and JSON summary.
-pub async fn run_pass(client: &Client, task_queue: &str, pass: Pass, dry_run: bool) -> anyhow::Result<(String, serde_json::Value)> {
+pub async fn run_pass(
+    client: &Client,
+    task_queue: &str,
+    pass: Pass,
+    dry_run: bool,
+) -> anyhow::Result<(String, serde_json::Value)> {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let opts = |base: &str| WorkflowStartOptions::new(task_queue.to_string(), format!("{base}-manual-{suffix}")).build();
+    let opts = |base: &str| {
+        WorkflowStartOptions::new(task_queue.to_string(), format!("{base}-manual-{suffix}")).build()
+    };
     let get = WorkflowGetResultOptions::default;
     let (id, summary) = match pass {
         Pass::OrphanWatcher => {
-            let h = client.start_workflow(OrphanWatcherWorkflow::run, OrphanPassInput::default(), opts(ORPHAN_WATCHER)).await?;
-            (format!("{ORPHAN_WATCHER}-manual-{suffix}"), serde_json::to_value(h.get_result(get()).await?)?)
+            let h = client
+                .start_workflow(
+                    OrphanWatcherWorkflow::run,
+                    OrphanPassInput::default(),
+                    opts(ORPHAN_WATCHER),
+                )
+                .await?;
+            (
+                format!("{ORPHAN_WATCHER}-manual-{suffix}"),
+                serde_json::to_value(h.get_result(get()).await?)?,
+            )
         }
         Pass::CampaignSweeper => {
-            let h = client.start_workflow(CampaignSweeperWorkflow::run, SweepInput::default(), opts(CAMPAIGN_SWEEPER)).await?;
-            (format!("{CAMPAIGN_SWEEPER}-manual-{suffix}"), serde_json::to_value(h.get_result(get()).await?)?)
+            let h = client
+                .start_workflow(
+                    CampaignSweeperWorkflow::run,
+                    SweepInput::default(),
+                    opts(CAMPAIGN_SWEEPER),
+                )
+                .await?;
+            (
+                format!("{CAMPAIGN_SWEEPER}-manual-{suffix}"),
+                serde_json::to_value(h.get_result(get()).await?)?,
+            )
         }
         Pass::AccountReconciler => {
             let h = client
-                .start_workflow(AccountReconcilerWorkflow::run, ReconcileInput { dry_run }, opts(ACCOUNT_RECONCILER))
+                .start_workflow(
+                    AccountReconcilerWorkflow::run,
+                    ReconcileInput { dry_run },
+                    opts(ACCOUNT_RECONCILER),
+                )
                 .await?;
-            (format!("{ACCOUNT_RECONCILER}-manual-{suffix}"), serde_json::to_value(h.get_result(get()).await?)?)
+            (
+                format!("{ACCOUNT_RECONCILER}-manual-{suffix}"),
+                serde_json::to_value(h.get_result(get()).await?)?,
+            )
         }
     };
     Ok((id, summary))
@@ -161,6 +218,8 @@ pub async fn start_safe_delete(
         .id_conflict_policy(temporalio_client::WorkflowIdConflictPolicy::UseExisting)
         .id_reuse_policy(temporalio_client::WorkflowIdReusePolicy::AllowDuplicate)
         .build();
-    client.start_workflow(relink_workflows::SafeDeleteWorkflow::run, input, opts).await?;
+    client
+        .start_workflow(relink_workflows::SafeDeleteWorkflow::run, input, opts)
+        .await?;
     Ok(id)
 }

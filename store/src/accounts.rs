@@ -139,7 +139,10 @@ pub async fn flip_status(
     };
     let current: AccountStatus = current.parse()?;
     if !expected.contains(&current) {
-        return Err(StoreError::StatusMoved { expected: expected.to_vec(), actual: current });
+        return Err(StoreError::StatusMoved {
+            expected: expected.to_vec(),
+            actual: current,
+        });
     }
     sqlx::query(
         "UPDATE linkedin_accounts SET status = $2, status_changed_at = now(), updated_at = now(), \
@@ -150,7 +153,15 @@ pub async fn flip_status(
     .bind(to.as_str())
     .execute(&mut *conn)
     .await?;
-    insert_audit(conn, account, unipile_id.as_deref(), Some(current), Some(to), audit).await?;
+    insert_audit(
+        conn,
+        account,
+        unipile_id.as_deref(),
+        Some(current),
+        Some(to),
+        audit,
+    )
+    .await?;
     Ok(current)
 }
 
@@ -186,9 +197,12 @@ impl Store {
     /// One account by id. Errors: [`StoreError::NotFound`].
     pub async fn account(&self, id: AccountId) -> Result<AccountRow, StoreError> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM linkedin_accounts WHERE id = $1");
-        let raw: Option<RawAccount> =
-            sqlx::query_as(&sql).bind(id.0).fetch_optional(&self.pool).await?;
-        raw.ok_or_else(|| StoreError::NotFound(format!("account {id}")))?.try_into()
+        let raw: Option<RawAccount> = sqlx::query_as(&sql)
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        raw.ok_or_else(|| StoreError::NotFound(format!("account {id}")))?
+            .try_into()
     }
 
     /// One account of `workspace`; another workspace's account is [`StoreError::NotFound`]
@@ -213,25 +227,38 @@ impl Store {
         let sql = format!(
             "SELECT {ACCOUNT_COLUMNS} FROM linkedin_accounts WHERE workspace_id = $1 ORDER BY display_name, id"
         );
-        let raws: Vec<RawAccount> =
-            sqlx::query_as(&sql).bind(workspace.0).fetch_all(&self.pool).await?;
+        let raws: Vec<RawAccount> = sqlx::query_as(&sql)
+            .bind(workspace.0)
+            .fetch_all(&self.pool)
+            .await?;
         raws.into_iter().map(TryInto::try_into).collect()
     }
 
     /// The account whose current link token is `token`, if any.
-    pub async fn account_by_link_token(&self, token: &str) -> Result<Option<AccountRow>, StoreError> {
+    pub async fn account_by_link_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<AccountRow>, StoreError> {
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM linkedin_accounts WHERE link_token = $1");
-        let raw: Option<RawAccount> =
-            sqlx::query_as(&sql).bind(token).fetch_optional(&self.pool).await?;
+        let raw: Option<RawAccount> = sqlx::query_as(&sql)
+            .bind(token)
+            .fetch_optional(&self.pool)
+            .await?;
         raw.map(TryInto::try_into).transpose()
     }
 
     /// The account linked to a Unipile account id, if any.
-    pub async fn account_by_unipile_id(&self, unipile_id: &str) -> Result<Option<AccountRow>, StoreError> {
-        let sql =
-            format!("SELECT {ACCOUNT_COLUMNS} FROM linkedin_accounts WHERE unipile_account_id = $1");
-        let raw: Option<RawAccount> =
-            sqlx::query_as(&sql).bind(unipile_id).fetch_optional(&self.pool).await?;
+    pub async fn account_by_unipile_id(
+        &self,
+        unipile_id: &str,
+    ) -> Result<Option<AccountRow>, StoreError> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM linkedin_accounts WHERE unipile_account_id = $1"
+        );
+        let raw: Option<RawAccount> = sqlx::query_as(&sql)
+            .bind(unipile_id)
+            .fetch_optional(&self.pool)
+            .await?;
         raw.map(TryInto::try_into).transpose()
     }
 
@@ -254,12 +281,23 @@ impl Store {
         // A `disconnected` row's Unipile account may be gone (torn down, or vanished from
         // the listing): it connects afresh. Only a row whose session needs a new login
         // reconnects its existing Unipile account (which keeps its id).
-        let reconnectable = matches!(row.status, AccountStatus::ReconnectNeeded | AccountStatus::Connecting);
-        let kind = if row.unipile_account_id.is_some() && reconnectable { LinkKind::Reconnect } else { LinkKind::Create };
+        let reconnectable = matches!(
+            row.status,
+            AccountStatus::ReconnectNeeded | AccountStatus::Connecting
+        );
+        let kind = if row.unipile_account_id.is_some() && reconnectable {
+            LinkKind::Reconnect
+        } else {
+            LinkKind::Create
+        };
         Ok(PreparedLink {
             token: random_token(),
             kind,
-            unipile_account_id: if kind == LinkKind::Reconnect { row.unipile_account_id } else { None },
+            unipile_account_id: if kind == LinkKind::Reconnect {
+                row.unipile_account_id
+            } else {
+                None
+            },
             status: row.status,
         })
     }
@@ -282,16 +320,19 @@ impl Store {
                 .bind(id.0)
                 .fetch_optional(&mut *tx)
                 .await?;
-        let current: AccountStatus =
-            current.ok_or_else(|| StoreError::NotFound(format!("account {id}")))?.parse()?;
+        let current: AccountStatus = current
+            .ok_or_else(|| StoreError::NotFound(format!("account {id}")))?
+            .parse()?;
         if current != AccountStatus::Connecting {
             flip_status(&mut tx, id, &[expected], AccountStatus::Connecting, audit).await?;
         }
-        sqlx::query("UPDATE linkedin_accounts SET link_token = $2, updated_at = now() WHERE id = $1")
-            .bind(id.0)
-            .bind(token)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE linkedin_accounts SET link_token = $2, updated_at = now() WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(token)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -360,14 +401,22 @@ impl Store {
         .bind(provider_status.as_str())
         .execute(&mut *tx)
         .await?;
-        flip_status(&mut tx, id, &[AccountStatus::Connecting], AccountStatus::Connected, audit)
-            .await?;
+        flip_status(
+            &mut tx,
+            id,
+            &[AccountStatus::Connecting],
+            AccountStatus::Connected,
+            audit,
+        )
+        .await?;
         if let Some(member) = member_id {
             merge_identity_duplicates(&mut tx, id, member, audit).await?;
         }
         let resumed = resume_disconnected_campaigns(&mut tx, &[id]).await?;
         tx.commit().await?;
-        Ok(LinkResult::Linked { resumed_campaigns: resumed })
+        Ok(LinkResult::Linked {
+            resumed_campaigns: resumed,
+        })
     }
 
     /// Puts a row whose link expired unused back to `back_to` (audited), clearing the
@@ -434,7 +483,9 @@ pub struct AuditEntry {
 impl Store {
     /// Every Unipile account id held by some row, or under a Safe delete intent of the
     /// last 24 h (a session being removed must never be linked to a row).
-    pub async fn claimed_unipile_ids(&self) -> Result<std::collections::HashSet<String>, StoreError> {
+    pub async fn claimed_unipile_ids(
+        &self,
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
         let ids: Vec<String> = sqlx::query_scalar(
             "SELECT unipile_account_id FROM linkedin_accounts WHERE unipile_account_id IS NOT NULL \
              UNION SELECT unipile_account_id FROM linkedin_account_audit_log \
@@ -503,7 +554,8 @@ impl Store {
         .bind(provider_status.as_str())
         .execute(&mut *tx)
         .await?;
-        crate::campaigns::pause_for_disconnect(&mut tx, id, "LinkedIn account needs a fresh login").await?;
+        crate::campaigns::pause_for_disconnect(&mut tx, id, "LinkedIn account needs a fresh login")
+            .await?;
         let episode: i64 = sqlx::query_scalar(
             "SELECT max(id) FROM linkedin_account_audit_log WHERE account_id = $1 AND to_status = 'reconnect_needed'",
         )
@@ -567,13 +619,22 @@ pub async fn merge_identity_duplicates(
         let status: AccountStatus = status.parse()?;
         let merge_audit = AuditContext {
             action: "identity.merged".into(),
-            reason: Some(format!("same LinkedIn identity as account {live}; campaigns moved there")),
+            reason: Some(format!(
+                "same LinkedIn identity as account {live}; campaigns moved there"
+            )),
             ..audit.clone()
         };
         if status == AccountStatus::Disconnected {
             insert_audit(conn, old, None, Some(status), None, &merge_audit).await?;
         } else {
-            flip_status(conn, old, &[status], AccountStatus::Disconnected, &merge_audit).await?;
+            flip_status(
+                conn,
+                old,
+                &[status],
+                AccountStatus::Disconnected,
+                &merge_audit,
+            )
+            .await?;
         }
         sqlx::query(
             "UPDATE linkedin_accounts SET unipile_account_id = NULL, link_token = NULL, linkedin_member_id = NULL, \
@@ -590,7 +651,9 @@ pub async fn merge_identity_duplicates(
 impl Store {
     /// Rows of one workspace that hold the same LinkedIn identity (normally merged at
     /// link time; listed by `starter duplicates`): (workspace, member id, row ids).
-    pub async fn duplicate_identity_rows(&self) -> Result<Vec<(WorkspaceId, String, Vec<AccountId>)>, StoreError> {
+    pub async fn duplicate_identity_rows(
+        &self,
+    ) -> Result<Vec<(WorkspaceId, String, Vec<AccountId>)>, StoreError> {
         let rows: Vec<(Uuid, String, Vec<Uuid>)> = sqlx::query_as(
             "SELECT workspace_id, linkedin_member_id, array_agg(id ORDER BY id) FROM linkedin_accounts \
              WHERE linkedin_member_id IS NOT NULL GROUP BY workspace_id, linkedin_member_id HAVING count(*) > 1",

@@ -20,8 +20,13 @@ pub async fn resume_disconnected_campaigns(
     accounts: &[AccountId],
 ) -> Result<Vec<Uuid>, StoreError> {
     let ids: Vec<Uuid> = accounts.iter().map(|a| a.0).collect();
-    let resumed =
-        clear_reason(conn, PauseReason::LinkedinAccountDisconnected, "c.account_id = ANY($2)", &ids).await?;
+    let resumed = clear_reason(
+        conn,
+        PauseReason::LinkedinAccountDisconnected,
+        "c.account_id = ANY($2)",
+        &ids,
+    )
+    .await?;
     wake_after_disconnect(conn, &resumed).await?;
     Ok(resumed)
 }
@@ -46,13 +51,20 @@ pub(crate) async fn clear_reason(
            AND NOT EXISTS (SELECT 1 FROM campaign_pauses p WHERE p.campaign_id = c.id AND p.reason <> $1) \
          RETURNING c.id"
     );
-    Ok(sqlx::query_scalar(&sql).bind(reason.as_str()).bind(ids).fetch_all(&mut *conn).await?)
+    Ok(sqlx::query_scalar(&sql)
+        .bind(reason.as_str())
+        .bind(ids)
+        .fetch_all(&mut *conn)
+        .await?)
 }
 
 /// For campaigns that just became active again after a disconnect: clears their
 /// failure-rate window (only the disconnect resume does that), wakes their soft-paused
 /// enrollments at the step they were on, and sends the due ones through the pacer.
-pub(crate) async fn wake_after_disconnect(conn: &mut PgConnection, resumed: &[Uuid]) -> Result<(), StoreError> {
+pub(crate) async fn wake_after_disconnect(
+    conn: &mut PgConnection,
+    resumed: &[Uuid],
+) -> Result<(), StoreError> {
     if resumed.is_empty() {
         return Ok(());
     }
@@ -130,15 +142,23 @@ impl Store {
         &self,
         workspace: WorkspaceId,
     ) -> Result<Vec<CampaignView>, StoreError> {
-        self.campaigns_where("c.workspace_id = $1", workspace.0).await
+        self.campaigns_where("c.workspace_id = $1", workspace.0)
+            .await
     }
 
     /// Every campaign of one LinkedIn account with its pause reasons.
-    pub async fn campaigns_of_account(&self, account: AccountId) -> Result<Vec<CampaignView>, StoreError> {
+    pub async fn campaigns_of_account(
+        &self,
+        account: AccountId,
+    ) -> Result<Vec<CampaignView>, StoreError> {
         self.campaigns_where("c.account_id = $1", account.0).await
     }
 
-    async fn campaigns_where(&self, filter: &str, id: Uuid) -> Result<Vec<CampaignView>, StoreError> {
+    async fn campaigns_where(
+        &self,
+        filter: &str,
+        id: Uuid,
+    ) -> Result<Vec<CampaignView>, StoreError> {
         let sql = format!(
             "SELECT c.id, c.account_id, c.name, c.status, c.status_changed_at, \
              COALESCE(array_agg(p.reason ORDER BY p.reason) FILTER (WHERE p.reason IS NOT NULL), '{{}}') \

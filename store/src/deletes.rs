@@ -2,7 +2,9 @@
 //! rolling 24 h hard cap counted from the audit log under a lock (gate 4).
 
 use chrono::{DateTime, Duration, Utc};
-use relink_domain::deletes::{AUDIT_DELETE_INTENT, DELETE_FLAG, MAX_DELETES_PER_24H, MAX_FLAG_TTL_SECS};
+use relink_domain::deletes::{
+    AUDIT_DELETE_INTENT, DELETE_FLAG, MAX_DELETES_PER_24H, MAX_FLAG_TTL_SECS,
+};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -27,7 +29,9 @@ impl FlagRow {
     /// Open at `now`: enabled, not expired, and set with a TTL of at most 4 h.
     pub fn is_open(&self, now: DateTime<Utc>) -> bool {
         self.enabled
-            && self.expires_at.is_some_and(|e| e > now && e - self.set_at <= Duration::seconds(MAX_FLAG_TTL_SECS))
+            && self
+                .expires_at
+                .is_some_and(|e| e > now && e - self.set_at <= Duration::seconds(MAX_FLAG_TTL_SECS))
     }
 }
 
@@ -47,9 +51,16 @@ pub enum IntentDecision {
 impl Store {
     /// Enables the delete flag for `ttl` (at most 4 h). Errors: [`StoreError::Conflict`]
     /// for a longer or non-positive TTL.
-    pub async fn enable_delete_flag(&self, ttl: Duration, set_by: &str, reason: &str) -> Result<FlagRow, StoreError> {
+    pub async fn enable_delete_flag(
+        &self,
+        ttl: Duration,
+        set_by: &str,
+        reason: &str,
+    ) -> Result<FlagRow, StoreError> {
         if ttl <= Duration::zero() || ttl > Duration::seconds(MAX_FLAG_TTL_SECS) {
-            return Err(StoreError::Conflict("the delete flag's TTL must be more than 0 and at most 4h".into()));
+            return Err(StoreError::Conflict(
+                "the delete flag's TTL must be more than 0 and at most 4h".into(),
+            ));
         }
         Ok(sqlx::query_as(
             "INSERT INTO feature_flags (key, enabled, expires_at, set_by, reason, set_at) \
@@ -81,10 +92,12 @@ impl Store {
 
     /// The delete flag, if ever set.
     pub async fn delete_flag(&self) -> Result<Option<FlagRow>, StoreError> {
-        Ok(sqlx::query_as("SELECT enabled, expires_at, set_by, reason, set_at FROM feature_flags WHERE key = $1")
-            .bind(DELETE_FLAG)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(sqlx::query_as(
+            "SELECT enabled, expires_at, set_by, reason, set_at FROM feature_flags WHERE key = $1",
+        )
+        .bind(DELETE_FLAG)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Deletes recorded in the last 24 h.
@@ -100,7 +113,11 @@ impl Store {
     /// Whether this run (workflow id and run id) already recorded its delete intent:
     /// a retried DELETE step must neither count again nor be reported as blocked when
     /// the account is already gone.
-    pub async fn own_delete_intent(&self, workflow_id: &str, run_id: &str) -> Result<bool, StoreError> {
+    pub async fn own_delete_intent(
+        &self,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> Result<bool, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM linkedin_account_audit_log WHERE action = $1 AND workflow_id = $2 AND run_id = $3)",
         )
@@ -127,26 +144,34 @@ impl Store {
         reason: &str,
     ) -> Result<IntentDecision, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('relink.unipile_deletes'))").execute(&mut *tx).await?;
-        let flag: Option<FlagRow> =
-            sqlx::query_as("SELECT enabled, expires_at, set_by, reason, set_at FROM feature_flags WHERE key = $1")
-                .bind(DELETE_FLAG)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()").fetch_one(&mut *tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('relink.unipile_deletes'))")
+            .execute(&mut *tx)
+            .await?;
+        let flag: Option<FlagRow> = sqlx::query_as(
+            "SELECT enabled, expires_at, set_by, reason, set_at FROM feature_flags WHERE key = $1",
+        )
+        .bind(DELETE_FLAG)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let now: DateTime<Utc> = sqlx::query_scalar("SELECT now()")
+            .fetch_one(&mut *tx)
+            .await?;
         if !flag.as_ref().is_some_and(|f| f.is_open(now)) {
             let why = match flag {
                 None => "the unipile_deletes flag was never enabled".to_string(),
-                Some(f) if !f.enabled => format!("the unipile_deletes flag is disabled (by {})", f.set_by),
+                Some(f) if !f.enabled => {
+                    format!("the unipile_deletes flag is disabled (by {})", f.set_by)
+                }
                 Some(f) => format!("the unipile_deletes flag expired at {:?}", f.expires_at),
             };
             return Ok(IntentDecision::FlagClosed(why));
         }
-        let holder: Option<Uuid> =
-            sqlx::query_scalar("SELECT id FROM linkedin_accounts WHERE unipile_account_id = $1 FOR UPDATE")
-                .bind(unipile_account_id)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let holder: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM linkedin_accounts WHERE unipile_account_id = $1 FOR UPDATE",
+        )
+        .bind(unipile_account_id)
+        .fetch_optional(&mut *tx)
+        .await?;
         if must_be_unreferenced && let Some(row) = holder {
             return Ok(IntentDecision::Referenced(row));
         }

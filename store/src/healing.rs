@@ -6,7 +6,9 @@ use relink_domain::{AccountId, AccountStatus, PauseReason, SourceStatus};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{AuditContext, Store, StoreError, campaigns::resume_disconnected_campaigns, flip_status};
+use crate::{
+    AuditContext, Store, StoreError, campaigns::resume_disconnected_campaigns, flip_status,
+};
 
 /// How long an identical alert (same dedup key) is not raised again.
 pub const ALERT_DEDUP_WINDOW_SECS: i64 = 3600;
@@ -67,7 +69,10 @@ impl Store {
         dedup_key: &str,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))").bind(dedup_key).execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+            .bind(dedup_key)
+            .execute(&mut *tx)
+            .await?;
         let recent: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM linkedin_admin_alerts WHERE dedup_key = $1 \
              AND created_at > now() - make_interval(secs => $2))",
@@ -96,7 +101,11 @@ impl Store {
 
     /// Acknowledges (as `system:healed`) every open alert of `kind` whose dedup key is
     /// not in `still_active`: its condition has healed.
-    pub async fn acknowledge_healed(&self, kind: &str, still_active: &[String]) -> Result<u64, StoreError> {
+    pub async fn acknowledge_healed(
+        &self,
+        kind: &str,
+        still_active: &[String],
+    ) -> Result<u64, StoreError> {
         Ok(sqlx::query(
             "UPDATE linkedin_admin_alerts SET acknowledged_at = now(), acknowledged_by = 'system:healed' \
              WHERE kind = $1 AND acknowledged_at IS NULL AND NOT (dedup_key = ANY($2))",
@@ -121,7 +130,11 @@ impl Store {
     /// Records the last Unipile source status seen for a row (no status flip);
     /// `provider_status_since` moves only when the value changes (ERROR ↔ STOPPED is one
     /// continuing blip).
-    pub async fn set_provider_status(&self, id: AccountId, status: SourceStatus) -> Result<(), StoreError> {
+    pub async fn set_provider_status(
+        &self,
+        id: AccountId,
+        status: SourceStatus,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE linkedin_accounts SET \
              provider_status_since = CASE WHEN provider_status IS DISTINCT FROM $2 \
@@ -148,7 +161,15 @@ impl Store {
         audit: &AuditContext,
     ) -> Result<Option<Vec<Uuid>>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        match flip_status(&mut tx, id, &[AccountStatus::ReconnectNeeded], AccountStatus::Connected, audit).await {
+        match flip_status(
+            &mut tx,
+            id,
+            &[AccountStatus::ReconnectNeeded],
+            AccountStatus::Connected,
+            audit,
+        )
+        .await
+        {
             Ok(_) => {}
             Err(StoreError::StatusMoved { .. }) => return Ok(None),
             Err(e) => return Err(e),
@@ -189,8 +210,12 @@ impl Store {
                 if from != AccountStatus::Connected {
                     return Ok(false);
                 }
-                self.mark_reconnect_needed(id, provider_status.unwrap_or(SourceStatus::Credentials), audit)
-                    .await
+                self.mark_reconnect_needed(
+                    id,
+                    provider_status.unwrap_or(SourceStatus::Credentials),
+                    audit,
+                )
+                .await
             }
             (AccountStatus::ReconnectNeeded, AccountStatus::Connected) => Ok(self
                 .recover_connected(id, provider_status.unwrap_or(SourceStatus::Ok), audit)
@@ -204,7 +229,12 @@ impl Store {
                     Err(e) => return Err(e),
                 }
                 if to == AccountStatus::Disconnected {
-                    crate::campaigns::pause_for_disconnect(&mut tx, id, "account gone from Unipile").await?;
+                    crate::campaigns::pause_for_disconnect(
+                        &mut tx,
+                        id,
+                        "account gone from Unipile",
+                    )
+                    .await?;
                 }
                 tx.commit().await?;
                 Ok(true)
@@ -216,7 +246,11 @@ impl Store {
     /// provider status `ERROR`/`STOPPED` since at least `tolerance_secs` ago, its
     /// campaigns get the `linkedin_account_disconnected` reason (enrollments
     /// soft-paused). Returns the campaigns paused, or `None` when the blip is over.
-    pub async fn pause_for_blip(&self, id: AccountId, tolerance_secs: u64) -> Result<Option<Vec<Uuid>>, StoreError> {
+    pub async fn pause_for_blip(
+        &self,
+        id: AccountId,
+        tolerance_secs: u64,
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let still: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM linkedin_accounts WHERE id = $1 AND status = 'connected' \
@@ -230,7 +264,12 @@ impl Store {
         if !still {
             return Ok(None);
         }
-        let paused = crate::campaigns::pause_for_disconnect(&mut tx, id, "LinkedIn sync interrupted beyond the tolerance").await?;
+        let paused = crate::campaigns::pause_for_disconnect(
+            &mut tx,
+            id,
+            "LinkedIn sync interrupted beyond the tolerance",
+        )
+        .await?;
         tx.commit().await?;
         Ok(Some(paused))
     }
@@ -248,13 +287,20 @@ impl Store {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let resumed = if updated == 1 { resume_disconnected_campaigns(&mut tx, &[id]).await? } else { vec![] };
+        let resumed = if updated == 1 {
+            resume_disconnected_campaigns(&mut tx, &[id]).await?
+        } else {
+            vec![]
+        };
         tx.commit().await?;
         Ok(resumed)
     }
 
     /// Rows `connecting` since before `older_than` (UTC), oldest first.
-    pub async fn stale_connecting(&self, older_than: DateTime<Utc>) -> Result<Vec<crate::AccountRow>, StoreError> {
+    pub async fn stale_connecting(
+        &self,
+        older_than: DateTime<Utc>,
+    ) -> Result<Vec<crate::AccountRow>, StoreError> {
         let ids: Vec<Uuid> = sqlx::query_scalar(
             "SELECT id FROM linkedin_accounts WHERE status = 'connecting' AND connecting_since < $1 ORDER BY connecting_since",
         )
@@ -269,7 +315,9 @@ impl Store {
     }
 
     /// Every row linked to a Unipile account (the reconciler's fleet).
-    pub async fn linked_accounts(&self) -> Result<Vec<(AccountId, AccountStatus, String, Option<SourceStatus>)>, StoreError> {
+    pub async fn linked_accounts(
+        &self,
+    ) -> Result<Vec<(AccountId, AccountStatus, String, Option<SourceStatus>)>, StoreError> {
         let rows: Vec<(Uuid, String, String, Option<String>)> = sqlx::query_as(
             "SELECT id, status, unipile_account_id, provider_status FROM linkedin_accounts \
              WHERE unipile_account_id IS NOT NULL ORDER BY id",
@@ -277,7 +325,14 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
-            .map(|(id, s, u, p)| Ok((AccountId(id), s.parse()?, u, p.map(|p| p.parse()).transpose()?)))
+            .map(|(id, s, u, p)| {
+                Ok((
+                    AccountId(id),
+                    s.parse()?,
+                    u,
+                    p.map(|p| p.parse()).transpose()?,
+                ))
+            })
             .collect()
     }
 
@@ -341,11 +396,12 @@ impl Store {
             return Err(StoreError::NotFound(format!("campaign {campaign}")));
         };
         let account_connected = account_status == AccountStatus::Connected.as_str();
-        let reasons: Vec<String> =
-            sqlx::query_scalar("SELECT reason FROM campaign_pauses WHERE campaign_id = $1 ORDER BY reason")
-                .bind(campaign)
-                .fetch_all(&mut *tx)
-                .await?;
+        let reasons: Vec<String> = sqlx::query_scalar(
+            "SELECT reason FROM campaign_pauses WHERE campaign_id = $1 ORDER BY reason",
+        )
+        .bind(campaign)
+        .fetch_all(&mut *tx)
+        .await?;
         let mut cleared = Vec::new();
         let mut remaining = Vec::new();
         for r in reasons {
@@ -355,7 +411,11 @@ impl Store {
                 PauseReason::SubscriptionInactive => !subscription_active,
                 _ => false,
             };
-            if cause_persists { remaining.push(reason) } else { cleared.push(reason) }
+            if cause_persists {
+                remaining.push(reason)
+            } else {
+                cleared.push(reason)
+            }
         }
         let cleared_s: Vec<&str> = cleared.iter().map(|r| r.as_str()).collect();
         sqlx::query("DELETE FROM campaign_pauses WHERE campaign_id = $1 AND reason = ANY($2)")
@@ -363,7 +423,11 @@ impl Store {
             .bind(&cleared_s)
             .execute(&mut *tx)
             .await?;
-        let status = if remaining.is_empty() { "active" } else { "paused" };
+        let status = if remaining.is_empty() {
+            "active"
+        } else {
+            "paused"
+        };
         sqlx::query("UPDATE campaigns SET status = $2, status_changed_at = now() WHERE id = $1 AND status <> $2")
             .bind(campaign)
             .bind(status)
@@ -380,7 +444,11 @@ impl Store {
             crate::sending::pace_due_enrollments(&mut tx, &[campaign]).await?;
         }
         tx.commit().await?;
-        Ok(ResumeOutcome { status: status.into(), cleared, remaining })
+        Ok(ResumeOutcome {
+            status: status.into(),
+            cleared,
+            remaining,
+        })
     }
 }
 
@@ -388,7 +456,10 @@ impl Store {
     /// Subscription end: marks the workspace inactive and gives every campaign of it the
     /// `subscription_inactive` reason (paused, enrollments soft-paused at their step).
     /// Nothing is destroyed. Returns how many campaigns carry the reason now.
-    pub async fn subscription_end(&self, workspace: relink_domain::WorkspaceId) -> Result<u64, StoreError> {
+    pub async fn subscription_end(
+        &self,
+        workspace: relink_domain::WorkspaceId,
+    ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         set_subscription_active(&mut tx, workspace, false).await?;
         sqlx::query(
@@ -426,7 +497,10 @@ impl Store {
     /// Renewal: the workspace is active again and the `subscription_inactive` reason is
     /// removed; campaigns left without a reason become active, their enrollments woken at
     /// their step and paced. Returns the campaigns that became active.
-    pub async fn subscription_renew(&self, workspace: relink_domain::WorkspaceId) -> Result<Vec<Uuid>, StoreError> {
+    pub async fn subscription_renew(
+        &self,
+        workspace: relink_domain::WorkspaceId,
+    ) -> Result<Vec<Uuid>, StoreError> {
         let mut tx = self.pool.begin().await?;
         set_subscription_active(&mut tx, workspace, true).await?;
         let resumed = crate::campaigns::clear_reason(
@@ -460,10 +534,11 @@ impl Store {
         workspace: relink_domain::WorkspaceId,
         audit: &AuditContext,
     ) -> Result<u64, StoreError> {
-        let active: Option<bool> = sqlx::query_scalar("SELECT subscription_active FROM workspaces WHERE id = $1")
-            .bind(workspace.0)
-            .fetch_optional(&self.pool)
-            .await?;
+        let active: Option<bool> =
+            sqlx::query_scalar("SELECT subscription_active FROM workspaces WHERE id = $1")
+                .bind(workspace.0)
+                .fetch_optional(&self.pool)
+                .await?;
         if active != Some(false) {
             return Ok(0);
         }
@@ -476,14 +551,26 @@ impl Store {
         let mut flipped = 0;
         for (id, status) in rows {
             let mut tx = self.pool.begin().await?;
-            match flip_status(&mut tx, AccountId(id), &[status.parse()?], AccountStatus::Disconnected, audit).await {
+            match flip_status(
+                &mut tx,
+                AccountId(id),
+                &[status.parse()?],
+                AccountStatus::Disconnected,
+                audit,
+            )
+            .await
+            {
                 Ok(_) => {
                     sqlx::query("UPDATE linkedin_accounts SET link_token = NULL WHERE id = $1")
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;
-                    crate::campaigns::pause_for_disconnect(&mut tx, AccountId(id), "subscription ended without renewal")
-                        .await?;
+                    crate::campaigns::pause_for_disconnect(
+                        &mut tx,
+                        AccountId(id),
+                        "subscription ended without renewal",
+                    )
+                    .await?;
                     tx.commit().await?;
                     flipped += 1;
                 }

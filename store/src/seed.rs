@@ -82,7 +82,15 @@ impl Store {
             reason: Some("seed".into()),
             ..Default::default()
         };
-        insert_audit(&mut tx, AccountId(id), unipile_account_id, None, Some(status), &audit).await?;
+        insert_audit(
+            &mut tx,
+            AccountId(id),
+            unipile_account_id,
+            None,
+            Some(status),
+            &audit,
+        )
+        .await?;
         tx.commit().await?;
         Ok(AccountId(id))
     }
@@ -98,7 +106,11 @@ impl Store {
         pauses: &[PauseReason],
     ) -> Result<Uuid, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let status = if pauses.is_empty() { "active" } else { "paused" };
+        let status = if pauses.is_empty() {
+            "active"
+        } else {
+            "paused"
+        };
         let id: Uuid = sqlx::query_scalar(
             "INSERT INTO campaigns (workspace_id, account_id, name, status) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -115,7 +127,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        let state = if pauses.is_empty() { "active" } else { "soft_paused" };
+        let state = if pauses.is_empty() {
+            "active"
+        } else {
+            "soft_paused"
+        };
         sqlx::query(
             "INSERT INTO campaign_enrollments (campaign_id, prospect_ref, current_step, state) \
              SELECT $1, 'prospect-' || g, g % 3, $3 FROM generate_series(1, $2) g",
@@ -133,7 +149,11 @@ impl Store {
 /// A fresh id in the shape Unipile uses for accounts: 22 characters of `[A-Za-z0-9]`.
 pub fn fake_unipile_id() -> String {
     use rand::{Rng, distr::Alphanumeric};
-    rand::rng().sample_iter(&Alphanumeric).take(22).map(char::from).collect()
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(22)
+        .map(char::from)
+        .collect()
 }
 
 /// The demo workspace: two connected accounts (fresh Unipile ids on every run, so the
@@ -142,9 +162,17 @@ pub fn fake_unipile_id() -> String {
 pub async fn seed_demo(store: &Store) -> Result<DemoSeed, StoreError> {
     let (workspace_id, api_token) = store.create_workspace("Demo workspace").await?;
     let (alex_id, sam_id) = (fake_unipile_id(), fake_unipile_id());
-    let (alex_member, sam_member) =
-        (format!("ACoAA{}", fake_unipile_id()), format!("ACoAA{}", fake_unipile_id()));
-    let specs: [(&str, AccountStatus, Option<&str>, Option<&str>, &[(&str, &[PauseReason])]); 3] = [
+    let (alex_member, sam_member) = (
+        format!("ACoAA{}", fake_unipile_id()),
+        format!("ACoAA{}", fake_unipile_id()),
+    );
+    let specs: [(
+        &str,
+        AccountStatus,
+        Option<&str>,
+        Option<&str>,
+        &[(&str, &[PauseReason])],
+    ); 3] = [
         (
             "Alex Example",
             AccountStatus::Connected,
@@ -157,16 +185,31 @@ pub async fn seed_demo(store: &Store) -> Result<DemoSeed, StoreError> {
             AccountStatus::Connected,
             Some(sam_id.as_str()),
             Some(sam_member.as_str()),
-            &[("Agency partners", &[]), ("Webinar follow-up", &[PauseReason::Manual])],
+            &[
+                ("Agency partners", &[]),
+                ("Webinar follow-up", &[PauseReason::Manual]),
+            ],
         ),
-        ("Robin Newseat", AccountStatus::Disconnected, None, None, &[("Spring launch", &[])]),
+        (
+            "Robin Newseat",
+            AccountStatus::Disconnected,
+            None,
+            None,
+            &[("Spring launch", &[])],
+        ),
     ];
     let mut accounts = Vec::new();
     for (name, status, unipile, member, campaigns) in specs {
-        let id = store.create_account(workspace_id, name, status, unipile, member, "seed-demo").await?;
+        let id = store
+            .create_account(workspace_id, name, status, unipile, member, "seed-demo")
+            .await?;
         let mut ids = Vec::new();
         for (cname, pauses) in campaigns {
-            ids.push(store.create_campaign(workspace_id, id, cname, 5, pauses).await?);
+            ids.push(
+                store
+                    .create_campaign(workspace_id, id, cname, 5, pauses)
+                    .await?,
+            );
         }
         accounts.push(SeedAccount {
             id,
@@ -177,5 +220,9 @@ pub async fn seed_demo(store: &Store) -> Result<DemoSeed, StoreError> {
             campaigns: ids,
         });
     }
-    Ok(DemoSeed { workspace_id, api_token, accounts })
+    Ok(DemoSeed {
+        workspace_id,
+        api_token,
+        accounts,
+    })
 }

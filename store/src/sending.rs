@@ -4,12 +4,12 @@
 //! first. Otherwise the answer says when the next slot opens.
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc, Weekday};
-use sqlx::PgConnection;
 use relink_domain::{
     AccountId, AccountStatus,
     pacing::{ActionType, Caps, History, SendSettings},
 };
 use serde::Serialize;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{Store, StoreError};
@@ -18,10 +18,22 @@ use crate::{Store, StoreError};
 /// LinkedIn-safe defaults (per UTC day, per rolling 7 days).
 pub fn default_caps(action: ActionType) -> Caps {
     match action {
-        ActionType::Invite => Caps { daily: 20, weekly: 100 },
-        ActionType::Message => Caps { daily: 50, weekly: 250 },
-        ActionType::Inmail => Caps { daily: 5, weekly: 25 },
-        ActionType::ProfileView => Caps { daily: 80, weekly: 400 },
+        ActionType::Invite => Caps {
+            daily: 20,
+            weekly: 100,
+        },
+        ActionType::Message => Caps {
+            daily: 50,
+            weekly: 250,
+        },
+        ActionType::Inmail => Caps {
+            daily: 5,
+            weekly: 25,
+        },
+        ActionType::ProfileView => Caps {
+            daily: 80,
+            weekly: 400,
+        },
     }
 }
 
@@ -49,7 +61,11 @@ pub enum GateAnswer {
 }
 
 fn deferred(retry_at: DateTime<Utc>, reason: &str) -> GateAnswer {
-    GateAnswer::Deferred { reserved: false, retry_at, reason: reason.into() }
+    GateAnswer::Deferred {
+        reserved: false,
+        retry_at,
+        reason: reason.into(),
+    }
 }
 
 fn weekday_from_iso(n: i16) -> Option<Weekday> {
@@ -83,7 +99,12 @@ impl Store {
     }
 
     /// Sent counts of one action type per UTC day, from `since` on.
-    pub async fn send_history(&self, account: AccountId, action: ActionType, since: NaiveDate) -> Result<History, StoreError> {
+    pub async fn send_history(
+        &self,
+        account: AccountId,
+        action: ActionType,
+        since: NaiveDate,
+    ) -> Result<History, StoreError> {
         let mut conn = self.pool.acquire().await?;
         load_history(&mut conn, account, action, since).await
     }
@@ -99,12 +120,19 @@ impl Store {
         ramp_start: Option<NaiveDate>,
     ) -> Result<(), StoreError> {
         if time_zone.parse::<chrono_tz::Tz>().is_err() {
-            return Err(StoreError::Conflict(format!("unknown IANA time zone {time_zone:?}")));
+            return Err(StoreError::Conflict(format!(
+                "unknown IANA time zone {time_zone:?}"
+            )));
         }
         if active_days.is_empty() {
-            return Err(StoreError::Conflict("at least one active day is needed".into()));
+            return Err(StoreError::Conflict(
+                "at least one active day is needed".into(),
+            ));
         }
-        let days: Vec<i16> = active_days.iter().map(|d| d.number_from_monday() as i16).collect();
+        let days: Vec<i16> = active_days
+            .iter()
+            .map(|d| d.number_from_monday() as i16)
+            .collect();
         sqlx::query(
             "INSERT INTO account_send_settings (account_id, time_zone, window_start, window_end, active_days, ramp_start) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account_id) DO UPDATE SET time_zone = $2, \
@@ -122,7 +150,12 @@ impl Store {
     }
 
     /// Sets one action type's caps for an account.
-    pub async fn set_caps(&self, account: AccountId, action: ActionType, caps: Caps) -> Result<(), StoreError> {
+    pub async fn set_caps(
+        &self,
+        account: AccountId,
+        action: ActionType,
+        caps: Caps,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO account_send_caps (account_id, action, daily_cap, weekly_cap) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (account_id, action) DO UPDATE SET daily_cap = $3, weekly_cap = $4",
@@ -150,18 +183,24 @@ impl Store {
     ) -> Result<GateAnswer, StoreError> {
         let row = self.account(account).await?;
         if row.status != AccountStatus::Connected {
-            return Ok(deferred(now + Duration::minutes(15), "account_not_connected"));
+            return Ok(deferred(
+                now + Duration::minutes(15),
+                "account_not_connected",
+            ));
         }
         if let Some(c) = campaign {
-            let status: Option<String> =
-                sqlx::query_scalar("SELECT status FROM campaigns WHERE id = $1 AND account_id = $2")
-                    .bind(c)
-                    .bind(account.0)
-                    .fetch_optional(&self.pool)
-                    .await?;
+            let status: Option<String> = sqlx::query_scalar(
+                "SELECT status FROM campaigns WHERE id = $1 AND account_id = $2",
+            )
+            .bind(c)
+            .bind(account.0)
+            .fetch_optional(&self.pool)
+            .await?;
             match status.as_deref() {
                 None => return Err(StoreError::NotFound(format!("campaign {c}"))),
-                Some("paused") => return Ok(deferred(now + Duration::minutes(15), "campaign_paused")),
+                Some("paused") => {
+                    return Ok(deferred(now + Duration::minutes(15), "campaign_paused"));
+                }
                 Some(_) => {}
             }
         }
@@ -178,7 +217,10 @@ impl Store {
             settings.next_open(t).unwrap_or(t)
         };
         if limit == 0 {
-            return Ok(deferred(next_day_open(today), if caps.daily == 0 { "daily_cap" } else { "ramp" }));
+            return Ok(deferred(
+                next_day_open(today),
+                if caps.daily == 0 { "daily_cap" } else { "ramp" },
+            ));
         }
         // One statement: insert today's counter or bump it, only while the account is
         // connected, the campaign (if any) active, and under the daily limit and the
@@ -208,41 +250,68 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         if reserved.is_some() {
-            return Ok(GateAnswer::Reserved { reserved: true, slot: now });
+            return Ok(GateAnswer::Reserved {
+                reserved: true,
+                slot: now,
+            });
         }
         // Refused: say why (status and pause first: they may have changed meanwhile).
         let still = self.account(account).await?;
         if still.status != AccountStatus::Connected {
-            return Ok(deferred(now + Duration::minutes(15), "account_not_connected"));
+            return Ok(deferred(
+                now + Duration::minutes(15),
+                "account_not_connected",
+            ));
         }
         if let Some(c) = campaign {
-            let paused: bool = sqlx::query_scalar("SELECT status = 'paused' FROM campaigns WHERE id = $1")
-                .bind(c)
-                .fetch_one(&self.pool)
-                .await?;
+            let paused: bool =
+                sqlx::query_scalar("SELECT status = 'paused' FROM campaigns WHERE id = $1")
+                    .bind(c)
+                    .fetch_one(&self.pool)
+                    .await?;
             if paused {
                 return Ok(deferred(now + Duration::minutes(15), "campaign_paused"));
             }
         }
-        let history = self.send_history(account, action, today - Duration::days(6)).await?;
+        let history = self
+            .send_history(account, action, today - Duration::days(6))
+            .await?;
         let sent_today = history.get(&today).copied().unwrap_or(0);
         if sent_today >= limit {
-            let why = if limit < caps.daily { "ramp" } else { "daily_cap" };
+            let why = if limit < caps.daily {
+                "ramp"
+            } else {
+                "daily_cap"
+            };
             return Ok(deferred(next_day_open(today), why));
         }
         // Weekly cap: a slot frees when the oldest counted day leaves the 7-day window.
-        let oldest = history.iter().find(|(_, n)| **n > 0).map(|(d, _)| *d).unwrap_or(today);
+        let oldest = history
+            .iter()
+            .find(|(_, n)| **n > 0)
+            .map(|(d, _)| *d)
+            .unwrap_or(today);
         let frees = midnight_after(oldest + Duration::days(6));
-        Ok(deferred(settings.next_open(frees).unwrap_or(frees), "weekly_cap"))
+        Ok(deferred(
+            settings.next_open(frees).unwrap_or(frees),
+            "weekly_cap",
+        ))
     }
 }
 
 /// Every action type, in a fixed order (for tables such as `starter plan-sends`).
-pub const ACTION_TYPES: [ActionType; 4] =
-    [ActionType::Invite, ActionType::Message, ActionType::Inmail, ActionType::ProfileView];
+pub const ACTION_TYPES: [ActionType; 4] = [
+    ActionType::Invite,
+    ActionType::Message,
+    ActionType::Inmail,
+    ActionType::ProfileView,
+];
 
 /// An account's sending rules (defaults: UTC, 09:00–18:00, Monday–Friday, no ramp).
-pub(crate) async fn load_settings(conn: &mut PgConnection, account: AccountId) -> Result<SendSettings, StoreError> {
+pub(crate) async fn load_settings(
+    conn: &mut PgConnection,
+    account: AccountId,
+) -> Result<SendSettings, StoreError> {
     let row: Option<(String, NaiveTime, NaiveTime, Vec<i16>, Option<NaiveDate>)> = sqlx::query_as(
         "SELECT time_zone, window_start, window_end, active_days, ramp_start FROM account_send_settings WHERE account_id = $1",
     )
@@ -250,11 +319,18 @@ pub(crate) async fn load_settings(conn: &mut PgConnection, account: AccountId) -
     .fetch_optional(&mut *conn)
     .await?;
     let (tz, start, end, days, ramp) = row.unwrap_or_else(|| {
-        ("UTC".into(), NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
-         NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default(), vec![1, 2, 3, 4, 5], None)
+        (
+            "UTC".into(),
+            NaiveTime::from_hms_opt(9, 0, 0).unwrap_or_default(),
+            NaiveTime::from_hms_opt(18, 0, 0).unwrap_or_default(),
+            vec![1, 2, 3, 4, 5],
+            None,
+        )
     });
     Ok(SendSettings {
-        time_zone: tz.parse().map_err(|_| StoreError::Corrupt(format!("time zone {tz:?}")))?,
+        time_zone: tz
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("time zone {tz:?}")))?,
         window_start: start,
         window_end: end,
         active_days: days.into_iter().filter_map(weekday_from_iso).collect(),
@@ -262,14 +338,22 @@ pub(crate) async fn load_settings(conn: &mut PgConnection, account: AccountId) -
     })
 }
 
-pub(crate) async fn load_caps(conn: &mut PgConnection, account: AccountId, action: ActionType) -> Result<Caps, StoreError> {
-    let row: Option<(i32, i32)> =
-        sqlx::query_as("SELECT daily_cap, weekly_cap FROM account_send_caps WHERE account_id = $1 AND action = $2")
-            .bind(account.0)
-            .bind(action.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-    Ok(row.map_or(default_caps(action), |(d, w)| Caps { daily: d.max(0) as u32, weekly: w.max(0) as u32 }))
+pub(crate) async fn load_caps(
+    conn: &mut PgConnection,
+    account: AccountId,
+    action: ActionType,
+) -> Result<Caps, StoreError> {
+    let row: Option<(i32, i32)> = sqlx::query_as(
+        "SELECT daily_cap, weekly_cap FROM account_send_caps WHERE account_id = $1 AND action = $2",
+    )
+    .bind(account.0)
+    .bind(action.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map_or(default_caps(action), |(d, w)| Caps {
+        daily: d.max(0) as u32,
+        weekly: w.max(0) as u32,
+    }))
 }
 
 pub(crate) async fn load_history(
@@ -286,13 +370,20 @@ pub(crate) async fn load_history(
     .bind(since)
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.into_iter().map(|(d, n)| (d, n.max(0) as u32)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(d, n)| (d, n.max(0) as u32))
+        .collect())
 }
 
 /// The action an enrollment's current step performs: the first step of a LinkedIn
 /// sequence is the connection invite, later steps are messages.
 pub fn action_of_step(step: i32) -> ActionType {
-    if step == 0 { ActionType::Invite } else { ActionType::Message }
+    if step == 0 {
+        ActionType::Invite
+    } else {
+        ActionType::Message
+    }
 }
 
 /// Days ahead the pacer plans for woken enrollments; whatever does not fit is due after.
@@ -303,7 +394,10 @@ const PACE_HORIZON_DAYS: u32 = 60;
 /// action type, day by day within the caps, the ramp and the sending window, in the
 /// order they became due. A backlog after a long disconnect is spread over the
 /// following days, never burst. Steps are not touched.
-pub(crate) async fn pace_due_enrollments(conn: &mut PgConnection, campaigns: &[Uuid]) -> Result<u64, StoreError> {
+pub(crate) async fn pace_due_enrollments(
+    conn: &mut PgConnection,
+    campaigns: &[Uuid],
+) -> Result<u64, StoreError> {
     if campaigns.is_empty() {
         return Ok(0);
     }
@@ -319,15 +413,26 @@ pub(crate) async fn pace_due_enrollments(conn: &mut PgConnection, campaigns: &[U
     .await?;
     let mut groups: std::collections::BTreeMap<(Uuid, ActionType), Vec<Uuid>> = Default::default();
     for (id, step, account) in due {
-        groups.entry((account, action_of_step(step))).or_default().push(id);
+        groups
+            .entry((account, action_of_step(step)))
+            .or_default()
+            .push(id);
     }
     let mut paced = 0u64;
     for ((account, action), ids) in groups {
         let account = AccountId(account);
         let settings = load_settings(conn, account).await?;
         let caps = load_caps(conn, account, action).await?;
-        let history = load_history(conn, account, action, now.date_naive() - Duration::days(6)).await?;
-        let plan = relink_domain::pacing::plan(&settings, caps, &history, ids.len() as u32, now, PACE_HORIZON_DAYS);
+        let history =
+            load_history(conn, account, action, now.date_naive() - Duration::days(6)).await?;
+        let plan = relink_domain::pacing::plan(
+            &settings,
+            caps,
+            &history,
+            ids.len() as u32,
+            now,
+            PACE_HORIZON_DAYS,
+        );
         let mut slots: Vec<DateTime<Utc>> = Vec::with_capacity(ids.len());
         for day in &plan {
             if let Some(open) = day.opens_at {
@@ -335,7 +440,9 @@ pub(crate) async fn pace_due_enrollments(conn: &mut PgConnection, campaigns: &[U
             }
         }
         let beyond = now + Duration::days(i64::from(PACE_HORIZON_DAYS));
-        let times: Vec<DateTime<Utc>> = (0..ids.len()).map(|i| slots.get(i).copied().unwrap_or(beyond)).collect();
+        let times: Vec<DateTime<Utc>> = (0..ids.len())
+            .map(|i| slots.get(i).copied().unwrap_or(beyond))
+            .collect();
         paced += sqlx::query(
             "UPDATE campaign_enrollments e SET next_due_at = t.at, updated_at = now() \
              FROM unnest($1::uuid[], $2::timestamptz[]) AS t(id, at) WHERE e.id = t.id",

@@ -8,9 +8,10 @@
 use crate::{AppOptions, Seeded, TestApp, WEBHOOK_SECRET};
 use futures::StreamExt;
 use relink_domain::{
-    AccountStatus, PauseReason, reconnect_workflow_id,
+    AccountStatus, PauseReason,
     deletes::{DeleteKind, DeleteOutcome, DeleteRequester, SafeDeleteInput},
     healing::{OrphanPassInput, ReconcileInput, SweepInput},
+    reconnect_workflow_id,
 };
 use relink_workflows::{
     AccountReconcilerWorkflow, CampaignSweeperWorkflow, OrphanWatcherWorkflow, SafeDeleteWorkflow,
@@ -47,8 +48,18 @@ pub struct DrillRow {
 }
 
 impl DrillRow {
-    fn new(drill: impl Into<String>, expected: impl Into<String>, observed: impl Into<String>, pass: bool) -> Self {
-        Self { drill: drill.into(), expected: expected.into(), observed: observed.into(), pass }
+    fn new(
+        drill: impl Into<String>,
+        expected: impl Into<String>,
+        observed: impl Into<String>,
+        pass: bool,
+    ) -> Self {
+        Self {
+            drill: drill.into(),
+            expected: expected.into(),
+            observed: observed.into(),
+            pass,
+        }
     }
 }
 
@@ -90,8 +101,14 @@ impl std::fmt::Display for Boundary {
 
 /// The activity events of a run's history, as `(scheduled?, activity type)` in order.
 async fn activity_events(app: &TestApp, workflow_id: &str) -> Vec<(bool, String)> {
-    let handle = app.temporal.get_workflow_handle::<UntypedWorkflow>(workflow_id);
-    let Ok(events) = handle.fetch_history(WorkflowFetchHistoryOptions::default()).into_events().await else {
+    let handle = app
+        .temporal
+        .get_workflow_handle::<UntypedWorkflow>(workflow_id);
+    let Ok(events) = handle
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .into_events()
+        .await
+    else {
         return vec![];
     };
     let mut scheduled: HashMap<i64, String> = HashMap::new();
@@ -104,7 +121,13 @@ async fn activity_events(app: &TestApp, workflow_id: &str) -> Vec<(bool, String)
                 out.push((true, name));
             }
             Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => {
-                out.push((false, scheduled.get(&a.scheduled_event_id).cloned().unwrap_or_default()));
+                out.push((
+                    false,
+                    scheduled
+                        .get(&a.scheduled_event_id)
+                        .cloned()
+                        .unwrap_or_default(),
+                ));
             }
             _ => {}
         }
@@ -115,14 +138,23 @@ async fn activity_events(app: &TestApp, workflow_id: &str) -> Vec<(bool, String)
 /// Waits (polling the run's history every 5 ms) for `at`, then kills the worker
 /// abruptly and starts a new one. Returns how long after the wait began the kill came,
 /// or an error when the boundary never showed within `timeout`.
-pub async fn kill_at(app: &mut TestApp, workflow_id: &str, at: Boundary, timeout: Duration) -> Result<Duration, String> {
+pub async fn kill_at(
+    app: &mut TestApp,
+    workflow_id: &str,
+    at: Boundary,
+    timeout: Duration,
+) -> Result<Duration, String> {
     let start = Instant::now();
     let (want_scheduled, name) = match at {
         Boundary::Scheduled(n) => (true, n),
         Boundary::Completed(n) => (false, n),
     };
     loop {
-        if activity_events(app, workflow_id).await.iter().any(|(s, n)| *s == want_scheduled && n == name) {
+        if activity_events(app, workflow_id)
+            .await
+            .iter()
+            .any(|(s, n)| *s == want_scheduled && n == name)
+        {
             app.kill_worker();
             let waited = start.elapsed();
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -139,7 +171,9 @@ pub async fn kill_at(app: &mut TestApp, workflow_id: &str, at: Boundary, timeout
 /// Waits until the run `workflow_id` is closed (completed, failed, …). Returns its
 /// status name.
 async fn wait_closed(app: &TestApp, workflow_id: &str, timeout: Duration) -> String {
-    let handle = app.temporal.get_workflow_handle::<UntypedWorkflow>(workflow_id);
+    let handle = app
+        .temporal
+        .get_workflow_handle::<UntypedWorkflow>(workflow_id);
     let deadline = Instant::now() + timeout;
     loop {
         if let Ok(d) = handle.describe(Default::default()).await {
@@ -156,7 +190,11 @@ async fn wait_closed(app: &TestApp, workflow_id: &str, timeout: Duration) -> Str
 }
 
 async fn click(http: reqwest::Client, web: String, token: String, account: String) -> (u16, Value) {
-    let r = http.post(format!("{web}/api/accounts/{account}/reconnect")).bearer_auth(token).send().await;
+    let r = http
+        .post(format!("{web}/api/accounts/{account}/reconnect"))
+        .bearer_auth(token)
+        .send()
+        .await;
     match r {
         Ok(r) => {
             let code = r.status().as_u16();
@@ -179,7 +217,13 @@ async fn click_until_linked(app: &TestApp, s: &Seeded, first: (u16, Value)) -> V
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        answer = click(app.http.clone(), app.web_url.clone(), s.token.clone(), s.account.to_string()).await;
+        answer = click(
+            app.http.clone(),
+            app.web_url.clone(),
+            s.token.clone(),
+            s.account.to_string(),
+        )
+        .await;
     }
     urls
 }
@@ -195,7 +239,15 @@ async fn flips_since(app: &TestApp, since: chrono::DateTime<chrono::Utc>) -> i64
 
 /// Alerts of `kind` raised since `since`.
 async fn alerts_since(app: &TestApp, kind: &str, since: chrono::DateTime<chrono::Utc>) -> usize {
-    app.store.alerts().await.map(|a| a.iter().filter(|x| x.kind == kind && x.created_at >= since).count()).unwrap_or(0)
+    app.store
+        .alerts()
+        .await
+        .map(|a| {
+            a.iter()
+                .filter(|x| x.kind == kind && x.created_at >= since)
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 /// Accounts whose status disagrees with their latest audit row (a flip without its
@@ -217,21 +269,42 @@ async fn unpaired_flips(app: &TestApp) -> i64 {
 /// cleared, every click shown the same url, one hosted link at Unipile (two only when the
 /// kill landed inside Unipile's link call, whose answer was lost with the worker).
 pub async fn reconnect_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     let links_before = app.sim_count(LINK_ROUTE).await;
     let wf = reconnect_workflow_id(s.account);
-    let before_link = !matches!(at, Boundary::Scheduled(names::LINK_ACCOUNT) | Boundary::Completed(names::LINK_ACCOUNT));
+    let before_link = !matches!(
+        at,
+        Boundary::Scheduled(names::LINK_ACCOUNT) | Boundary::Completed(names::LINK_ACCOUNT)
+    );
     let mut killed = Ok(Duration::ZERO);
     let first = if before_link {
-        let pending = tokio::spawn(click(app.http.clone(), app.web_url.clone(), s.token.clone(), s.account.to_string()));
+        let pending = tokio::spawn(click(
+            app.http.clone(),
+            app.web_url.clone(),
+            s.token.clone(),
+            s.account.to_string(),
+        ));
         killed = kill_at(app, &wf, at, Duration::from_secs(30)).await;
         pending.await.unwrap_or((0, Value::Null))
     } else {
-        click(app.http.clone(), app.web_url.clone(), s.token.clone(), s.account.to_string()).await
+        click(
+            app.http.clone(),
+            app.web_url.clone(),
+            s.token.clone(),
+            s.account.to_string(),
+        )
+        .await
     };
     let urls = click_until_linked(app, &s, first).await;
     if let Some(url) = urls.last() {
-        let _ = app.http.post(format!("{}/_sim/hosted/complete", app.sim_url)).json(&json!({"url": url, "notify": true})).send().await;
+        let _ = app
+            .http
+            .post(format!("{}/_sim/hosted/complete", app.sim_url))
+            .json(&json!({"url": url, "notify": true}))
+            .send()
+            .await;
     }
     if !before_link {
         killed = kill_at(app, &wf, at, Duration::from_secs(30)).await;
@@ -242,9 +315,11 @@ pub async fn reconnect_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
     let connecting_rows = app.audit_count(s.account, "connecting").await;
     let connected_rows = app.audit_count(s.account, "connected").await;
     let resumed = app.campaign(s.paused_for_disconnect).await == ("active".to_string(), vec![]);
-    let manual_kept = app.campaign(s.paused_also_manual).await == ("paused".to_string(), vec!["manual".to_string()]);
+    let manual_kept = app.campaign(s.paused_also_manual).await
+        == ("paused".to_string(), vec!["manual".to_string()]);
     let distinct: BTreeSet<_> = urls.iter().collect();
-    let links_ok = links == 1 || (links == 2 && at == Boundary::Scheduled(names::CREATE_HOSTED_LINK));
+    let links_ok =
+        links == 1 || (links == 2 && at == Boundary::Scheduled(names::CREATE_HOSTED_LINK));
     let pass = killed.is_ok()
         && connected
         && connecting_rows == 1
@@ -258,7 +333,11 @@ pub async fn reconnect_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
         "relinked once; 1 url shown; 1 link (2 if killed inside the link call)",
         format!(
             "{}; run {closed}; audit connecting/connected {connecting_rows}/{connected_rows}; urls shown {}; links {links}; pause cleared {resumed}, manual kept {manual_kept}{}",
-            if connected { "connected" } else { "NOT connected" },
+            if connected {
+                "connected"
+            } else {
+                "NOT connected"
+            },
             distinct.len(),
             killed.err().map(|e| format!("; {e}")).unwrap_or_default()
         ),
@@ -269,7 +348,13 @@ pub async fn reconnect_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
 async fn wait_row(app: &TestApp, s: &Seeded, want: AccountStatus, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
-        if app.store.account(s.account).await.map(|r| r.status == want).unwrap_or(false) {
+        if app
+            .store
+            .account(s.account)
+            .await
+            .map(|r| r.status == want)
+            .unwrap_or(false)
+        {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -280,9 +365,15 @@ async fn wait_row(app: &TestApp, s: &Seeded, want: AccountStatus, timeout: Durat
 /// A login finished at Unipile whose callback was lost, the row stuck `connecting`
 /// for 10 minutes (what the orphan watcher exists for).
 async fn stuck_connecting(app: &TestApp) -> Seeded {
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     let (_, body) = app.click_reconnect(&s.token, &s.account.to_string()).await;
-    app.sim_post("/_sim/hosted/complete", json!({"url": body["url"], "notify": false})).await;
+    app.sim_post(
+        "/_sim/hosted/complete",
+        json!({"url": body["url"], "notify": false}),
+    )
+    .await;
     let _ = sqlx::query("UPDATE linkedin_accounts SET connecting_since = now() - interval '10 minutes' WHERE id = $1")
         .bind(s.account.0)
         .execute(app.store.pool())
@@ -296,7 +387,10 @@ pub async fn orphan_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
     let s = stuck_connecting(app).await;
     let wf = format!("drill-orphan-{}", uuid::Uuid::new_v4().simple());
     let opts = WorkflowStartOptions::new(app.task_queue.clone(), wf.clone()).build();
-    let started = app.temporal.start_workflow(OrphanWatcherWorkflow::run, OrphanPassInput::default(), opts).await;
+    let started = app
+        .temporal
+        .start_workflow(OrphanWatcherWorkflow::run, OrphanPassInput::default(), opts)
+        .await;
     let killed = match started {
         Ok(_) => kill_at(app, &wf, at, Duration::from_secs(30)).await,
         Err(e) => Err(format!("start: {e}")),
@@ -305,7 +399,11 @@ pub async fn orphan_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
     let row = app.account(s.account).await;
     let connected_rows = app.audit_count(s.account, "connected").await;
     let resumed = app.campaign(s.paused_for_disconnect).await == ("active".to_string(), vec![]);
-    let pass = killed.is_ok() && closed.contains("Completed") && row.status == AccountStatus::Connected && connected_rows == 1 && resumed;
+    let pass = killed.is_ok()
+        && closed.contains("Completed")
+        && row.status == AccountStatus::Connected
+        && connected_rows == 1
+        && resumed;
     DrillRow::new(
         format!("worker SIGKILL: orphan watcher, {at}"),
         "stuck row relinked once, pause cleared",
@@ -320,7 +418,11 @@ pub async fn orphan_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
 
 /// Seeds `n` campaigns of one connected account paused for the disconnect, `manual`
 /// more paused for the disconnect and `manual`, in one statement each.
-async fn disconnect_paused_campaigns(app: &TestApp, n: usize, manual: usize) -> (uuid::Uuid, Vec<uuid::Uuid>) {
+async fn disconnect_paused_campaigns(
+    app: &TestApp,
+    n: usize,
+    manual: usize,
+) -> (uuid::Uuid, Vec<uuid::Uuid>) {
     let s = app.seed_account(AccountStatus::Connected, "OK").await;
     let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
         "WITH c AS (INSERT INTO campaigns (workspace_id, account_id, name, status) \
@@ -335,11 +437,13 @@ async fn disconnect_paused_campaigns(app: &TestApp, n: usize, manual: usize) -> 
     .await
     .expect("campaigns");
     let manual_ids: Vec<uuid::Uuid> = ids.iter().take(manual).copied().collect();
-    sqlx::query("INSERT INTO campaign_pauses (campaign_id, reason) SELECT unnest($1::uuid[]), 'manual'")
-        .bind(&manual_ids)
-        .execute(app.store.pool())
-        .await
-        .expect("manual pauses");
+    sqlx::query(
+        "INSERT INTO campaign_pauses (campaign_id, reason) SELECT unnest($1::uuid[]), 'manual'",
+    )
+    .bind(&manual_ids)
+    .execute(app.store.pool())
+    .await
+    .expect("manual pauses");
     (s.workspace.0, manual_ids)
 }
 
@@ -365,7 +469,14 @@ pub async fn sweeper_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
     let (ws, _) = disconnect_paused_campaigns(app, 560, 40).await;
     let wf = format!("drill-sweeper-{}", uuid::Uuid::new_v4().simple());
     let opts = WorkflowStartOptions::new(app.task_queue.clone(), wf.clone()).build();
-    let started = app.temporal.start_workflow(CampaignSweeperWorkflow::run, SweepInput { batch_size: 25 }, opts).await;
+    let started = app
+        .temporal
+        .start_workflow(
+            CampaignSweeperWorkflow::run,
+            SweepInput { batch_size: 25 },
+            opts,
+        )
+        .await;
     let killed = match started {
         Ok(_) => kill_at(app, &wf, at, Duration::from_secs(30)).await,
         Err(e) => Err(format!("start: {e}")),
@@ -373,7 +484,11 @@ pub async fn sweeper_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
     let closed = wait_closed(app, &wf, Duration::from_secs(180)).await;
     let (active, manual, other) = campaign_outcome(app, ws).await;
     // The seeded account brings one active campaign and one paused for `manual` only.
-    let pass = killed.is_ok() && closed.contains("Completed") && active == 561 && manual == 41 && other == 0;
+    let pass = killed.is_ok()
+        && closed.contains("Completed")
+        && active == 561
+        && manual == 41
+        && other == 0;
     DrillRow::new(
         format!("worker SIGKILL: sweeper, {at}"),
         "560 resumed, 40 + 1 kept paused for manual, 0 other",
@@ -391,19 +506,28 @@ pub async fn sweeper_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
 /// counts as done and is not counted again). The app's worker must have deletes enabled
 /// and the flag on.
 pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
-    let v = app.sim_post("/_sim/accounts", json!({"name": "Drill duplicate", "status": "OK"})).await;
+    let v = app
+        .sim_post(
+            "/_sim/accounts",
+            json!({"name": "Drill duplicate", "status": "OK"}),
+        )
+        .await;
     let uid = v["id"].as_str().unwrap_or_default().to_string();
     let deletes_before = app.sim_count(DELETE_ROUTE).await;
     let intents_before = app.store.deletes_last_24h().await.unwrap_or(-1);
     let since = chrono::Utc::now();
     let input = SafeDeleteInput {
         unipile_account_id: uid.clone(),
-        requester: DeleteRequester::Operator { name: "drills".into(), reason: "drill: inert duplicate".into() },
+        requester: DeleteRequester::Operator {
+            name: "drills".into(),
+            reason: "drill: inert duplicate".into(),
+        },
         kind: DeleteKind::InertDuplicate,
         poll_spacing_secs: 1,
         undo_window_secs: 1,
     };
-    let started = relink_starter::ops::start_safe_delete(&app.temporal, &app.task_queue, input).await;
+    let started =
+        relink_starter::ops::start_safe_delete(&app.temporal, &app.task_queue, input).await;
     let (wf, killed) = match started {
         Ok(wf) => {
             let k = kill_at(app, &wf, at, Duration::from_secs(60)).await;
@@ -420,9 +544,22 @@ pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow 
     let calls = app.sim_count(DELETE_ROUTE).await - deletes_before;
     let intents = app.store.deletes_last_24h().await.unwrap_or(-1) - intents_before;
     let alerts = alerts_since(app, "unipile.delete", since).await;
-    let gone = app.http.get(format!("{}/api/v1/accounts/{uid}", app.sim_url)).header("X-API-KEY", crate::SIM_KEY).send().await.map(|r| r.status().as_u16()).unwrap_or(0) == 404;
+    let gone = app
+        .http
+        .get(format!("{}/api/v1/accounts/{uid}", app.sim_url))
+        .header("X-API-KEY", crate::SIM_KEY)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+        == 404;
     let calls_ok = calls == 1 || (calls == 2 && at == Boundary::Scheduled(names::EXECUTE_DELETE));
-    let pass = killed.is_ok() && outcome == Ok(DeleteOutcome::Deleted) && intents == 1 && alerts == 1 && gone && calls_ok;
+    let pass = killed.is_ok()
+        && outcome == Ok(DeleteOutcome::Deleted)
+        && intents == 1
+        && alerts == 1
+        && gone
+        && calls_ok;
     DrillRow::new(
         format!("worker SIGKILL: safe delete, {at}"),
         "deleted once: 1 intent row, 1 alert, 1 DELETE (2 if killed inside the call)",
@@ -472,12 +609,24 @@ pub async fn kill_drill(app: &mut TestApp, workflow: &str, at: Boundary) -> Dril
 
 /// `n` parallel Reconnect clicks for one account: one hosted link at Unipile, one url.
 pub async fn parallel_clicks(app: &TestApp, n: usize) -> DrillRow {
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     let before = app.sim_count(LINK_ROUTE).await;
-    let clicks = (0..n).map(|_| click(app.http.clone(), app.web_url.clone(), s.token.clone(), s.account.to_string()));
+    let clicks = (0..n).map(|_| {
+        click(
+            app.http.clone(),
+            app.web_url.clone(),
+            s.token.clone(),
+            s.account.to_string(),
+        )
+    });
     let answers = futures::future::join_all(clicks).await;
     let ok = answers.iter().filter(|(c, _)| *c == 200).count();
-    let urls: BTreeSet<_> = answers.iter().filter_map(|(_, b)| b["url"].as_str().map(str::to_string)).collect();
+    let urls: BTreeSet<_> = answers
+        .iter()
+        .filter_map(|(_, b)| b["url"].as_str().map(str::to_string))
+        .collect();
     let links = app.sim_count(LINK_ROUTE).await - before;
     DrillRow::new(
         format!("{n} parallel reconnect clicks, one account"),
@@ -492,7 +641,10 @@ pub async fn parallel_clicks(app: &TestApp, n: usize) -> DrillRow {
 /// at Unipile: the final statuses match Unipile's, each flip has its audit row, one
 /// reconnect email per disconnected account.
 pub async fn webhook_storm(app: &TestApp, n: usize, accounts: usize) -> DrillRow {
-    use rand::{Rng, SeedableRng, seq::{IndexedRandom, SliceRandom}};
+    use rand::{
+        Rng, SeedableRng,
+        seq::{IndexedRandom, SliceRandom},
+    };
     app.quiet_webhooks().await;
     let prefix = format!("W{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
     let (_, _, fleet) = app.seed_fleet(&prefix, accounts, "OK").await;
@@ -502,11 +654,30 @@ pub async fn webhook_storm(app: &TestApp, n: usize, accounts: usize) -> DrillRow
     for (i, (_, uid)) in fleet.iter().enumerate() {
         let creds = i % 3 == 0;
         if creds {
-            app.sim_post(&format!("/_sim/accounts/{uid}/status"), json!({"status": "CREDENTIALS"})).await;
+            app.sim_post(
+                &format!("/_sim/accounts/{uid}/status"),
+                json!({"status": "CREDENTIALS"}),
+            )
+            .await;
         }
-        want.insert(uid.clone(), if creds { AccountStatus::ReconnectNeeded } else { AccountStatus::Connected });
+        want.insert(
+            uid.clone(),
+            if creds {
+                AccountStatus::ReconnectNeeded
+            } else {
+                AccountStatus::Connected
+            },
+        );
     }
-    let messages = ["OK", "CREDENTIALS", "ERROR", "STOPPED", "CONNECTING", "SYNC_SUCCESS", "RECONNECTED"];
+    let messages = [
+        "OK",
+        "CREDENTIALS",
+        "ERROR",
+        "STOPPED",
+        "CONNECTING",
+        "SYNC_SUCCESS",
+        "RECONNECTED",
+    ];
     // Every account gets at least one webhook (Unipile sends one per change); the rest
     // are duplicates for random accounts, and the whole burst is shuffled.
     let mut targets: Vec<usize> = (0..fleet.len()).collect();
@@ -525,7 +696,11 @@ pub async fn webhook_storm(app: &TestApp, n: usize, accounts: usize) -> DrillRow
     let url = format!("{}/webhooks/unipile/account-status", app.web_url);
     let codes: Vec<u16> = futures::stream::iter(bodies)
         .map(|b| {
-            let req = app.http.post(&url).header("Unipile-Auth", WEBHOOK_SECRET).body(b);
+            let req = app
+                .http
+                .post(&url)
+                .header("Unipile-Auth", WEBHOOK_SECRET)
+                .body(b);
             async move { req.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
         })
         .buffer_unordered(32)
@@ -534,13 +709,16 @@ pub async fn webhook_storm(app: &TestApp, n: usize, accounts: usize) -> DrillRow
     let accepted = codes.iter().filter(|c| **c == 200).count();
     let ids: Vec<uuid::Uuid> = fleet.iter().map(|(id, _)| id.0).collect();
     let read = || async {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT unipile_account_id, status FROM linkedin_accounts WHERE id = ANY($1)")
-                .bind(&ids)
-                .fetch_all(app.store.pool())
-                .await
-                .unwrap_or_default();
-        rows.iter().filter(|(uid, st)| want.get(uid).map(|w| w.as_str()) != Some(st.as_str())).count()
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT unipile_account_id, status FROM linkedin_accounts WHERE id = ANY($1)",
+        )
+        .bind(&ids)
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap_or_default();
+        rows.iter()
+            .filter(|(uid, st)| want.get(uid).map(|w| w.as_str()) != Some(st.as_str()))
+            .count()
     };
     let deadline = Instant::now() + Duration::from_secs(180);
     let mut wrong = read().await;
@@ -552,17 +730,25 @@ pub async fn webhook_storm(app: &TestApp, n: usize, accounts: usize) -> DrillRow
     tokio::time::sleep(Duration::from_secs(3)).await;
     let wrong = read().await;
     let flips = flips_since(app, since).await;
-    let creds = want.values().filter(|w| **w == AccountStatus::ReconnectNeeded).count() as i64;
-    let emails: i64 = sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE account_id = ANY($1)")
-        .bind(&ids)
-        .fetch_one(app.store.pool())
-        .await
-        .unwrap_or(-1);
+    let creds = want
+        .values()
+        .filter(|w| **w == AccountStatus::ReconnectNeeded)
+        .count() as i64;
+    let emails: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE account_id = ANY($1)")
+            .bind(&ids)
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap_or(-1);
     let unpaired = unpaired_flips(app).await;
     DrillRow::new(
         format!("{n} account-status webhooks, {accounts} accounts, random order and duplicates"),
-        format!("all accepted; statuses match Unipile; {creds} flips with {creds} audit rows; {creds} emails"),
-        format!("{accepted} accepted; {wrong} mismatched; {flips} flips audited; {unpaired} unpaired; {emails} emails"),
+        format!(
+            "all accepted; statuses match Unipile; {creds} flips with {creds} audit rows; {creds} emails"
+        ),
+        format!(
+            "{accepted} accepted; {wrong} mismatched; {flips} flips audited; {unpaired} unpaired; {emails} emails"
+        ),
         accepted == n && wrong == 0 && flips == creds && unpaired == 0 && emails == creds,
     )
 }
@@ -599,69 +785,134 @@ pub async fn reconciler_under_fault(opts: AppOptions, fault: UnipileFault) -> Dr
     let prefix = "R";
     let (_, _, fleet) = app.seed_fleet(prefix, 300, "OK").await;
     for (_, uid) in fleet.iter().take(5) {
-        app.sim_post(&format!("/_sim/accounts/{uid}/status"), json!({"status": "CREDENTIALS"})).await;
+        app.sim_post(
+            &format!("/_sim/accounts/{uid}/status"),
+            json!({"status": "CREDENTIALS"}),
+        )
+        .await;
     }
     let since = chrono::Utc::now();
     let deletes_before = app.sim_count(DELETE_ROUTE).await;
     let big = 1_000_000;
     let (name, expect_flips, expect_aborted, expect_gate) = match fault {
         UnipileFault::Listing500 => {
-            app.sim_post("/_sim/faults", json!({"route": LIST_ROUTE, "status": 500, "count": big})).await;
+            app.sim_post(
+                "/_sim/faults",
+                json!({"route": LIST_ROUTE, "status": 500, "count": big}),
+            )
+            .await;
             ("every listing call 500", 0, 1, 0)
         }
         UnipileFault::Listing429 => {
-            app.sim_post("/_sim/faults", json!({"route": LIST_ROUTE, "status": 429, "count": big})).await;
+            app.sim_post(
+                "/_sim/faults",
+                json!({"route": LIST_ROUTE, "status": 429, "count": big}),
+            )
+            .await;
             ("every listing call 429", 0, 1, 0)
         }
         UnipileFault::ListingTimeout => {
-            app.sim_post("/_sim/faults", json!({"route": LIST_ROUTE, "status": 0, "latency_ms": 7000, "count": big})).await;
-            ("every listing call times out (7 s > 5 s client timeout)", 0, 1, 0)
+            app.sim_post(
+                "/_sim/faults",
+                json!({"route": LIST_ROUTE, "status": 0, "latency_ms": 7000, "count": big}),
+            )
+            .await;
+            (
+                "every listing call times out (7 s > 5 s client timeout)",
+                0,
+                1,
+                0,
+            )
         }
         UnipileFault::SecondPageFails => {
-            app.sim_post("/_sim/faults", json!({"route": LIST_ROUTE, "status": 500, "skip": 1, "count": big})).await;
+            app.sim_post(
+                "/_sim/faults",
+                json!({"route": LIST_ROUTE, "status": 500, "skip": 1, "count": big}),
+            )
+            .await;
             ("second page always 500", 0, 1, 0)
         }
         UnipileFault::SecondPageFailsOnce => {
-            app.sim_post("/_sim/faults", json!({"route": LIST_ROUTE, "status": 500, "skip": 1, "count": 1})).await;
+            app.sim_post(
+                "/_sim/faults",
+                json!({"route": LIST_ROUTE, "status": 500, "skip": 1, "count": 1}),
+            )
+            .await;
             ("second page 500 once", 5, 0, 0)
         }
         UnipileFault::EmptyList => {
             for (_, uid) in &fleet {
-                let _ = app.http.delete(format!("{}/_sim/accounts/{uid}", app.sim_url)).send().await;
+                let _ = app
+                    .http
+                    .delete(format!("{}/_sim/accounts/{uid}", app.sim_url))
+                    .send()
+                    .await;
             }
             ("empty listing (every account vanished)", 0, 0, 1)
         }
         UnipileFault::EveryAccount404 => {
-            app.sim_post("/_sim/faults", json!({"route": GET_ROUTE, "status": 404, "count": big})).await;
-            ("every account read 404 (webhooks for all + a pass)", 5, 0, 0)
+            app.sim_post(
+                "/_sim/faults",
+                json!({"route": GET_ROUTE, "status": 404, "count": big}),
+            )
+            .await;
+            (
+                "every account read 404 (webhooks for all + a pass)",
+                5,
+                0,
+                0,
+            )
         }
     };
     if fault == UnipileFault::EveryAccount404 {
         let url = format!("{}/webhooks/unipile/account-status", app.web_url);
         for (_, uid) in &fleet {
             let body = json!({"AccountStatus": {"account_id": uid, "account_type": "LINKEDIN", "message": "CREDENTIALS"}});
-            let _ = app.http.post(&url).header("Unipile-Auth", WEBHOOK_SECRET).body(body.to_string()).send().await;
+            let _ = app
+                .http
+                .post(&url)
+                .header("Unipile-Auth", WEBHOOK_SECRET)
+                .body(body.to_string())
+                .send()
+                .await;
         }
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
     let wf = format!("drill-reconciler-{}", uuid::Uuid::new_v4().simple());
     let opts = WorkflowStartOptions::new(app.task_queue.clone(), wf.clone()).build();
-    let report = match app.temporal.start_workflow(AccountReconcilerWorkflow::run, ReconcileInput { dry_run: false }, opts).await {
-        Ok(h) => h.get_result(Default::default()).await.map_err(|e| e.to_string()),
+    let report = match app
+        .temporal
+        .start_workflow(
+            AccountReconcilerWorkflow::run,
+            ReconcileInput { dry_run: false },
+            opts,
+        )
+        .await
+    {
+        Ok(h) => h
+            .get_result(Default::default())
+            .await
+            .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    let _ = app.http.delete(format!("{}/_sim/faults", app.sim_url)).send().await;
+    let _ = app
+        .http
+        .delete(format!("{}/_sim/faults", app.sim_url))
+        .send()
+        .await;
     let flips = flips_since(app, since).await;
     let deletes = app.sim_count(DELETE_ROUTE).await - deletes_before;
     let aborted = alerts_since(app, relink_activities::ALERT_PASS_ABORTED, since).await;
     let gate = alerts_since(app, relink_activities::ALERT_SANITY_GATE, since).await;
     let wrong: i64 = {
         let ids: Vec<uuid::Uuid> = fleet.iter().skip(5).map(|(id, _)| id.0).collect();
-        sqlx::query_scalar("SELECT count(*) FROM linkedin_accounts WHERE id = ANY($1) AND status <> 'connected'")
-            .bind(&ids)
-            .fetch_one(app.store.pool())
-            .await
-            .unwrap_or(-1)
+        sqlx::query_scalar(
+            "SELECT count(*) FROM linkedin_accounts WHERE id = ANY($1) AND status <> 'connected'",
+        )
+        .bind(&ids)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap_or(-1)
     };
     let pass = report.is_ok()
         && flips == expect_flips
@@ -671,7 +922,9 @@ pub async fn reconciler_under_fault(opts: AppOptions, fault: UnipileFault) -> Dr
         && gate == expect_gate;
     DrillRow::new(
         format!("Unipile fault: {name}"),
-        format!("{expect_flips} flips (the 5 CREDENTIALS), 0 wrong, 0 deletes, {expect_aborted} abort alert, {expect_gate} gate alert"),
+        format!(
+            "{expect_flips} flips (the 5 CREDENTIALS), 0 wrong, 0 deletes, {expect_aborted} abort alert, {expect_gate} gate alert"
+        ),
         format!(
             "pass {}; {flips} flips, {wrong} wrong, {deletes} deletes, {aborted} abort alert, {gate} gate alert",
             match &report {
@@ -701,25 +954,51 @@ impl OwnTemporal {
     /// AccountId and WorkspaceId search attributes, its database at `db` (removed
     /// first) and its output appended to `log`; waits until it answers. Errors when
     /// the `temporal` CLI is missing or the server does not answer within 60 s.
-    pub async fn start(port: u16, db: std::path::PathBuf, log: std::path::PathBuf) -> anyhow::Result<Self> {
+    pub async fn start(
+        port: u16,
+        db: std::path::PathBuf,
+        log: std::path::PathBuf,
+    ) -> anyhow::Result<Self> {
         let _ = std::fs::remove_file(&db);
-        let mut s = Self { child: None, address: format!("127.0.0.1:{port}"), port, db, log };
+        let mut s = Self {
+            child: None,
+            address: format!("127.0.0.1:{port}"),
+            port,
+            db,
+            log,
+        };
         s.spawn().await?;
         Ok(s)
     }
 
     async fn spawn(&mut self) -> anyhow::Result<()> {
-        let out = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
         let err = out.try_clone()?;
         let child = std::process::Command::new("temporal")
-            .args(["server", "start-dev", "--headless", "--ip", "127.0.0.1", "--log-level", "error"])
+            .args([
+                "server",
+                "start-dev",
+                "--headless",
+                "--ip",
+                "127.0.0.1",
+                "--log-level",
+                "error",
+            ])
             .arg("--port")
             .arg(self.port.to_string())
             .arg("--ui-port")
             .arg((self.port + 1000).to_string())
             .arg("--db-filename")
             .arg(&self.db)
-            .args(["--search-attribute", "AccountId=Keyword", "--search-attribute", "WorkspaceId=Keyword"])
+            .args([
+                "--search-attribute",
+                "AccountId=Keyword",
+                "--search-attribute",
+                "WorkspaceId=Keyword",
+            ])
             .stdin(std::process::Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -741,7 +1020,10 @@ impl OwnTemporal {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        anyhow::bail!("the drills' Temporal server did not answer at {}", self.address)
+        anyhow::bail!(
+            "the drills' Temporal server did not answer at {}",
+            self.address
+        )
     }
 
     /// SIGKILLs the server.
@@ -769,7 +1051,9 @@ impl Drop for OwnTemporal {
 /// (link lifetime 20 s), down for 5 s, restarted on its database file: the timer still
 /// fires and the abandoned link puts the row back to `reconnect_needed`, once.
 pub async fn temporal_restart_mid_timer(app: &mut TestApp, server: &mut OwnTemporal) -> DrillRow {
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     let reverts_before = app.audit_count(s.account, "reconnect_needed").await;
     let clicked = Instant::now();
     let (code, _) = app.click_reconnect(&s.token, &s.account.to_string()).await;
@@ -782,18 +1066,38 @@ pub async fn temporal_restart_mid_timer(app: &mut TestApp, server: &mut OwnTempo
     if !worker_survived {
         app.start_worker();
     }
-    let reverted = wait_row(app, &s, AccountStatus::ReconnectNeeded, Duration::from_secs(120)).await;
+    let reverted = wait_row(
+        app,
+        &s,
+        AccountStatus::ReconnectNeeded,
+        Duration::from_secs(120),
+    )
+    .await;
     let after = clicked.elapsed();
     let reverts = app.audit_count(s.account, "reconnect_needed").await - reverts_before;
-    let closed = wait_closed(app, &reconnect_workflow_id(s.account), Duration::from_secs(60)).await;
-    let pass = code == 200 && connecting && restarted.is_ok() && reverted && reverts == 1 && closed.contains("Completed") && after >= Duration::from_secs(20);
+    let closed = wait_closed(
+        app,
+        &reconnect_workflow_id(s.account),
+        Duration::from_secs(60),
+    )
+    .await;
+    let pass = code == 200
+        && connecting
+        && restarted.is_ok()
+        && reverted
+        && reverts == 1
+        && closed.contains("Completed")
+        && after >= Duration::from_secs(20);
     DrillRow::new(
         "Temporal dev server SIGKILLed mid-timer (link expiry 20 s), restarted after 5 s",
         "timer fires after the restart; row back to reconnect_needed once; run completes",
         format!(
             "reverted {reverted} after {:.0} s; revert audit rows {reverts}; run {closed}; worker survived the outage {worker_survived}{}",
             after.as_secs_f64(),
-            restarted.err().map(|e| format!("; {e}")).unwrap_or_default()
+            restarted
+                .err()
+                .map(|e| format!("; {e}"))
+                .unwrap_or_default()
         ),
         pass,
     )
@@ -806,7 +1110,14 @@ pub async fn postgres_restart_mid_pass(app: &mut TestApp, restart: &str) -> Dril
     let (ws, _) = disconnect_paused_campaigns(app, 5_900, 100).await;
     let wf = format!("drill-pg-{}", uuid::Uuid::new_v4().simple());
     let opts = WorkflowStartOptions::new(app.task_queue.clone(), wf.clone()).build();
-    let started = app.temporal.start_workflow(CampaignSweeperWorkflow::run, SweepInput { batch_size: 20 }, opts).await;
+    let started = app
+        .temporal
+        .start_workflow(
+            CampaignSweeperWorkflow::run,
+            SweepInput { batch_size: 20 },
+            opts,
+        )
+        .await;
     let mut progress_at_restart = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
     while started.is_ok() && Instant::now() < deadline {
@@ -817,10 +1128,21 @@ pub async fn postgres_restart_mid_pass(app: &mut TestApp, restart: &str) -> Dril
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let restarted = tokio::process::Command::new("sh").arg("-c").arg(restart).status().await.map(|s| s.success()).unwrap_or(false);
+    let restarted = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(restart)
+        .status()
+        .await
+        .map(|s| s.success())
+        .unwrap_or(false);
     let closed = wait_closed(app, &wf, Duration::from_secs(300)).await;
     let (active, manual, other) = campaign_outcome(app, ws).await;
-    let pass = started.is_ok() && restarted && closed.contains("Completed") && active == 5_901 && manual == 101 && other == 0;
+    let pass = started.is_ok()
+        && restarted
+        && closed.contains("Completed")
+        && active == 5_901
+        && manual == 101
+        && other == 0;
     DrillRow::new(
         "PostgreSQL restarted in the middle of a sweeper pass (6,000 campaigns, batches of 20)",
         "pass completes after the restart; 5,900 resumed, 100 + 1 kept paused for manual, 0 other",

@@ -148,7 +148,9 @@ impl WorkerHandle {
         for (k, v) in &cfg.delete_env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", p.exe.display()));
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", p.exe.display()));
         WorkerHandle::Process(child)
     }
 
@@ -165,7 +167,9 @@ impl WorkerHandle {
     pub fn alive(&mut self) -> bool {
         match self {
             WorkerHandle::Process(c) => matches!(c.try_wait(), Ok(None)),
-            WorkerHandle::Thread { thread, .. } => thread.as_ref().is_some_and(|t| !t.is_finished()),
+            WorkerHandle::Thread { thread, .. } => {
+                thread.as_ref().is_some_and(|t| !t.is_finished())
+            }
         }
     }
 
@@ -173,7 +177,11 @@ impl WorkerHandle {
         let (kill, killed) = oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
         let thread = std::thread::spawn(move || {
-            let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e.to_string()));
@@ -188,9 +196,12 @@ impl WorkerHandle {
                         unipile_timeout_secs: 5,
                     };
                     let env = cfg.delete_env.clone();
-                    let reader: relink_activities::EnvReader = std::sync::Arc::new(move |k: &str| {
-                        env.iter().find(|(name, _)| *name == k).map(|(_, v)| v.to_string())
-                    });
+                    let reader: relink_activities::EnvReader =
+                        std::sync::Arc::new(move |k: &str| {
+                            env.iter()
+                                .find(|(name, _)| *name == k)
+                                .map(|(_, v)| v.to_string())
+                        });
                     let activities = relink_worker::build_activities(
                         &cfg.database_url,
                         &unipile,
@@ -198,7 +209,8 @@ impl WorkerHandle {
                         reader,
                     )
                     .await?;
-                    let client = relink_worker::connect_temporal(&cfg.temporal_address, "default").await?;
+                    let client =
+                        relink_worker::connect_temporal(&cfg.temporal_address, "default").await?;
                     let runtime = Runtime::from_current_tokio(Default::default())?;
                     let worker = Worker::new(
                         &runtime,
@@ -230,7 +242,10 @@ impl WorkerHandle {
             Ok(Err(e)) => panic!("worker failed to start: {e}"),
             Err(e) => panic!("worker did not start: {e}"),
         }
-        WorkerHandle::Thread { kill: Some(kill), thread: Some(thread) }
+        WorkerHandle::Thread {
+            kill: Some(kill),
+            thread: Some(thread),
+        }
     }
 
     /// Kills the worker abruptly (SIGKILL for a child process; no graceful shutdown) and
@@ -264,7 +279,10 @@ impl Drop for WorkerHandle {
 }
 
 fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_string())
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| default.to_string())
 }
 
 /// Directory of the shared fixtures: `RELINK_SHARED_DIR`, or `../shared` beside the clone.
@@ -294,11 +312,17 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
     let admin_url = std::env::var("RELINK_TEST_DATABASE_URL")
         .or_else(|_| std::env::var("DATABASE_URL"))
         .expect("RELINK_TEST_DATABASE_URL or DATABASE_URL must point at a PostgreSQL server (./dev test sets it)");
-    let database_url = fresh_database(&admin_url).await.expect("create test database");
-    let store = Store::connect(&database_url, 10).await.expect("connect test database");
+    let database_url = fresh_database(&admin_url)
+        .await
+        .expect("create test database");
+    let store = Store::connect(&database_url, 10)
+        .await
+        .expect("connect test database");
     store.migrate().await.expect("migrate");
 
-    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind sim");
+    let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind sim");
     let sim_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
     let sim_config = unipile_sim::SimConfig {
         api_key: SIM_KEY.into(),
@@ -309,13 +333,18 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         let _ = unipile_sim::serve(sim_listener, sim_config).await;
     });
 
-    let temporal_address = opts.temporal_address.clone().unwrap_or_else(|| env_or("TEMPORAL_ADDRESS", "127.0.0.1:7233"));
+    let temporal_address = opts
+        .temporal_address
+        .clone()
+        .unwrap_or_else(|| env_or("TEMPORAL_ADDRESS", "127.0.0.1:7233"));
     let temporal = relink_worker::connect_temporal(&temporal_address, "default")
         .await
         .expect("a Temporal server at TEMPORAL_ADDRESS (./dev test starts one)");
     let task_queue = format!("relink-test-{}", uuid::Uuid::new_v4().simple());
 
-    let web_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind web");
+    let web_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind web");
     let web_url = format!("http://{}", web_listener.local_addr().expect("addr"));
     let state = relink_web::AppState {
         store: store.clone(),
@@ -360,7 +389,10 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         database_url,
         web_url,
         sim_url,
-        http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().expect("http"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("http"),
         temporal,
         task_queue,
         worker,
@@ -371,8 +403,12 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
 async fn fresh_database(admin_url: &str) -> anyhow::Result<String> {
     use sqlx::Connection;
     let name = format!("relink_t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(admin_url).await.context("connect admin")?;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .context("connect admin")?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
     let mut url: Url = admin_url.parse()?;
     url.set_path(&format!("/{name}"));
     Ok(url.to_string())
@@ -421,35 +457,75 @@ impl TestApp {
     /// exists in the simulator, with two campaigns paused for the disconnect (one also
     /// `manual`) when the row is not connected.
     pub async fn seed_account(&self, status: AccountStatus, unipile_status: &str) -> Seeded {
-        let (workspace, token) = self.store.create_workspace("Test workspace").await.expect("workspace");
+        let (workspace, token) = self
+            .store
+            .create_workspace("Test workspace")
+            .await
+            .expect("workspace");
         let unipile_id = format!("U{}", &uuid::Uuid::new_v4().simple().to_string()[..21]);
         let member = format!("ACoAA{}", uuid::Uuid::new_v4().simple());
         self.sim_post("/_sim/accounts", json!({"id": unipile_id, "name": "Sam Sample", "member_id": member, "status": unipile_status})).await;
         let account = self
             .store
-            .create_account(workspace, "Sam Sample", status, Some(&unipile_id), Some(&member), "test")
+            .create_account(
+                workspace,
+                "Sam Sample",
+                status,
+                Some(&unipile_id),
+                Some(&member),
+                "test",
+            )
             .await
             .expect("account");
         let paused = status != AccountStatus::Connected;
-        let d: &[PauseReason] = if paused { &[PauseReason::LinkedinAccountDisconnected] } else { &[] };
+        let d: &[PauseReason] = if paused {
+            &[PauseReason::LinkedinAccountDisconnected]
+        } else {
+            &[]
+        };
         let m: &[PauseReason] = if paused {
-            &[PauseReason::LinkedinAccountDisconnected, PauseReason::Manual]
+            &[
+                PauseReason::LinkedinAccountDisconnected,
+                PauseReason::Manual,
+            ]
         } else {
             &[PauseReason::Manual]
         };
-        let paused_for_disconnect =
-            self.store.create_campaign(workspace, account, "Outreach", 3, d).await.expect("campaign");
-        let paused_also_manual =
-            self.store.create_campaign(workspace, account, "Webinar", 3, m).await.expect("campaign");
-        Seeded { workspace, token, account, unipile_id: Some(unipile_id), paused_for_disconnect, paused_also_manual }
+        let paused_for_disconnect = self
+            .store
+            .create_campaign(workspace, account, "Outreach", 3, d)
+            .await
+            .expect("campaign");
+        let paused_also_manual = self
+            .store
+            .create_campaign(workspace, account, "Webinar", 3, m)
+            .await
+            .expect("campaign");
+        Seeded {
+            workspace,
+            token,
+            account,
+            unipile_id: Some(unipile_id),
+            paused_for_disconnect,
+            paused_also_manual,
+        }
     }
 
     /// Seeds `count` connected accounts in a new workspace, each linked to simulator
     /// account `<prefix><n zero-padded to 21 digits>` (n = 1..=count, source status
     /// `sim_status`), each with its creation audit row. Returns the workspace, its token
     /// and the (row, Unipile id) pairs in n order.
-    pub async fn seed_fleet(&self, prefix: &str, count: usize, sim_status: &str) -> (WorkspaceId, String, Vec<(AccountId, String)>) {
-        let (ws, token) = self.store.create_workspace("Fleet").await.expect("workspace");
+    pub async fn seed_fleet(
+        &self,
+        prefix: &str,
+        count: usize,
+        sim_status: &str,
+    ) -> (WorkspaceId, String, Vec<(AccountId, String)>) {
+        let (ws, token) = self
+            .store
+            .create_workspace("Fleet")
+            .await
+            .expect("workspace");
         let mut tx = self.store.pool().begin().await.expect("tx");
         let mut rows: Vec<(uuid::Uuid, String)> = sqlx::query_as(
             "INSERT INTO linkedin_accounts (workspace_id, display_name, status, unipile_account_id, provider_status, first_connected_at) \
@@ -471,14 +547,30 @@ impl TestApp {
         .await
         .expect("fleet audit");
         tx.commit().await.expect("commit fleet");
-        self.sim_post("/_sim/accounts/bulk", json!({"prefix": prefix, "count": count, "status": sim_status})).await;
+        self.sim_post(
+            "/_sim/accounts/bulk",
+            json!({"prefix": prefix, "count": count, "status": sim_status}),
+        )
+        .await;
         rows.sort_by(|a, b| a.1.cmp(&b.1));
-        (ws, token, rows.into_iter().map(|(id, uid)| (AccountId(id), uid)).collect())
+        (
+            ws,
+            token,
+            rows.into_iter()
+                .map(|(id, uid)| (AccountId(id), uid))
+                .collect(),
+        )
     }
 
     /// POSTs JSON to the simulator's control API; panics unless 2xx.
     pub async fn sim_post(&self, path: &str, body: Value) -> Value {
-        let r = self.http.post(format!("{}{path}", self.sim_url)).json(&body).send().await.expect("sim");
+        let r = self
+            .http
+            .post(format!("{}{path}", self.sim_url))
+            .json(&body)
+            .send()
+            .await
+            .expect("sim");
         let status = r.status();
         let text = r.text().await.unwrap_or_default();
         assert!(status.is_success(), "sim {path}: {status} {text}");
@@ -488,12 +580,24 @@ impl TestApp {
     /// Deletes every webhook registered at the simulator (for tests of loops that must
     /// not be raced by the account-status webhook).
     pub async fn unregister_webhooks(&self) {
-        let list: Value = self.http.get(format!("{}/api/v1/webhooks", self.sim_url)).header("X-API-KEY", SIM_KEY)
-            .send().await.expect("sim").json().await.expect("json");
+        let list: Value = self
+            .http
+            .get(format!("{}/api/v1/webhooks", self.sim_url))
+            .header("X-API-KEY", SIM_KEY)
+            .send()
+            .await
+            .expect("sim")
+            .json()
+            .await
+            .expect("json");
         for w in list["items"].as_array().into_iter().flatten() {
             let id = w["id"].as_str().expect("webhook id");
-            self.http.delete(format!("{}/api/v1/webhooks/{id}", self.sim_url)).header("X-API-KEY", SIM_KEY)
-                .send().await.expect("sim");
+            self.http
+                .delete(format!("{}/api/v1/webhooks/{id}", self.sim_url))
+                .header("X-API-KEY", SIM_KEY)
+                .send()
+                .await
+                .expect("sim");
         }
     }
 
@@ -503,11 +607,19 @@ impl TestApp {
     pub async fn quiet_webhooks(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            let list: Value = match self.http.get(format!("{}/_sim/webhooks", self.sim_url)).send().await {
+            let list: Value = match self
+                .http
+                .get(format!("{}/_sim/webhooks", self.sim_url))
+                .send()
+                .await
+            {
                 Ok(r) => r.json().await.unwrap_or(Value::Null),
                 Err(_) => Value::Null,
             };
-            let registered = list.as_array().map(|a| !a.is_empty()).or_else(|| list["items"].as_array().map(|a| !a.is_empty()));
+            let registered = list
+                .as_array()
+                .map(|a| !a.is_empty())
+                .or_else(|| list["items"].as_array().map(|a| !a.is_empty()));
             if registered == Some(true) {
                 break;
             }
@@ -530,7 +642,11 @@ impl TestApp {
 
     /// How many times the simulator saw `route` (e.g. `POST /api/v1/hosted/accounts/link`).
     pub async fn sim_count(&self, route: &str) -> usize {
-        self.sim_requests().await.iter().filter(|r| r["route"] == route).count()
+        self.sim_requests()
+            .await
+            .iter()
+            .filter(|r| r["route"] == route)
+            .count()
     }
 
     /// `POST /api/accounts/{id}/reconnect` as `token`; returns (status, body).
@@ -549,7 +665,10 @@ impl TestApp {
     /// POSTs a raw body (no content type, as Unipile does) to the notify callback route.
     pub async fn notify(&self, token: &str, body: &Value) -> u16 {
         self.http
-            .post(format!("{}/webhooks/unipile/hosted-auth/{token}", self.web_url))
+            .post(format!(
+                "{}/webhooks/unipile/hosted-auth/{token}",
+                self.web_url
+            ))
             .body(serde_json::to_vec(body).expect("json"))
             .send()
             .await
@@ -582,12 +701,13 @@ impl TestApp {
             .fetch_one(self.store.pool())
             .await
             .expect("campaign");
-        let reasons: Vec<String> =
-            sqlx::query_scalar("SELECT reason FROM campaign_pauses WHERE campaign_id = $1 ORDER BY reason")
-                .bind(id)
-                .fetch_all(self.store.pool())
-                .await
-                .expect("reasons");
+        let reasons: Vec<String> = sqlx::query_scalar(
+            "SELECT reason FROM campaign_pauses WHERE campaign_id = $1 ORDER BY reason",
+        )
+        .bind(id)
+        .fetch_all(self.store.pool())
+        .await
+        .expect("reasons");
         (status, reasons)
     }
 }

@@ -10,23 +10,34 @@ use relink_tests::{
 use relink_workflows::activities::names;
 
 fn assert_pass(row: drills::DrillRow) {
-    assert!(row.pass, "{}\nexpected: {}\nobserved: {}", row.drill, row.expected, row.observed);
+    assert!(
+        row.pass,
+        "{}\nexpected: {}\nobserved: {}",
+        row.drill, row.expected, row.observed
+    );
 }
 
 fn deletes_on() -> AppOptions {
-    AppOptions { delete_env: vec![("RELINK_UNIPILE_DELETES", "enabled")], ..AppOptions::default() }
+    AppOptions {
+        delete_env: vec![("RELINK_UNIPILE_DELETES", "enabled")],
+        ..AppOptions::default()
+    }
 }
 
 #[tokio::test]
 async fn a_worker_killed_while_the_hosted_link_is_made_still_shows_one_url_and_relinks_once() {
     let mut app = spawn_app(AppOptions::default()).await;
-    assert_pass(drills::reconnect_killed_at(&mut app, Boundary::Scheduled(names::CREATE_HOSTED_LINK)).await);
+    assert_pass(
+        drills::reconnect_killed_at(&mut app, Boundary::Scheduled(names::CREATE_HOSTED_LINK)).await,
+    );
 }
 
 #[tokio::test]
 async fn a_worker_killed_after_the_sweep_leaves_every_campaign_resumed_once() {
     let mut app = spawn_app(AppOptions::default()).await;
-    assert_pass(drills::sweeper_killed_at(&mut app, Boundary::Completed(names::SWEEP_CAMPAIGNS)).await);
+    assert_pass(
+        drills::sweeper_killed_at(&mut app, Boundary::Completed(names::SWEEP_CAMPAIGNS)).await,
+    );
 }
 
 #[tokio::test]
@@ -58,7 +69,9 @@ async fn a_second_page_that_keeps_failing_aborts_the_pass_with_one_alert() {
 
 #[tokio::test]
 async fn a_second_page_that_fails_once_is_retried_into_a_correct_pass() {
-    assert_pass(drills::reconciler_under_fault(deletes_on(), UnipileFault::SecondPageFailsOnce).await);
+    assert_pass(
+        drills::reconciler_under_fault(deletes_on(), UnipileFault::SecondPageFailsOnce).await,
+    );
 }
 
 #[tokio::test]

@@ -22,7 +22,9 @@ fn newest_link_token(requests: &[Value]) -> String {
 #[tokio::test]
 async fn a_double_click_gets_one_url_and_one_hosted_link() {
     let app = spawn_app(AppOptions::default()).await;
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     let id = s.account.to_string();
     let (c1, b1) = app.click_reconnect(&s.token, &id).await;
     let (c2, b2) = app.click_reconnect(&s.token, &id).await;
@@ -34,35 +36,59 @@ async fn a_double_click_gets_one_url_and_one_hosted_link() {
     assert_eq!(row.status, AccountStatus::Connecting);
     assert_eq!(app.audit_count(s.account, "connecting").await, 1);
     // The link request had the documented reconnect shape.
-    let req = app.sim_requests().await.into_iter().find(|r| r["route"] == LINK).unwrap();
+    let req = app
+        .sim_requests()
+        .await
+        .into_iter()
+        .find(|r| r["route"] == LINK)
+        .unwrap();
     assert_eq!(req["body"]["type"], "reconnect");
-    assert_eq!(req["body"]["reconnect_account"], s.unipile_id.clone().unwrap());
+    assert_eq!(
+        req["body"]["reconnect_account"],
+        s.unipile_id.clone().unwrap()
+    );
     assert_eq!(req["body"]["name"], row.link_token.clone().unwrap());
     let notify = req["body"]["notify_url"].as_str().unwrap();
-    assert!(notify.ends_with(&format!("/webhooks/unipile/hosted-auth/{}", row.link_token.unwrap())));
+    assert!(notify.ends_with(&format!(
+        "/webhooks/unipile/hosted-auth/{}",
+        row.link_token.unwrap()
+    )));
 }
 
 #[tokio::test]
 async fn ten_parallel_clicks_create_one_hosted_link() {
     let app = spawn_app(AppOptions::default()).await;
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     let id = s.account.to_string();
     let clicks = (0..10).map(|_| app.click_reconnect(&s.token, &id));
     let answers = futures::future::join_all(clicks).await;
-    let urls: std::collections::HashSet<_> =
-        answers.iter().map(|(c, b)| {
+    let urls: std::collections::HashSet<_> = answers
+        .iter()
+        .map(|(c, b)| {
             assert_eq!(*c, 200, "{b}");
             b["url"].as_str().unwrap().to_string()
-        }).collect();
+        })
+        .collect();
     assert_eq!(urls.len(), 1, "all ten clicks see one url");
-    assert_eq!(app.sim_count(LINK).await, 1, "one hosted-auth session at Unipile");
+    assert_eq!(
+        app.sim_count(LINK).await,
+        1,
+        "one hosted-auth session at Unipile"
+    );
 }
 
 #[tokio::test]
 async fn a_click_after_the_reuse_window_gets_a_fresh_link() {
-    let opts = AppOptions { link_reuse_window: Duration::from_secs(2), ..AppOptions::default() };
+    let opts = AppOptions {
+        link_reuse_window: Duration::from_secs(2),
+        ..AppOptions::default()
+    };
     let app = spawn_app(opts).await;
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     let id = s.account.to_string();
     let (_, first) = app.click_reconnect(&s.token, &id).await;
     tokio::time::sleep(Duration::from_millis(2200)).await;
@@ -73,11 +99,24 @@ async fn a_click_after_the_reuse_window_gets_a_fresh_link() {
     // The row holds the newest token; the old link's callback is now stale.
     let requests = app.sim_requests().await;
     let newest = newest_link_token(&requests);
-    assert_eq!(app.account(s.account).await.link_token.as_deref(), Some(newest.as_str()));
-    let old = requests.iter().find(|r| r["route"] == LINK).unwrap()["body"]["name"].as_str().unwrap().to_string();
+    assert_eq!(
+        app.account(s.account).await.link_token.as_deref(),
+        Some(newest.as_str())
+    );
+    let old = requests.iter().find(|r| r["route"] == LINK).unwrap()["body"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let body = json!({"status": "RECONNECTED", "account_id": s.unipile_id.unwrap(), "name": old});
-    assert_eq!(app.notify(&old, &body).await, 404, "a stale link's callback changes nothing");
-    assert_eq!(app.account(s.account).await.status, AccountStatus::Connecting);
+    assert_eq!(
+        app.notify(&old, &body).await,
+        404,
+        "a stale link's callback changes nothing"
+    );
+    assert_eq!(
+        app.account(s.account).await.status,
+        AccountStatus::Connecting
+    );
     // Still one flip to connecting for the whole linking attempt.
     assert_eq!(app.audit_count(s.account, "connecting").await, 1);
 }
@@ -85,12 +124,22 @@ async fn a_click_after_the_reuse_window_gets_a_fresh_link() {
 #[tokio::test]
 async fn failed_link_creation_is_not_cached() {
     let app = spawn_app(AppOptions::default()).await;
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     // Every attempt of the first click fails (the activity makes 3 attempts).
-    app.sim_post("/_sim/faults", json!({"route": LINK, "status": 503, "count": 3})).await;
+    app.sim_post(
+        "/_sim/faults",
+        json!({"route": LINK, "status": 503, "count": 3}),
+    )
+    .await;
     let (code, body) = app.click_reconnect(&s.token, &s.account.to_string()).await;
     assert_eq!(code, 502, "{body}");
-    assert_eq!(app.account(s.account).await.status, AccountStatus::ReconnectNeeded, "nothing changed");
+    assert_eq!(
+        app.account(s.account).await.status,
+        AccountStatus::ReconnectNeeded,
+        "nothing changed"
+    );
     let (code, body) = app.click_reconnect(&s.token, &s.account.to_string()).await;
     assert_eq!(code, 200, "the next click tries again: {body}");
     assert!(body["url"].as_str().unwrap().contains("/hosted/"));
@@ -99,9 +148,16 @@ async fn failed_link_creation_is_not_cached() {
 #[tokio::test]
 async fn hosted_auth_completed_links_the_row_and_resumes_only_the_disconnect_pause() {
     let app = spawn_app(AppOptions::default()).await;
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     let (_, link) = app.click_reconnect(&s.token, &s.account.to_string()).await;
-    let done = app.sim_post("/_sim/hosted/complete", json!({"url": link["url"], "notify": true})).await;
+    let done = app
+        .sim_post(
+            "/_sim/hosted/complete",
+            json!({"url": link["url"], "notify": true}),
+        )
+        .await;
     assert_eq!(done["notify"]["first_status"], 200);
     let row = eventually(Duration::from_secs(30), "row connected", || async {
         let r = app.account(s.account).await;
@@ -110,9 +166,19 @@ async fn hosted_auth_completed_links_the_row_and_resumes_only_the_disconnect_pau
     .await;
     assert_eq!(row.unipile_account_id, s.unipile_id);
     assert!(row.first_connected_at.is_some());
-    assert_eq!(app.audit_count(s.account, "connected").await, 1, "exactly one relink flip");
-    assert_eq!(app.campaign(s.paused_for_disconnect).await, ("active".to_string(), vec![]));
-    assert_eq!(app.campaign(s.paused_also_manual).await, ("paused".to_string(), vec!["manual".to_string()]));
+    assert_eq!(
+        app.audit_count(s.account, "connected").await,
+        1,
+        "exactly one relink flip"
+    );
+    assert_eq!(
+        app.campaign(s.paused_for_disconnect).await,
+        ("active".to_string(), vec![])
+    );
+    assert_eq!(
+        app.campaign(s.paused_also_manual).await,
+        ("paused".to_string(), vec!["manual".to_string()])
+    );
     let enrollments: Vec<(String, i32)> = sqlx::query_as(
         "SELECT state, current_step FROM campaign_enrollments WHERE campaign_id = $1 ORDER BY prospect_ref",
     )
@@ -120,27 +186,57 @@ async fn hosted_auth_completed_links_the_row_and_resumes_only_the_disconnect_pau
     .fetch_all(app.store.pool())
     .await
     .unwrap();
-    assert_eq!(enrollments, vec![("active".into(), 1), ("active".into(), 2), ("active".into(), 0)],
-        "woken at the step they were on");
+    assert_eq!(
+        enrollments,
+        vec![
+            ("active".into(), 1),
+            ("active".into(), 2),
+            ("active".into(), 0)
+        ],
+        "woken at the step they were on"
+    );
     // The API shows the pill and the pause hint.
-    let v: Value = app.http.get(format!("{}/api/accounts", app.web_url)).bearer_auth(&s.token)
-        .send().await.unwrap().json().await.unwrap();
+    let v: Value = app
+        .http
+        .get(format!("{}/api/accounts", app.web_url))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(v["accounts"][0]["pill"]["state"], "connected");
-    assert!(v["accounts"][0]["first_connected_on"].as_str().unwrap().contains('/'));
+    assert!(
+        v["accounts"][0]["first_connected_on"]
+            .as_str()
+            .unwrap()
+            .contains('/')
+    );
 }
 
 #[tokio::test]
 async fn callbacks_with_unknown_tokens_are_404_and_duplicates_flip_once() {
     let app = spawn_app(AppOptions::default()).await;
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     let (_, _link) = app.click_reconnect(&s.token, &s.account.to_string()).await;
     let token = app.account(s.account).await.link_token.unwrap();
     let unipile = s.unipile_id.clone().unwrap();
     let bogus = json!({"status": "RECONNECTED", "account_id": unipile, "name": "f".repeat(64)});
     assert_eq!(app.notify(&"f".repeat(64), &bogus).await, 404);
-    assert_eq!(app.account(s.account).await.status, AccountStatus::Connecting, "nothing changed");
+    assert_eq!(
+        app.account(s.account).await.status,
+        AccountStatus::Connecting,
+        "nothing changed"
+    );
     // The user finished the login; Unipile's notify was lost, so deliver it ourselves twice.
-    app.sim_post("/_sim/hosted/complete", json!({"url": _link["url"], "notify": false})).await;
+    app.sim_post(
+        "/_sim/hosted/complete",
+        json!({"url": _link["url"], "notify": false}),
+    )
+    .await;
     let body = json!({"status": "RECONNECTED", "account_id": unipile, "name": token});
     assert_eq!(app.notify(&token, &body).await, 200);
     assert_eq!(app.notify(&token, &body).await, 200);
@@ -148,56 +244,109 @@ async fn callbacks_with_unknown_tokens_are_404_and_duplicates_flip_once() {
         (app.account(s.account).await.status == AccountStatus::Connected).then_some(())
     })
     .await;
-    assert_eq!(app.notify(&token, &body).await, 200, "a late duplicate still answers 200");
-    assert_eq!(app.audit_count(s.account, "connected").await, 1, "one flip for two callbacks");
+    assert_eq!(
+        app.notify(&token, &body).await,
+        200,
+        "a late duplicate still answers 200"
+    );
+    assert_eq!(
+        app.audit_count(s.account, "connected").await,
+        1,
+        "one flip for two callbacks"
+    );
 }
 
 #[tokio::test]
 async fn a_worker_killed_while_waiting_for_the_callback_is_replaced_and_the_run_completes() {
     let mut app = spawn_app(AppOptions::default()).await;
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     let (code, link) = app.click_reconnect(&s.token, &s.account.to_string()).await;
     assert_eq!(code, 200, "{link}");
     app.kill_worker();
     app.start_worker();
-    app.sim_post("/_sim/hosted/complete", json!({"url": link["url"], "notify": true})).await;
-    eventually(Duration::from_secs(60), "row connected after the worker restart", || async {
-        (app.account(s.account).await.status == AccountStatus::Connected).then_some(())
-    })
+    app.sim_post(
+        "/_sim/hosted/complete",
+        json!({"url": link["url"], "notify": true}),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(60),
+        "row connected after the worker restart",
+        || async {
+            (app.account(s.account).await.status == AccountStatus::Connected).then_some(())
+        },
+    )
     .await;
     assert_eq!(app.audit_count(s.account, "connected").await, 1);
     assert_eq!(app.campaign(s.paused_for_disconnect).await.0, "active");
-    assert_eq!(app.sim_count(LINK).await, 1, "no second link after the restart");
+    assert_eq!(
+        app.sim_count(LINK).await,
+        1,
+        "no second link after the restart"
+    );
 }
 
 #[tokio::test]
 async fn an_abandoned_link_puts_the_row_back_at_expiry() {
-    let opts = AppOptions { link_reuse_window: Duration::from_secs(1), link_ttl: Duration::from_secs(3), ..AppOptions::default() };
+    let opts = AppOptions {
+        link_reuse_window: Duration::from_secs(1),
+        link_ttl: Duration::from_secs(3),
+        ..AppOptions::default()
+    };
     let app = spawn_app(opts).await;
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     let (code, _) = app.click_reconnect(&s.token, &s.account.to_string()).await;
     assert_eq!(code, 200);
-    assert_eq!(app.account(s.account).await.status, AccountStatus::Connecting);
-    let row = eventually(Duration::from_secs(30), "row back to reconnect_needed", || async {
-        let r = app.account(s.account).await;
-        (r.status == AccountStatus::ReconnectNeeded).then_some(r)
-    })
+    assert_eq!(
+        app.account(s.account).await.status,
+        AccountStatus::Connecting
+    );
+    let row = eventually(
+        Duration::from_secs(30),
+        "row back to reconnect_needed",
+        || async {
+            let r = app.account(s.account).await;
+            (r.status == AccountStatus::ReconnectNeeded).then_some(r)
+        },
+    )
     .await;
     assert!(row.link_token.is_none(), "the expired token is void");
-    assert_eq!(app.audit_count(s.account, "reconnect_needed").await, 2, "the seed row and one revert");
+    assert_eq!(
+        app.audit_count(s.account, "reconnect_needed").await,
+        2,
+        "the seed row and one revert"
+    );
     assert_eq!(app.campaign(s.paused_for_disconnect).await.0, "paused");
 }
 
 #[tokio::test]
 async fn a_lost_callback_is_healed_at_expiry_when_the_session_is_live() {
-    let opts = AppOptions { link_reuse_window: Duration::from_secs(1), link_ttl: Duration::from_secs(3), ..AppOptions::default() };
+    let opts = AppOptions {
+        link_reuse_window: Duration::from_secs(1),
+        link_ttl: Duration::from_secs(3),
+        ..AppOptions::default()
+    };
     let app = spawn_app(opts).await;
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     let (_, link) = app.click_reconnect(&s.token, &s.account.to_string()).await;
-    app.sim_post("/_sim/hosted/complete", json!({"url": link["url"], "notify": false})).await;
-    eventually(Duration::from_secs(30), "row relinked at expiry", || async {
-        (app.account(s.account).await.status == AccountStatus::Connected).then_some(())
-    })
+    app.sim_post(
+        "/_sim/hosted/complete",
+        json!({"url": link["url"], "notify": false}),
+    )
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "row relinked at expiry",
+        || async {
+            (app.account(s.account).await.status == AccountStatus::Connected).then_some(())
+        },
+    )
     .await;
     assert_eq!(app.campaign(s.paused_for_disconnect).await.0, "active");
 }

@@ -14,13 +14,19 @@ use std::time::Duration;
 const DELETE: &str = "DELETE /api/v1/accounts/{id}";
 
 fn open_env() -> AppOptions {
-    AppOptions { delete_env: vec![("RELINK_UNIPILE_DELETES", "enabled")], ..AppOptions::default() }
+    AppOptions {
+        delete_env: vec![("RELINK_UNIPILE_DELETES", "enabled")],
+        ..AppOptions::default()
+    }
 }
 
 fn input(uid: &str, kind: DeleteKind, undo: u64) -> SafeDeleteInput {
     SafeDeleteInput {
         unipile_account_id: uid.into(),
-        requester: DeleteRequester::Operator { name: "ops".into(), reason: "inert duplicate after a double reconnect".into() },
+        requester: DeleteRequester::Operator {
+            name: "ops".into(),
+            reason: "inert duplicate after a double reconnect".into(),
+        },
         kind,
         poll_spacing_secs: 1,
         undo_window_secs: undo,
@@ -28,23 +34,44 @@ fn input(uid: &str, kind: DeleteKind, undo: u64) -> SafeDeleteInput {
 }
 
 async fn duplicate(app: &TestApp) -> String {
-    let v = app.sim_post("/_sim/accounts", json!({"name": "Sam Sample (duplicate)", "status": "OK"})).await;
+    let v = app
+        .sim_post(
+            "/_sim/accounts",
+            json!({"name": "Sam Sample (duplicate)", "status": "OK"}),
+        )
+        .await;
     v["id"].as_str().unwrap().to_string()
 }
 
 async fn run(app: &TestApp, i: SafeDeleteInput) -> DeleteOutcome {
-    let id = start_safe_delete(&app.temporal, &app.task_queue, i).await.unwrap();
-    app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id).get_result(Default::default()).await.unwrap()
+    let id = start_safe_delete(&app.temporal, &app.task_queue, i)
+        .await
+        .unwrap();
+    app.temporal
+        .get_workflow_handle::<SafeDeleteWorkflow>(id)
+        .get_result(Default::default())
+        .await
+        .unwrap()
 }
 
 async fn enable_flag(app: &TestApp, secs: i64) {
-    app.store.enable_delete_flag(chrono::Duration::seconds(secs), "ops", "test").await.unwrap();
+    app.store
+        .enable_delete_flag(chrono::Duration::seconds(secs), "ops", "test")
+        .await
+        .unwrap();
 }
 
 /// Waits until the run's `gates` query satisfies `done`.
-async fn wait_for_gates(handle: &temporalio_client::WorkflowHandle<temporalio_client::Client, SafeDeleteWorkflow>, what: &str, done: impl Fn(&DeleteGates) -> bool) {
+async fn wait_for_gates(
+    handle: &temporalio_client::WorkflowHandle<temporalio_client::Client, SafeDeleteWorkflow>,
+    what: &str,
+    done: impl Fn(&DeleteGates) -> bool,
+) {
     eventually(Duration::from_secs(30), what, || async {
-        let g: DeleteGates = handle.query(SafeDeleteWorkflow::gates, (), Default::default()).await.ok()?;
+        let g: DeleteGates = handle
+            .query(SafeDeleteWorkflow::gates, (), Default::default())
+            .await
+            .ok()?;
         done(&g).then_some(())
     })
     .await;
@@ -68,9 +95,18 @@ async fn with_every_gate_open_an_inert_duplicate_is_deleted_once_and_audited() {
     assert_eq!(app.sim_count(DELETE).await, 1);
     assert_eq!(app.store.deletes_last_24h().await.unwrap(), 1);
     let alerts = app.store.alerts().await.unwrap();
-    assert!(alerts.iter().any(|a| a.kind == "unipile.delete" && a.message.starts_with("[SENSITIVE-OP]")));
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.kind == "unipile.delete" && a.message.starts_with("[SENSITIVE-OP]"))
+    );
     // The polls were spaced by the activity's own clock.
-    let gets: Vec<_> = app.sim_requests().await.into_iter().filter(|r| r["route"] == "GET /api/v1/accounts/{id}").collect();
+    let gets: Vec<_> = app
+        .sim_requests()
+        .await
+        .into_iter()
+        .filter(|r| r["route"] == "GET /api/v1/accounts/{id}")
+        .collect();
     assert_eq!(gets.len(), 3);
 }
 
@@ -87,18 +123,42 @@ async fn each_gate_blocks_on_its_own_and_nothing_is_deleted() {
     enable_flag(&app2, 3600).await;
     let uid2 = duplicate(&app2).await;
     let mut i = input(&uid2, DeleteKind::InertDuplicate, 1);
-    i.requester = DeleteRequester::Reconciler { reason: "gone".into() };
+    i.requester = DeleteRequester::Reconciler {
+        reason: "gone".into(),
+    };
     assert_eq!(blocked_by(&run(&app2, i).await), "env");
     // Gate 3: a duplicate still referenced by a row is not inert.
     let s = app2.seed_account(AccountStatus::Connected, "OK").await;
-    let out = run(&app2, input(s.unipile_id.as_deref().unwrap(), DeleteKind::InertDuplicate, 1)).await;
+    let out = run(
+        &app2,
+        input(
+            s.unipile_id.as_deref().unwrap(),
+            DeleteKind::InertDuplicate,
+            1,
+        ),
+    )
+    .await;
     assert_eq!(blocked_by(&out), "polls", "{out:?}");
     // Gate 5: flag closed.
     app2.store.disable_delete_flag("ops").await.unwrap();
     let uid3 = duplicate(&app2).await;
-    assert_eq!(blocked_by(&run(&app2, input(&uid3, DeleteKind::InertDuplicate, 1)).await), "flag");
-    assert_eq!(app.sim_count(DELETE).await + app2.sim_count(DELETE).await, 0, "DELETE never called");
-    let blocked = app2.store.alerts().await.unwrap().into_iter().filter(|a| a.kind == "unipile.delete").count();
+    assert_eq!(
+        blocked_by(&run(&app2, input(&uid3, DeleteKind::InertDuplicate, 1)).await),
+        "flag"
+    );
+    assert_eq!(
+        app.sim_count(DELETE).await + app2.sim_count(DELETE).await,
+        0,
+        "DELETE never called"
+    );
+    let blocked = app2
+        .store
+        .alerts()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.kind == "unipile.delete")
+        .count();
     assert_eq!(blocked, 3, "one alert row per blocked attempt");
 }
 
@@ -107,11 +167,24 @@ async fn a_200_between_two_404s_stops_a_gone_delete() {
     let app = spawn_app(open_env()).await;
     enable_flag(&app, 3600).await;
     let uid = "Gone0000000000000000ab";
-    let id = start_safe_delete(&app.temporal, &app.task_queue, input(uid, DeleteKind::Gone, 1)).await.unwrap();
+    let id = start_safe_delete(
+        &app.temporal,
+        &app.task_queue,
+        input(uid, DeleteKind::Gone, 1),
+    )
+    .await
+    .unwrap();
     let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
-    wait_for_gates(&handle, "first 404 observed", |g| !g.observations.is_empty()).await;
+    wait_for_gates(&handle, "first 404 observed", |g| {
+        !g.observations.is_empty()
+    })
+    .await;
     // The account reappears before the second poll.
-    app.sim_post("/_sim/accounts", json!({"id": uid, "name": "Back", "status": "OK"})).await;
+    app.sim_post(
+        "/_sim/accounts",
+        json!({"id": uid, "name": "Back", "status": "OK"}),
+    )
+    .await;
     let out = handle.get_result(Default::default()).await.unwrap();
     assert_eq!(blocked_by(&out), "polls", "{out:?}");
     assert_eq!(app.sim_count(DELETE).await, 0);
@@ -132,11 +205,30 @@ async fn cancel_during_the_undo_window_stops_it() {
     let app = spawn_app(open_env()).await;
     enable_flag(&app, 3600).await;
     let uid = duplicate(&app).await;
-    let id = start_safe_delete(&app.temporal, &app.task_queue, input(&uid, DeleteKind::InertDuplicate, 60)).await.unwrap();
+    let id = start_safe_delete(
+        &app.temporal,
+        &app.task_queue,
+        input(&uid, DeleteKind::InertDuplicate, 60),
+    )
+    .await
+    .unwrap();
     let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
-    wait_for_gates(&handle, "polls passed", |g| g.polls == relink_domain::deletes::GateState::Passed).await;
-    handle.signal(SafeDeleteWorkflow::cancel, "ops".to_string(), Default::default()).await.unwrap();
-    assert_eq!(handle.get_result(Default::default()).await.unwrap(), DeleteOutcome::Cancelled);
+    wait_for_gates(&handle, "polls passed", |g| {
+        g.polls == relink_domain::deletes::GateState::Passed
+    })
+    .await;
+    handle
+        .signal(
+            SafeDeleteWorkflow::cancel,
+            "ops".to_string(),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        handle.get_result(Default::default()).await.unwrap(),
+        DeleteOutcome::Cancelled
+    );
     assert_eq!(app.sim_count(DELETE).await, 0);
 }
 
@@ -148,25 +240,45 @@ async fn twenty_concurrent_deletes_make_at_most_three_delete_calls() {
     for _ in 0..20 {
         ids.push(duplicate(&app).await);
     }
-    let runs = ids.iter().map(|u| run(&app, input(u, DeleteKind::InertDuplicate, 1)));
+    let runs = ids
+        .iter()
+        .map(|u| run(&app, input(u, DeleteKind::InertDuplicate, 1)));
     let outcomes = futures::future::join_all(runs).await;
-    let deleted = outcomes.iter().filter(|o| **o == DeleteOutcome::Deleted).count();
+    let deleted = outcomes
+        .iter()
+        .filter(|o| **o == DeleteOutcome::Deleted)
+        .count();
     assert_eq!(deleted, 3);
-    assert!(outcomes.iter().filter(|o| **o != DeleteOutcome::Deleted).all(|o| blocked_by(o) == "hard_cap"));
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| **o != DeleteOutcome::Deleted)
+            .all(|o| blocked_by(o) == "hard_cap")
+    );
     assert_eq!(app.sim_count(DELETE).await, 3);
     assert_eq!(app.store.deletes_last_24h().await.unwrap(), 3);
 }
 
 mod subscription {
     use super::*;
-    use relink_domain::healing::{SubscriptionEndInput, SubscriptionOutcome, subscription_workflow_id};
+    use relink_domain::healing::{
+        SubscriptionEndInput, SubscriptionOutcome, subscription_workflow_id,
+    };
     use relink_workflows::SubscriptionEndWorkflow;
 
     async fn start(app: &TestApp, ws: relink_domain::WorkspaceId, grace_secs: u64) -> String {
         let id = subscription_workflow_id(ws);
-        let opts = temporalio_client::WorkflowStartOptions::new(app.task_queue.clone(), id.clone()).build();
+        let opts = temporalio_client::WorkflowStartOptions::new(app.task_queue.clone(), id.clone())
+            .build();
         app.temporal
-            .start_workflow(SubscriptionEndWorkflow::run, SubscriptionEndInput { workspace_id: ws, grace_secs }, opts)
+            .start_workflow(
+                SubscriptionEndWorkflow::run,
+                SubscriptionEndInput {
+                    workspace_id: ws,
+                    grace_secs,
+                },
+                opts,
+            )
             .await
             .unwrap();
         id
@@ -177,17 +289,41 @@ mod subscription {
         let app = spawn_app(AppOptions::default()).await;
         let s = app.seed_account(AccountStatus::Connected, "OK").await;
         let id = start(&app, s.workspace, 3600).await;
-        eventually(Duration::from_secs(20), "campaign paused by subscription end", || async {
-            (app.campaign(s.paused_for_disconnect).await.1 == vec!["subscription_inactive".to_string()]).then_some(())
-        })
+        eventually(
+            Duration::from_secs(20),
+            "campaign paused by subscription end",
+            || async {
+                (app.campaign(s.paused_for_disconnect).await.1
+                    == vec!["subscription_inactive".to_string()])
+                .then_some(())
+            },
+        )
         .await;
-        let h = app.temporal.get_workflow_handle::<SubscriptionEndWorkflow>(id);
-        h.signal(SubscriptionEndWorkflow::renew, (), Default::default()).await.unwrap();
+        let h = app
+            .temporal
+            .get_workflow_handle::<SubscriptionEndWorkflow>(id);
+        h.signal(SubscriptionEndWorkflow::renew, (), Default::default())
+            .await
+            .unwrap();
         let out = h.get_result(Default::default()).await.unwrap();
-        assert_eq!(out, SubscriptionOutcome::Renewed { campaigns_resumed: 1 });
-        assert_eq!(app.campaign(s.paused_for_disconnect).await, ("active".to_string(), vec![]));
-        assert_eq!(app.campaign(s.paused_also_manual).await.1, vec!["manual".to_string()]);
-        assert_eq!(app.account(s.account).await.status, AccountStatus::Connected);
+        assert_eq!(
+            out,
+            SubscriptionOutcome::Renewed {
+                campaigns_resumed: 1
+            }
+        );
+        assert_eq!(
+            app.campaign(s.paused_for_disconnect).await,
+            ("active".to_string(), vec![])
+        );
+        assert_eq!(
+            app.campaign(s.paused_also_manual).await.1,
+            vec!["manual".to_string()]
+        );
+        assert_eq!(
+            app.account(s.account).await.status,
+            AccountStatus::Connected
+        );
     }
 
     #[tokio::test]
@@ -195,12 +331,24 @@ mod subscription {
         let app = spawn_app(AppOptions::default()).await;
         let s = app.seed_account(AccountStatus::Connected, "OK").await;
         let id = start(&app, s.workspace, 2).await;
-        let out = app.temporal.get_workflow_handle::<SubscriptionEndWorkflow>(id).get_result(Default::default()).await.unwrap();
+        let out = app
+            .temporal
+            .get_workflow_handle::<SubscriptionEndWorkflow>(id)
+            .get_result(Default::default())
+            .await
+            .unwrap();
         assert_eq!(out, SubscriptionOutcome::Disconnected { accounts: 1 });
-        assert_eq!(app.account(s.account).await.status, AccountStatus::Disconnected);
+        assert_eq!(
+            app.account(s.account).await.status,
+            AccountStatus::Disconnected
+        );
         assert_eq!(app.audit_count(s.account, "disconnected").await, 1);
         assert_eq!(app.campaign(s.paused_for_disconnect).await.0, "paused");
-        assert_eq!(app.sim_count(DELETE).await, 0, "nothing deleted on this path");
+        assert_eq!(
+            app.sim_count(DELETE).await,
+            0,
+            "nothing deleted on this path"
+        );
     }
 }
 
@@ -213,13 +361,27 @@ async fn the_reconciler_requests_a_safe_delete_for_a_gone_account_and_gate_one_h
         rows.push(app.seed_account(AccountStatus::Connected, "OK").await);
     }
     let gone = rows[0].unipile_id.clone().unwrap();
-    app.http.delete(format!("{}/_sim/accounts/{gone}", app.sim_url)).send().await.unwrap();
-    let (_, rep) = relink_starter::ops::run_pass(&app.temporal, &app.task_queue, relink_starter::ops::Pass::AccountReconciler, false)
+    app.http
+        .delete(format!("{}/_sim/accounts/{gone}", app.sim_url))
+        .send()
         .await
         .unwrap();
+    let (_, rep) = relink_starter::ops::run_pass(
+        &app.temporal,
+        &app.task_queue,
+        relink_starter::ops::Pass::AccountReconciler,
+        false,
+    )
+    .await
+    .unwrap();
     assert_eq!(rep["delete_requests"], json!([gone]), "{rep}");
-    assert_eq!(app.account(rows[0].account).await.status, AccountStatus::Disconnected);
-    let h = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(relink_domain::deletes::delete_workflow_id(&gone));
+    assert_eq!(
+        app.account(rows[0].account).await.status,
+        AccountStatus::Disconnected
+    );
+    let h = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(
+        relink_domain::deletes::delete_workflow_id(&gone),
+    );
     let out = h.get_result(Default::default()).await.unwrap();
     assert_eq!(blocked_by(&out), "env", "{out:?}");
     assert_eq!(app.sim_count(DELETE).await, 0);
@@ -229,25 +391,59 @@ async fn the_reconciler_requests_a_safe_delete_for_a_gone_account_and_gate_one_h
 async fn two_rows_of_one_identity_merge_into_the_live_row() {
     let app = spawn_app(AppOptions::default()).await;
     // Row A: the old seat, reconnect needed, with its campaigns paused.
-    let a = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let a = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     let member = app.account(a.account).await.linkedin_member_id.unwrap();
     // Row B in the same workspace connects the same LinkedIn identity as a new account.
-    let b = app.store.create_account(a.workspace, "Sam (new seat)", AccountStatus::Disconnected, None, None, "test").await.unwrap();
+    let b = app
+        .store
+        .create_account(
+            a.workspace,
+            "Sam (new seat)",
+            AccountStatus::Disconnected,
+            None,
+            None,
+            "test",
+        )
+        .await
+        .unwrap();
     let (code, link) = app.click_reconnect(&a.token, &b.to_string()).await;
     assert_eq!(code, 200, "{link}");
-    app.sim_post("/_sim/hosted/complete", json!({"url": link["url"], "notify": true, "member_id": member})).await;
+    app.sim_post(
+        "/_sim/hosted/complete",
+        json!({"url": link["url"], "notify": true, "member_id": member}),
+    )
+    .await;
     eventually(Duration::from_secs(30), "row B connected", || async {
         (app.account(b).await.status == AccountStatus::Connected).then_some(())
     })
     .await;
     let old = app.account(a.account).await;
-    assert_eq!(old.status, AccountStatus::Disconnected, "the old row is torn down (audited)");
-    assert!(old.unipile_account_id.is_none(), "its session is now an unreferenced duplicate");
+    assert_eq!(
+        old.status,
+        AccountStatus::Disconnected,
+        "the old row is torn down (audited)"
+    );
+    assert!(
+        old.unipile_account_id.is_none(),
+        "its session is now an unreferenced duplicate"
+    );
     let moved: i64 = sqlx::query_scalar("SELECT count(*) FROM campaigns WHERE account_id = $1")
-        .bind(b.0).fetch_one(app.store.pool()).await.unwrap();
+        .bind(b.0)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
     assert_eq!(moved, 2, "campaigns moved to the live row");
-    assert_eq!(app.campaign(a.paused_for_disconnect).await.0, "active", "and resumed there");
-    assert_eq!(app.campaign(a.paused_also_manual).await.1, vec!["manual".to_string()]);
+    assert_eq!(
+        app.campaign(a.paused_for_disconnect).await.0,
+        "active",
+        "and resumed there"
+    );
+    assert_eq!(
+        app.campaign(a.paused_also_manual).await.1,
+        vec!["manual".to_string()]
+    );
     assert_eq!(app.audit_count(a.account, "disconnected").await, 1);
 }
 
@@ -258,19 +454,35 @@ async fn a_worker_killed_between_polls_is_replaced_and_deletes_exactly_once() {
     let uid = duplicate(&app).await;
     let mut i = input(&uid, DeleteKind::InertDuplicate, 1);
     i.poll_spacing_secs = 3;
-    let id = start_safe_delete(&app.temporal, &app.task_queue, i).await.unwrap();
+    let id = start_safe_delete(&app.temporal, &app.task_queue, i)
+        .await
+        .unwrap();
     let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
-    wait_for_gates(&handle, "first poll observed", |g| !g.observations.is_empty()).await;
+    wait_for_gates(&handle, "first poll observed", |g| {
+        !g.observations.is_empty()
+    })
+    .await;
     app.kill_worker();
     app.start_worker();
     let out = handle.get_result(Default::default()).await.unwrap();
     assert_eq!(out, DeleteOutcome::Deleted);
     assert_eq!(app.sim_count(DELETE).await, 1, "one DELETE call");
-    assert_eq!(app.store.deletes_last_24h().await.unwrap(), 1, "one intent row");
-    let gates: DeleteGates = handle.query(SafeDeleteWorkflow::gates, (), Default::default()).await.unwrap();
+    assert_eq!(
+        app.store.deletes_last_24h().await.unwrap(),
+        1,
+        "one intent row"
+    );
+    let gates: DeleteGates = handle
+        .query(SafeDeleteWorkflow::gates, (), Default::default())
+        .await
+        .unwrap();
     let at: Vec<_> = gates.observations.iter().map(|o| o.at).collect();
     assert_eq!(at.len(), 3);
-    assert!(at.windows(2).all(|w| w[1] - w[0] >= chrono::Duration::seconds(3)), "spacing kept across the restart: {at:?}");
+    assert!(
+        at.windows(2)
+            .all(|w| w[1] - w[0] >= chrono::Duration::seconds(3)),
+        "spacing kept across the restart: {at:?}"
+    );
 }
 
 #[tokio::test]
@@ -279,8 +491,18 @@ async fn a_worker_killed_during_the_delete_call_retries_into_done_without_counti
     enable_flag(&app, 3600).await;
     let uid = duplicate(&app).await;
     // The DELETE takes 3 s at Unipile: the worker dies while it is in flight.
-    app.sim_post("/_sim/faults", json!({"route": DELETE, "status": 0, "latency_ms": 3000, "count": 1})).await;
-    let id = start_safe_delete(&app.temporal, &app.task_queue, input(&uid, DeleteKind::InertDuplicate, 1)).await.unwrap();
+    app.sim_post(
+        "/_sim/faults",
+        json!({"route": DELETE, "status": 0, "latency_ms": 3000, "count": 1}),
+    )
+    .await;
+    let id = start_safe_delete(
+        &app.temporal,
+        &app.task_queue,
+        input(&uid, DeleteKind::InertDuplicate, 1),
+    )
+    .await
+    .unwrap();
     let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
     eventually(Duration::from_secs(30), "intent recorded", || async {
         (app.store.deletes_last_24h().await.unwrap() == 1).then_some(())
@@ -289,11 +511,23 @@ async fn a_worker_killed_during_the_delete_call_retries_into_done_without_counti
     app.kill_worker();
     app.start_worker();
     let out = handle.get_result(Default::default()).await.unwrap();
-    assert_eq!(out, DeleteOutcome::Deleted, "the retried DELETE found the account gone: done");
-    assert_eq!(app.store.deletes_last_24h().await.unwrap(), 1, "counted once");
+    assert_eq!(
+        out,
+        DeleteOutcome::Deleted,
+        "the retried DELETE found the account gone: done"
+    );
+    assert_eq!(
+        app.store.deletes_last_24h().await.unwrap(),
+        1,
+        "counted once"
+    );
     let alerts = app.store.alerts().await.unwrap();
     let a = alerts.iter().find(|a| a.kind == "unipile.delete").unwrap();
-    assert_eq!(a.payload["gates"]["polls"]["state"], "passed", "{}", a.payload);
+    assert_eq!(
+        a.payload["gates"]["polls"]["state"], "passed",
+        "{}",
+        a.payload
+    );
     assert_eq!(a.payload["requester"]["name"], "ops");
 }
 
@@ -302,11 +536,25 @@ async fn a_second_run_for_the_same_account_counts_again() {
     let app = spawn_app(open_env()).await;
     enable_flag(&app, 3600).await;
     let uid = duplicate(&app).await;
-    assert_eq!(run(&app, input(&uid, DeleteKind::InertDuplicate, 1)).await, DeleteOutcome::Deleted);
+    assert_eq!(
+        run(&app, input(&uid, DeleteKind::InertDuplicate, 1)).await,
+        DeleteOutcome::Deleted
+    );
     // The same session id shows up again later (restored at Unipile) and is removed again.
-    app.sim_post("/_sim/accounts", json!({"id": uid, "name": "Again", "status": "OK"})).await;
-    assert_eq!(run(&app, input(&uid, DeleteKind::InertDuplicate, 1)).await, DeleteOutcome::Deleted);
-    assert_eq!(app.store.deletes_last_24h().await.unwrap(), 2, "each run's intent counts toward the cap");
+    app.sim_post(
+        "/_sim/accounts",
+        json!({"id": uid, "name": "Again", "status": "OK"}),
+    )
+    .await;
+    assert_eq!(
+        run(&app, input(&uid, DeleteKind::InertDuplicate, 1)).await,
+        DeleteOutcome::Deleted
+    );
+    assert_eq!(
+        app.store.deletes_last_24h().await.unwrap(),
+        2,
+        "each run's intent counts toward the cap"
+    );
     assert_eq!(app.sim_count(DELETE).await, 2);
 }
 
@@ -315,12 +563,31 @@ async fn a_duplicate_linked_to_a_row_during_the_undo_window_is_not_deleted() {
     let app = spawn_app(open_env()).await;
     enable_flag(&app, 3600).await;
     let uid = duplicate(&app).await;
-    let id = start_safe_delete(&app.temporal, &app.task_queue, input(&uid, DeleteKind::InertDuplicate, 4)).await.unwrap();
+    let id = start_safe_delete(
+        &app.temporal,
+        &app.task_queue,
+        input(&uid, DeleteKind::InertDuplicate, 4),
+    )
+    .await
+    .unwrap();
     let handle = app.temporal.get_workflow_handle::<SafeDeleteWorkflow>(id);
-    wait_for_gates(&handle, "polls passed", |g| g.polls == relink_domain::deletes::GateState::Passed).await;
+    wait_for_gates(&handle, "polls passed", |g| {
+        g.polls == relink_domain::deletes::GateState::Passed
+    })
+    .await;
     // During the undo window a row claims the session (e.g. a relink).
     let (ws, _) = app.store.create_workspace("W").await.unwrap();
-    app.store.create_account(ws, "Claimer", AccountStatus::Connected, Some(&uid), None, "test").await.unwrap();
+    app.store
+        .create_account(
+            ws,
+            "Claimer",
+            AccountStatus::Connected,
+            Some(&uid),
+            None,
+            "test",
+        )
+        .await
+        .unwrap();
     let out = handle.get_result(Default::default()).await.unwrap();
     assert_eq!(blocked_by(&out), "polls", "{out:?}");
     assert_eq!(app.sim_count(DELETE).await, 0);

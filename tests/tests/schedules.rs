@@ -17,11 +17,19 @@ fn the_catch_up_window_holds_at_most_one_missed_run() {
 #[tokio::test]
 async fn schedules_apply_is_idempotent_with_skip_and_a_short_catch_up_window() {
     let app = spawn_app(AppOptions::default()).await;
-    let first = apply_schedules(&app.temporal, &app.task_queue, Duration::from_secs(900)).await.unwrap();
-    let second = apply_schedules(&app.temporal, &app.task_queue, Duration::from_secs(600)).await.unwrap();
+    let first = apply_schedules(&app.temporal, &app.task_queue, Duration::from_secs(900))
+        .await
+        .unwrap();
+    let second = apply_schedules(&app.temporal, &app.task_queue, Duration::from_secs(600))
+        .await
+        .unwrap();
     assert!(second.iter().all(|s| s.change == "updated"), "{second:?}");
     assert_eq!(first.len(), 3);
-    for (id, every) in [("orphan-watcher", 3600u64), ("campaign-sweeper", 300), ("account-reconciler", 600)] {
+    for (id, every) in [
+        ("orphan-watcher", 3600u64),
+        ("campaign-sweeper", 300),
+        ("account-reconciler", 600),
+    ] {
         let handle = app.temporal.get_schedule_handle(id);
         let desc = handle.describe(Default::default()).await.unwrap();
         let schedule = desc.raw().schedule.clone().expect("schedule");
@@ -31,7 +39,11 @@ async fn schedules_apply_is_idempotent_with_skip_and_a_short_catch_up_window() {
         let window = policies.catchup_window.expect("catch-up window");
         assert_eq!(window.seconds as u64, every - 1, "{id}");
         let interval = &schedule.spec.expect("spec").interval[0];
-        assert_eq!(interval.interval.as_ref().expect("interval").seconds as u64, every, "{id}");
+        assert_eq!(
+            interval.interval.as_ref().expect("interval").seconds as u64,
+            every,
+            "{id}"
+        );
         handle.delete(Default::default()).await.unwrap();
     }
 }

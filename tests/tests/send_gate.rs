@@ -2,22 +2,44 @@
 //! the window, and never for a paused campaign or a disconnected account.
 
 use chrono::{NaiveTime, Weekday};
-use relink_domain::{AccountStatus, pacing::{ActionType, Caps}};
+use relink_domain::{
+    AccountStatus,
+    pacing::{ActionType, Caps},
+};
 use relink_tests::{AppOptions, Seeded, TestApp, spawn_app};
 use serde_json::{Value, json};
 
-const ALL_DAYS: [Weekday; 7] =
-    [Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
+const ALL_DAYS: [Weekday; 7] = [
+    Weekday::Mon,
+    Weekday::Tue,
+    Weekday::Wed,
+    Weekday::Thu,
+    Weekday::Fri,
+    Weekday::Sat,
+    Weekday::Sun,
+];
 
 async fn reserve(app: &TestApp, s: &Seeded, body: Value) -> (u16, Value) {
-    let r = app.http.post(format!("{}/api/accounts/{}/send-reservations", app.web_url, s.account))
-        .bearer_auth(&s.token).json(&body).send().await.unwrap();
+    let r = app
+        .http
+        .post(format!(
+            "{}/api/accounts/{}/send-reservations",
+            app.web_url, s.account
+        ))
+        .bearer_auth(&s.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
 async fn always_open(app: &TestApp, s: &Seeded) {
     let midnight = NaiveTime::from_hms_opt(0, 0, 0).unwrap();
-    app.store.set_send_settings(s.account, "UTC", midnight, midnight, &ALL_DAYS, None).await.unwrap();
+    app.store
+        .set_send_settings(s.account, "UTC", midnight, midnight, &ALL_DAYS, None)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -25,16 +47,42 @@ async fn fifty_concurrent_reservations_never_exceed_the_daily_cap() {
     let app = spawn_app(AppOptions::default()).await;
     let s = app.seed_account(AccountStatus::Connected, "OK").await;
     always_open(&app, &s).await;
-    app.store.set_caps(s.account, ActionType::Invite, Caps { daily: 10, weekly: 40 }).await.unwrap();
+    app.store
+        .set_caps(
+            s.account,
+            ActionType::Invite,
+            Caps {
+                daily: 10,
+                weekly: 40,
+            },
+        )
+        .await
+        .unwrap();
     let calls = (0..50).map(|_| reserve(&app, &s, json!({"action": "invite"})));
     let answers = futures::future::join_all(calls).await;
-    let granted = answers.iter().filter(|(c, b)| *c == 200 && b["reserved"] == true).count();
+    let granted = answers
+        .iter()
+        .filter(|(c, b)| *c == 200 && b["reserved"] == true)
+        .count();
     assert_eq!(granted, 10);
-    let denied: Vec<_> = answers.iter().filter(|(_, b)| b["reserved"] == false).collect();
+    let denied: Vec<_> = answers
+        .iter()
+        .filter(|(_, b)| b["reserved"] == false)
+        .collect();
     assert_eq!(denied.len(), 40);
-    assert!(denied.iter().all(|(_, b)| b["reason"] == "daily_cap" && b["retry_at"].is_string()), "{denied:?}");
-    let sent: i32 = sqlx::query_scalar("SELECT sent FROM account_send_counters WHERE account_id = $1 AND action = 'invite'")
-        .bind(s.account.0).fetch_one(app.store.pool()).await.unwrap();
+    assert!(
+        denied
+            .iter()
+            .all(|(_, b)| b["reason"] == "daily_cap" && b["retry_at"].is_string()),
+        "{denied:?}"
+    );
+    let sent: i32 = sqlx::query_scalar(
+        "SELECT sent FROM account_send_counters WHERE account_id = $1 AND action = 'invite'",
+    )
+    .bind(s.account.0)
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
     assert_eq!(sent, 10);
 }
 
@@ -43,20 +91,49 @@ async fn each_action_type_has_its_own_budget_and_the_weekly_cap_counts_earlier_d
     let app = spawn_app(AppOptions::default()).await;
     let s = app.seed_account(AccountStatus::Connected, "OK").await;
     always_open(&app, &s).await;
-    app.store.set_caps(s.account, ActionType::Inmail, Caps { daily: 0, weekly: 0 }).await.unwrap();
-    app.store.set_caps(s.account, ActionType::Message, Caps { daily: 50, weekly: 12 }).await.unwrap();
+    app.store
+        .set_caps(
+            s.account,
+            ActionType::Inmail,
+            Caps {
+                daily: 0,
+                weekly: 0,
+            },
+        )
+        .await
+        .unwrap();
+    app.store
+        .set_caps(
+            s.account,
+            ActionType::Message,
+            Caps {
+                daily: 50,
+                weekly: 12,
+            },
+        )
+        .await
+        .unwrap();
     let (_, b) = reserve(&app, &s, json!({"action": "inmail"})).await;
     assert_eq!(b["reserved"], false);
     let (_, b) = reserve(&app, &s, json!({"action": "invite"})).await;
-    assert_eq!(b["reserved"], true, "an exhausted InMail budget stops nothing else");
+    assert_eq!(
+        b["reserved"], true,
+        "an exhausted InMail budget stops nothing else"
+    );
     // 10 messages sent over the last days: 2 left this rolling week.
     sqlx::query("INSERT INTO account_send_counters (account_id, action, day, sent) VALUES ($1, 'message', current_date - 3, 10)")
         .bind(s.account.0).execute(app.store.pool()).await.unwrap();
     for _ in 0..2 {
-        assert_eq!(reserve(&app, &s, json!({"action": "message"})).await.1["reserved"], true);
+        assert_eq!(
+            reserve(&app, &s, json!({"action": "message"})).await.1["reserved"],
+            true
+        );
     }
     let (_, b) = reserve(&app, &s, json!({"action": "message"})).await;
-    assert_eq!((b["reserved"].clone(), b["reason"].clone()), (json!(false), json!("weekly_cap")));
+    assert_eq!(
+        (b["reserved"].clone(), b["reason"].clone()),
+        (json!(false), json!("weekly_cap"))
+    );
 }
 
 #[tokio::test]
@@ -68,18 +145,38 @@ async fn closed_windows_paused_campaigns_and_disconnected_accounts_get_no_slot()
     use chrono::Datelike;
     let other = (today + chrono::Duration::days(3)).weekday();
     let t = NaiveTime::from_hms_opt(0, 0, 0).unwrap();
-    app.store.set_send_settings(s.account, "Asia/Kolkata", t, t, &[other], None).await.unwrap();
+    app.store
+        .set_send_settings(s.account, "Asia/Kolkata", t, t, &[other], None)
+        .await
+        .unwrap();
     let (_, b) = reserve(&app, &s, json!({"action": "invite"})).await;
     assert_eq!(b["reason"], "outside_sending_window", "{b}");
     always_open(&app, &s).await;
-    let (_, b) = reserve(&app, &s, json!({"action": "invite", "campaign_id": s.paused_also_manual})).await;
+    let (_, b) = reserve(
+        &app,
+        &s,
+        json!({"action": "invite", "campaign_id": s.paused_also_manual}),
+    )
+    .await;
     assert_eq!(b["reason"], "campaign_paused");
-    let (_, b) = reserve(&app, &s, json!({"action": "invite", "campaign_id": s.paused_for_disconnect})).await;
+    let (_, b) = reserve(
+        &app,
+        &s,
+        json!({"action": "invite", "campaign_id": s.paused_for_disconnect}),
+    )
+    .await;
     assert_eq!(b["reserved"], true);
     // Bad input: unknown action, unknown field → 400.
     assert_eq!(reserve(&app, &s, json!({"action": "poke"})).await.0, 400);
-    assert_eq!(reserve(&app, &s, json!({"action": "invite", "burst": true})).await.0, 400);
-    let d = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    assert_eq!(
+        reserve(&app, &s, json!({"action": "invite", "burst": true}))
+            .await
+            .0,
+        400
+    );
+    let d = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     always_open(&app, &d).await;
     let (_, b) = reserve(&app, &d, json!({"action": "invite"})).await;
     assert_eq!(b["reason"], "account_not_connected");
@@ -92,10 +189,15 @@ async fn the_gate_fails_closed_when_the_database_cannot_answer() {
     let s = app.seed_account(AccountStatus::Connected, "OK").await;
     always_open(&app, &s).await;
     // The database goes away under the running web tier.
-    let admin = std::env::var("RELINK_TEST_DATABASE_URL").or_else(|_| std::env::var("DATABASE_URL")).unwrap();
+    let admin = std::env::var("RELINK_TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .unwrap();
     let name = app.database_url.rsplit('/').next().unwrap().to_string();
     let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
-    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut conn).await.unwrap();
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let (code, b) = reserve(&app, &s, json!({"action": "invite"})).await;
     assert_eq!(code, 200, "{b}");
     assert_eq!(b["reserved"], false);
@@ -106,16 +208,44 @@ async fn the_gate_fails_closed_when_the_database_cannot_answer() {
 #[tokio::test]
 async fn a_resume_after_a_long_disconnect_spreads_the_backlog_through_the_pacer() {
     let app = spawn_app(AppOptions::default()).await;
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
     always_open(&app, &s).await;
-    app.store.set_caps(s.account, ActionType::Invite, Caps { daily: 20, weekly: 100 }).await.unwrap();
-    let big = app.store.create_campaign(s.workspace, s.account, "Backlog", 50,
-        &[relink_domain::PauseReason::LinkedinAccountDisconnected]).await.unwrap();
+    app.store
+        .set_caps(
+            s.account,
+            ActionType::Invite,
+            Caps {
+                daily: 20,
+                weekly: 100,
+            },
+        )
+        .await
+        .unwrap();
+    let big = app
+        .store
+        .create_campaign(
+            s.workspace,
+            s.account,
+            "Backlog",
+            50,
+            &[relink_domain::PauseReason::LinkedinAccountDisconnected],
+        )
+        .await
+        .unwrap();
     // Every prospect waits for its invite (step 0), due since the disconnect weeks ago.
     sqlx::query("UPDATE campaign_enrollments SET current_step = 0, next_due_at = now() - interval '20 days' WHERE campaign_id = $1")
         .bind(big).execute(app.store.pool()).await.unwrap();
-    let audit = relink_store::AuditContext { action: "t".into(), actor: "t".into(), ..Default::default() };
-    app.store.recover_connected(s.account, relink_domain::SourceStatus::Ok, &audit).await.unwrap();
+    let audit = relink_store::AuditContext {
+        action: "t".into(),
+        actor: "t".into(),
+        ..Default::default()
+    };
+    app.store
+        .recover_connected(s.account, relink_domain::SourceStatus::Ok, &audit)
+        .await
+        .unwrap();
     // The account's invite budget is shared by all its campaigns: the seeded "Outreach"
     // campaign resumes too, with one prospect waiting for an invite.
     let per_day: Vec<(chrono::NaiveDate, i64)> = sqlx::query_as(
@@ -125,12 +255,20 @@ async fn a_resume_after_a_long_disconnect_spreads_the_backlog_through_the_pacer(
         .bind(s.account.0).fetch_all(app.store.pool()).await.unwrap();
     let counts: Vec<i64> = per_day.iter().map(|(_, n)| *n).collect();
     assert_eq!(counts.iter().sum::<i64>(), 51, "{per_day:?}");
-    assert!(counts.iter().all(|n| *n <= 20), "never more than the daily cap on a day: {per_day:?}");
+    assert!(
+        counts.iter().all(|n| *n <= 20),
+        "never more than the daily cap on a day: {per_day:?}"
+    );
     assert_eq!(counts, vec![20, 20, 11], "spread over three days, no burst");
     let early: i64 = sqlx::query_scalar("SELECT count(*) FROM campaign_enrollments WHERE campaign_id = $1 AND next_due_at < now() - interval '1 minute'")
         .bind(big).fetch_one(app.store.pool()).await.unwrap();
     assert_eq!(early, 0, "nothing is scheduled in the past");
-    let steps: i64 = sqlx::query_scalar("SELECT count(*) FROM campaign_enrollments WHERE campaign_id = $1 AND current_step <> 0")
-        .bind(big).fetch_one(app.store.pool()).await.unwrap();
+    let steps: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM campaign_enrollments WHERE campaign_id = $1 AND current_step <> 0",
+    )
+    .bind(big)
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
     assert_eq!(steps, 0, "steps unchanged");
 }

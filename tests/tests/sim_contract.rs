@@ -6,15 +6,22 @@ use relink_tests::{AppOptions, SIM_KEY, fixture, spawn_app};
 use serde_json::{Value, json};
 
 fn schema(spec: &Value, path: &str, method: &str, status: &str) -> Value {
-    spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"].clone()
+    spec["paths"][path][method]["responses"][status]["content"]["application/json"]["schema"]
+        .clone()
 }
 
 fn assert_valid(spec: &Value, path: &str, method: &str, status: &str, body: &Value) {
     let s = schema(spec, path, method, status);
     assert!(!s.is_null(), "no schema for {method} {path} {status}");
     let validator = jsonschema::validator_for(&s).expect("schema compiles");
-    let errors: Vec<String> = validator.iter_errors(body).map(|e| format!("{e} at {}", e.instance_path)).collect();
-    assert!(errors.is_empty(), "{method} {path} {status}: {errors:?}\n{body}");
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {path} {status}: {errors:?}\n{body}"
+    );
 }
 
 #[tokio::test]
@@ -23,10 +30,18 @@ async fn simulator_responses_match_the_openapi_subset() {
     let spec = fixture("openapi-v1-subset.json");
     let s = app.seed_account(AccountStatus::Connected, "OK").await;
     for i in 0..3 {
-        app.sim_post("/_sim/accounts", json!({"name": format!("Extra {i}"), "status": "CREDENTIALS"})).await;
+        app.sim_post(
+            "/_sim/accounts",
+            json!({"name": format!("Extra {i}"), "status": "CREDENTIALS"}),
+        )
+        .await;
     }
     let http = &app.http;
-    let get = |p: String| http.get(format!("{}{p}", app.sim_url)).header("X-API-KEY", SIM_KEY).send();
+    let get = |p: String| {
+        http.get(format!("{}{p}", app.sim_url))
+            .header("X-API-KEY", SIM_KEY)
+            .send()
+    };
 
     // Paging: limit 2 over 4 accounts → two pages, the last with a null cursor.
     let r = get("/api/v1/accounts?limit=2".into()).await.unwrap();
@@ -34,13 +49,26 @@ async fn simulator_responses_match_the_openapi_subset() {
     let page1: Value = r.json().await.unwrap();
     assert_valid(&spec, "/api/v1/accounts", "get", "200", &page1);
     let cursor = page1["cursor"].as_str().expect("a next cursor").to_string();
-    let page2: Value = get(format!("/api/v1/accounts?limit=2&cursor={cursor}")).await.unwrap().json().await.unwrap();
+    let page2: Value = get(format!("/api/v1/accounts?limit=2&cursor={cursor}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_valid(&spec, "/api/v1/accounts", "get", "200", &page2);
     assert!(page2["cursor"].is_null());
-    assert_eq!(page1["items"].as_array().unwrap().len() + page2["items"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        page1["items"].as_array().unwrap().len() + page2["items"].as_array().unwrap().len(),
+        4
+    );
 
     let id = s.unipile_id.unwrap();
-    let one: Value = get(format!("/api/v1/accounts/{id}")).await.unwrap().json().await.unwrap();
+    let one: Value = get(format!("/api/v1/accounts/{id}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_valid(&spec, "/api/v1/accounts/{id}", "get", "200", &one);
     let r = get("/api/v1/accounts/nope".into()).await.unwrap();
     assert_eq!(r.status(), 404);
@@ -53,16 +81,30 @@ async fn simulator_responses_match_the_openapi_subset() {
     assert_valid(&spec, "/api/v1/accounts", "get", "400", &bad);
 
     // Wrong key → 401 with the documented body shape.
-    let r = http.get(format!("{}/api/v1/accounts", app.sim_url)).header("X-API-KEY", "wrong").send().await.unwrap();
+    let r = http
+        .get(format!("{}/api/v1/accounts", app.sim_url))
+        .header("X-API-KEY", "wrong")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
     let unauthorized: Value = r.json().await.unwrap();
     assert_valid(&spec, "/api/v1/accounts", "get", "401", &unauthorized);
 
     // Hosted link: the fixture request is accepted (its reconnect target seeded first).
     let mut req = fixture("hosted-link-request-reconnect.json");
-    app.sim_post("/_sim/accounts", json!({"id": req["reconnect_account"], "name": "Sam Sample", "status": "CREDENTIALS"})).await;
+    app.sim_post(
+        "/_sim/accounts",
+        json!({"id": req["reconnect_account"], "name": "Sam Sample", "status": "CREDENTIALS"}),
+    )
+    .await;
     req["expiresOn"] = "2099-06-02T11:30:00.000Z".into();
-    let post = |p: &str, b: &Value| http.post(format!("{}{p}", app.sim_url)).header("X-API-KEY", SIM_KEY).json(b).send();
+    let post = |p: &str, b: &Value| {
+        http.post(format!("{}{p}", app.sim_url))
+            .header("X-API-KEY", SIM_KEY)
+            .json(b)
+            .send()
+    };
     let r = post("/api/v1/hosted/accounts/link", &req).await.unwrap();
     assert_eq!(r.status(), 200);
     let link: Value = r.json().await.unwrap();
@@ -81,20 +123,44 @@ async fn simulator_responses_match_the_openapi_subset() {
     assert_eq!(r.status(), 201);
     let created: Value = r.json().await.unwrap();
     assert_valid(&spec, "/api/v1/webhooks", "post", "201", &created);
-    let list: Value = get("/api/v1/webhooks".into()).await.unwrap().json().await.unwrap();
+    let list: Value = get("/api/v1/webhooks".into())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_valid(&spec, "/api/v1/webhooks", "get", "200", &list);
-    let r = http.delete(format!("{}/api/v1/webhooks/{}", app.sim_url, created["webhook_id"].as_str().unwrap()))
-        .header("X-API-KEY", SIM_KEY).send().await.unwrap();
+    let r = http
+        .delete(format!(
+            "{}/api/v1/webhooks/{}",
+            app.sim_url,
+            created["webhook_id"].as_str().unwrap()
+        ))
+        .header("X-API-KEY", SIM_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let deleted: Value = r.json().await.unwrap();
     assert_valid(&spec, "/api/v1/webhooks/{id}", "delete", "200", &deleted);
 
     // Delete account → 200 AccountDeleted, then 404.
-    let r = http.delete(format!("{}/api/v1/accounts/{id}", app.sim_url)).header("X-API-KEY", SIM_KEY).send().await.unwrap();
+    let r = http
+        .delete(format!("{}/api/v1/accounts/{id}", app.sim_url))
+        .header("X-API-KEY", SIM_KEY)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let gone: Value = r.json().await.unwrap();
     assert_valid(&spec, "/api/v1/accounts/{id}", "delete", "200", &gone);
-    assert_eq!(get(format!("/api/v1/accounts/{id}")).await.unwrap().status(), 404);
+    assert_eq!(
+        get(format!("/api/v1/accounts/{id}"))
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]
@@ -112,12 +178,22 @@ async fn deliveries_carry_no_json_content_type_and_are_retried_until_200() {
             async move {
                 let mut s = seen.lock().unwrap();
                 s.push((
-                    headers.get("content-type").and_then(|v| v.to_str().ok()).map(String::from),
-                    headers.get("unipile-auth").and_then(|v| v.to_str().ok()).map(String::from),
+                    headers
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok())
+                        .map(String::from),
+                    headers
+                        .get("unipile-auth")
+                        .and_then(|v| v.to_str().ok())
+                        .map(String::from),
                     body.to_vec(),
                 ));
                 // Fail the first two deliveries.
-                if s.len() <= 2 { axum::http::StatusCode::INTERNAL_SERVER_ERROR } else { axum::http::StatusCode::OK }
+                if s.len() <= 2 {
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    axum::http::StatusCode::OK
+                }
             }
         }),
     );
@@ -130,24 +206,50 @@ async fn deliveries_carry_no_json_content_type_and_are_retried_until_200() {
     assert_eq!(r.status(), 201);
     let s = app.seed_account(AccountStatus::Connected, "OK").await;
     let id = s.unipile_id.unwrap();
-    app.sim_post(&format!("/_sim/accounts/{id}/status"), json!({"status": "CREDENTIALS"})).await;
-    relink_tests::eventually(std::time::Duration::from_secs(10), "three deliveries", || async {
-        (seen.lock().unwrap().len() >= 3).then_some(())
-    }).await;
+    app.sim_post(
+        &format!("/_sim/accounts/{id}/status"),
+        json!({"status": "CREDENTIALS"}),
+    )
+    .await;
+    relink_tests::eventually(
+        std::time::Duration::from_secs(10),
+        "three deliveries",
+        || async { (seen.lock().unwrap().len() >= 3).then_some(()) },
+    )
+    .await;
     let seen = seen.lock().unwrap();
     for (ct, auth, body) in seen.iter() {
         assert_eq!(ct, &None, "no content type, as Unipile sends it");
         assert_eq!(auth.as_deref(), Some("sekret"));
         let v: Value = serde_json::from_slice(body).unwrap();
-        assert_eq!(v, json!({"AccountStatus": {"account_id": id, "account_type": "LINKEDIN", "message": "CREDENTIALS"}}));
+        assert_eq!(
+            v,
+            json!({"AccountStatus": {"account_id": id, "account_type": "LINKEDIN", "message": "CREDENTIALS"}})
+        );
     }
     drop(seen);
     // OK is not in Unipile's default event set: default registrations are not told.
-    let r = app.http.post(format!("{}/api/v1/webhooks", app.sim_url)).header("X-API-KEY", SIM_KEY)
-        .json(&json!({"source": "account_status", "request_url": "http://127.0.0.1:9/unused"})).send().await.unwrap();
+    let r = app
+        .http
+        .post(format!("{}/api/v1/webhooks", app.sim_url))
+        .header("X-API-KEY", SIM_KEY)
+        .json(&json!({"source": "account_status", "request_url": "http://127.0.0.1:9/unused"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
-    let ok = app.sim_post(&format!("/_sim/accounts/{id}/status"), json!({"status": "OK"})).await;
+    let ok = app
+        .sim_post(
+            &format!("/_sim/accounts/{id}/status"),
+            json!({"status": "OK"}),
+        )
+        .await;
     assert_eq!(ok["deliveries"].as_array().unwrap().len(), 0);
-    let err = app.sim_post(&format!("/_sim/accounts/{id}/status"), json!({"status": "ERROR"})).await;
+    let err = app
+        .sim_post(
+            &format!("/_sim/accounts/{id}/status"),
+            json!({"status": "ERROR"}),
+        )
+        .await;
     assert_eq!(err["deliveries"].as_array().unwrap().len(), 2);
 }

@@ -21,7 +21,10 @@ use crate::{
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route("/api/v1/accounts", get(list_accounts))
-        .route("/api/v1/accounts/{id}", get(get_account).delete(delete_account))
+        .route(
+            "/api/v1/accounts/{id}",
+            get(get_account).delete(delete_account),
+        )
         .route("/api/v1/hosted/accounts/link", post(create_link))
         .route("/api/v1/webhooks", get(list_webhooks).post(create_webhook))
         .route("/api/v1/webhooks/{id}", delete(delete_webhook))
@@ -40,11 +43,31 @@ pub(crate) fn error(status: u16, kind: &str, title: &str, detail: Option<&str>) 
 fn fault_error(status: u16) -> Response {
     match status {
         400 => error(400, "errors/invalid_parameters", "Invalid parameters", None),
-        401 => error(401, "errors/missing_credentials", "Missing credentials", None),
-        403 => error(403, "errors/insufficient_permissions", "Insufficient permissions", None),
-        404 => error(404, "errors/resource_not_found", "Resource not found.", None),
+        401 => error(
+            401,
+            "errors/missing_credentials",
+            "Missing credentials",
+            None,
+        ),
+        403 => error(
+            403,
+            "errors/insufficient_permissions",
+            "Insufficient permissions",
+            None,
+        ),
+        404 => error(
+            404,
+            "errors/resource_not_found",
+            "Resource not found.",
+            None,
+        ),
         429 => error(429, "errors/too_many_requests", "Too many requests", None),
-        503 => error(503, "errors/service_unavailable", "Service unavailable", None),
+        503 => error(
+            503,
+            "errors/service_unavailable",
+            "Service unavailable",
+            None,
+        ),
         504 => error(504, "errors/request_timeout", "Request timeout", None),
         s => error(s, "errors/unexpected_error", "Unexpected error", None),
     }
@@ -129,7 +152,12 @@ impl<'a> Call<'a> {
 
 fn parse_body(body: &Bytes) -> Result<Value, Response> {
     serde_json::from_slice(body).map_err(|e| {
-        error(400, "errors/malformed_request", "Malformed request", Some(&e.to_string()))
+        error(
+            400,
+            "errors/malformed_request",
+            "Malformed request",
+            Some(&e.to_string()),
+        )
     })
 }
 
@@ -153,7 +181,12 @@ async fn list_accounts(
         None => 100,
         Some(Ok(n)) if (1..=250).contains(&n) => n,
         _ => {
-            let r = error(400, "errors/invalid_parameters", "Invalid parameters", Some("limit must be 1-250"));
+            let r = error(
+                400,
+                "errors/invalid_parameters",
+                "Invalid parameters",
+                Some("limit must be 1-250"),
+            );
             return call.done(r);
         }
     };
@@ -162,7 +195,12 @@ async fn list_accounts(
         Some(c) => match c.strip_prefix("after:") {
             Some(id) if !id.is_empty() => Some(id.to_string()),
             _ => {
-                let r = error(400, "errors/invalid_parameters", "Invalid parameters", Some("invalid cursor"));
+                let r = error(
+                    400,
+                    "errors/invalid_parameters",
+                    "Invalid parameters",
+                    Some("invalid cursor"),
+                );
                 return call.done(r);
             }
         },
@@ -178,10 +216,16 @@ async fn list_accounts(
         };
         let page: Vec<_> = iter.by_ref().take(limit).map(|(_, a)| a.clone()).collect();
         let more = iter.next().is_some();
-        let cursor = if more { page.last().map(|a| format!("after:{}", a.id)) } else { None };
+        let cursor = if more {
+            page.last().map(|a| format!("after:{}", a.id))
+        } else {
+            None
+        };
         (page.iter().map(|a| a.to_json()).collect::<Vec<_>>(), cursor)
     };
-    call.done(Json(json!({"object": "AccountList", "items": items, "cursor": cursor})).into_response())
+    call.done(
+        Json(json!({"object": "AccountList", "items": items, "cursor": cursor})).into_response(),
+    )
 }
 
 async fn get_account(
@@ -232,8 +276,22 @@ fn valid_unipile_datetime(s: &str) -> bool {
 }
 
 fn validate_link(body: &Value, s: &Shared) -> Result<(), Response> {
-    let bad = |detail: &str| Err(error(400, "errors/invalid_parameters", "Invalid parameters", Some(detail)));
-    let missing = |detail: &str| Err(error(400, "errors/missing_parameters", "Missing parameters", Some(detail)));
+    let bad = |detail: &str| {
+        Err(error(
+            400,
+            "errors/invalid_parameters",
+            "Invalid parameters",
+            Some(detail),
+        ))
+    };
+    let missing = |detail: &str| {
+        Err(error(
+            400,
+            "errors/missing_parameters",
+            "Missing parameters",
+            Some(detail),
+        ))
+    };
     let str_field = |k: &str| body.get(k).and_then(Value::as_str);
     match str_field("type") {
         Some("create") => {
@@ -265,7 +323,12 @@ fn validate_link(body: &Value, s: &Shared) -> Result<(), Response> {
         Some(_) => return bad("expiresOn must be YYYY-MM-DDTHH:MM:SS.sssZ"),
         None => return missing("expiresOn is required"),
     }
-    for k in ["name", "notify_url", "success_redirect_url", "failure_redirect_url"] {
+    for k in [
+        "name",
+        "notify_url",
+        "success_redirect_url",
+        "failure_redirect_url",
+    ] {
         if body.get(k).is_some_and(|v| !v.is_string()) {
             return bad(&format!("{k} must be a string"));
         }
@@ -273,9 +336,20 @@ fn validate_link(body: &Value, s: &Shared) -> Result<(), Response> {
     Ok(())
 }
 
-async fn create_link(State(s): State<Arc<Shared>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+async fn create_link(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
     let parsed = parse_body(&body);
-    let call = Call::new(&s, "POST", "/api/v1/hosted/accounts/link", &uri, parsed.as_ref().ok().cloned());
+    let call = Call::new(
+        &s,
+        "POST",
+        "/api/v1/hosted/accounts/link",
+        &uri,
+        parsed.as_ref().ok().cloned(),
+    );
     if let Some(r) = call.precheck(&headers).await {
         return call.done(r);
     }
@@ -287,10 +361,19 @@ async fn create_link(State(s): State<Arc<Shared>>, headers: HeaderMap, uri: Uri,
         return call.done(r);
     }
     let id = new_id();
-    let url = format!("{}/hosted/{id}", s.config.public_base_url.trim_end_matches('/'));
+    let url = format!(
+        "{}/hosted/{id}",
+        s.config.public_base_url.trim_end_matches('/')
+    );
     s.lock().links.insert(
         id.clone(),
-        SimLink { id, url: url.clone(), request: body, created_at: Utc::now(), completed: false },
+        SimLink {
+            id,
+            url: url.clone(),
+            request: body,
+            created_at: Utc::now(),
+            completed: false,
+        },
     );
     call.done(Json(json!({"object": "HostedAuthUrl", "url": url})).into_response())
 }
@@ -321,12 +404,25 @@ async fn list_webhooks(State(s): State<Arc<Shared>>, headers: HeaderMap, uri: Ur
             item
         })
         .collect();
-    call.done(Json(json!({"object": "WebhookList", "items": items, "cursor": null})).into_response())
+    call.done(
+        Json(json!({"object": "WebhookList", "items": items, "cursor": null})).into_response(),
+    )
 }
 
-async fn create_webhook(State(s): State<Arc<Shared>>, headers: HeaderMap, uri: Uri, body: Bytes) -> Response {
+async fn create_webhook(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
     let parsed = parse_body(&body);
-    let call = Call::new(&s, "POST", "/api/v1/webhooks", &uri, parsed.as_ref().ok().cloned());
+    let call = Call::new(
+        &s,
+        "POST",
+        "/api/v1/webhooks",
+        &uri,
+        parsed.as_ref().ok().cloned(),
+    );
     if let Some(r) = call.precheck(&headers).await {
         return call.done(r);
     }
@@ -335,24 +431,40 @@ async fn create_webhook(State(s): State<Arc<Shared>>, headers: HeaderMap, uri: U
         Err(r) => return call.done(r),
     };
     let Some(request_url) = body.get("request_url").and_then(Value::as_str) else {
-        return call.done(error(400, "errors/missing_parameters", "Missing parameters", Some("request_url")));
+        return call.done(error(
+            400,
+            "errors/missing_parameters",
+            "Missing parameters",
+            Some("request_url"),
+        ));
     };
     if body.get("source").and_then(Value::as_str).is_none() {
-        return call.done(error(400, "errors/missing_parameters", "Missing parameters", Some("source")));
+        return call.done(error(
+            400,
+            "errors/missing_parameters",
+            "Missing parameters",
+            Some("source"),
+        ));
     }
     let headers_list = body
         .get("headers")
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
-                .filter_map(|h| Some((h.get("key")?.as_str()?.to_string(), h.get("value")?.as_str()?.to_string())))
+                .filter_map(|h| {
+                    Some((
+                        h.get("key")?.as_str()?.to_string(),
+                        h.get("value")?.as_str()?.to_string(),
+                    ))
+                })
                 .collect()
         })
         .unwrap_or_default();
-    let events = body
-        .get("events")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|e| e.as_str().map(String::from)).collect());
+    let events = body.get("events").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|e| e.as_str().map(String::from))
+            .collect()
+    });
     let id = new_id();
     s.lock().webhooks.insert(
         id.clone(),
@@ -360,12 +472,22 @@ async fn create_webhook(State(s): State<Arc<Shared>>, headers: HeaderMap, uri: U
             id: id.clone(),
             request_url: request_url.into(),
             name: body.get("name").and_then(Value::as_str).map(String::from),
-            format: body.get("format").and_then(Value::as_str).unwrap_or("json").into(),
+            format: body
+                .get("format")
+                .and_then(Value::as_str)
+                .unwrap_or("json")
+                .into(),
             events,
             headers: headers_list,
         },
     );
-    call.done((StatusCode::CREATED, Json(json!({"object": "WebhookCreated", "webhook_id": id}))).into_response())
+    call.done(
+        (
+            StatusCode::CREATED,
+            Json(json!({"object": "WebhookCreated", "webhook_id": id})),
+        )
+            .into_response(),
+    )
 }
 
 async fn delete_webhook(
@@ -381,7 +503,12 @@ async fn delete_webhook(
     let removed = s.lock().webhooks.remove(&id);
     let resp = match removed {
         Some(_) => Json(json!({"object": "WebhookDeleted"})).into_response(),
-        None => error(404, "errors/resource_not_found", "Resource not found.", None),
+        None => error(
+            404,
+            "errors/resource_not_found",
+            "Resource not found.",
+            None,
+        ),
     };
     call.done(resp)
 }

@@ -25,7 +25,10 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
         .route("/_sim/accounts/{id}", axum::routing::delete(vanish_account))
         .route("/_sim/accounts/{id}/status", post(set_status))
         .route("/_sim/hosted/complete", post(complete_hosted))
-        .route("/_sim/faults", post(add_fault).delete(clear_faults).get(list_faults))
+        .route(
+            "/_sim/faults",
+            post(add_fault).delete(clear_faults).get(list_faults),
+        )
         .route("/_sim/requests", get(requests))
         .route("/_sim/webhooks", get(registered_webhooks))
         .route("/_sim/reset", post(reset))
@@ -38,10 +41,21 @@ fn bad(msg: impl Into<String>) -> Response {
 }
 
 fn missing(what: &str) -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({"error": format!("{what} not found")}))).into_response()
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"error": format!("{what} not found")})),
+    )
+        .into_response()
 }
 
-const STATUSES: [&str; 6] = ["OK", "CONNECTING", "CREDENTIALS", "PERMISSIONS", "ERROR", "STOPPED"];
+const STATUSES: [&str; 6] = [
+    "OK",
+    "CONNECTING",
+    "CREDENTIALS",
+    "PERMISSIONS",
+    "ERROR",
+    "STOPPED",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,7 +120,9 @@ async fn seed_accounts_bulk(State(s): State<Arc<Shared>>, Json(req): Json<SeedBu
         return bad(format!("unknown source status {}", req.status));
     }
     if req.count > MAX_BULK || req.prefix.is_empty() || req.prefix.len() > 16 {
-        return bad(format!("count must be at most {MAX_BULK} and prefix 1-16 characters"));
+        return bad(format!(
+            "count must be at most {MAX_BULK} and prefix 1-16 characters"
+        ));
     }
     let now = Utc::now();
     let mut g = s.lock();
@@ -142,7 +158,11 @@ struct SetStatus {
 
 /// `POST /_sim/accounts/{id}/status`: sets the source status and sends the
 /// account-status webhook to every registration subscribed to it.
-async fn set_status(State(s): State<Arc<Shared>>, Path(id): Path<String>, Json(req): Json<SetStatus>) -> Response {
+async fn set_status(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Json(req): Json<SetStatus>,
+) -> Response {
     if !STATUSES.contains(&req.status.as_str()) {
         return bad(format!("unknown source status {}", req.status));
     }
@@ -187,7 +207,13 @@ async fn complete_hosted(State(s): State<Arc<Shared>>, Json(req): Json<Complete>
     complete(&s, &link_id, req.notify, req.name, req.member_id).await
 }
 
-async fn complete(s: &Shared, link_id: &str, notify: bool, name: Option<String>, member: Option<String>) -> Response {
+async fn complete(
+    s: &Shared,
+    link_id: &str,
+    notify: bool,
+    name: Option<String>,
+    member: Option<String>,
+) -> Response {
     let (request, account_id, status, kind) = {
         let mut st = s.lock();
         let Some(link) = st.links.get(link_id).cloned() else {
@@ -200,9 +226,17 @@ async fn complete(s: &Shared, link_id: &str, notify: bool, name: Option<String>,
             .and_then(|e| DateTime::parse_from_rfc3339(e).ok())
             .is_some_and(|e| e.to_utc() < Utc::now());
         if expired {
-            return (StatusCode::GONE, Json(json!({"error": "errors/expired_link"}))).into_response();
+            return (
+                StatusCode::GONE,
+                Json(json!({"error": "errors/expired_link"})),
+            )
+                .into_response();
         }
-        let (account_id, status) = match link.request.get("reconnect_account").and_then(Value::as_str) {
+        let (account_id, status) = match link
+            .request
+            .get("reconnect_account")
+            .and_then(Value::as_str)
+        {
             Some(id) => {
                 let Some(a) = st.accounts.get_mut(id) else {
                     return missing("account to reconnect");
@@ -292,8 +326,16 @@ async fn hosted_page(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Re
     let Some(link) = s.lock().links.get(&id).cloned() else {
         return missing("hosted link");
     };
-    let kind = link.request.get("type").and_then(Value::as_str).unwrap_or("create");
-    let done = if link.completed { "<p>This link was already used.</p>" } else { "" };
+    let kind = link
+        .request
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("create");
+    let done = if link.completed {
+        "<p>This link was already used.</p>"
+    } else {
+        ""
+    };
     // Only fixed strings and a link id of [A-Za-z0-9] are interpolated; nothing to escape.
     Html(format!(
         "<!doctype html><title>Unipile hosted auth (simulated)</title>\
@@ -309,6 +351,10 @@ struct PageForm {
     notify: Option<bool>,
 }
 
-async fn hosted_page_submit(State(s): State<Arc<Shared>>, Path(id): Path<String>, Form(f): Form<PageForm>) -> Response {
+async fn hosted_page_submit(
+    State(s): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    Form(f): Form<PageForm>,
+) -> Response {
     complete(&s, &id, f.notify.unwrap_or(true), None, None).await
 }

@@ -21,7 +21,12 @@ pub(crate) struct Delivery {
 
 /// POSTs `body` to `url` and waits for the first attempt only; when that is not a 200,
 /// the retries continue in the background.
-pub(crate) async fn post(shared: &Shared, url: &str, headers: &[(String, String)], body: &Value) -> Delivery {
+pub(crate) async fn post(
+    shared: &Shared,
+    url: &str,
+    headers: &[(String, String)],
+    body: &Value,
+) -> Delivery {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let attempt = {
         let http = shared.http.clone();
@@ -49,12 +54,20 @@ pub(crate) async fn post(shared: &Shared, url: &str, headers: &[(String, String)
             }
         });
     }
-    Delivery { url: url.into(), first_status: first }
+    Delivery {
+        url: url.into(),
+        first_status: first,
+    }
 }
 
 /// Sends the AccountStatus webhook (`{"AccountStatus":{account_id, account_type, message}}`)
 /// to every registered webhook subscribed to `message`.
-pub(crate) async fn account_status(shared: &Shared, account_id: &str, kind: &str, message: &str) -> Vec<Delivery> {
+pub(crate) async fn account_status(
+    shared: &Shared,
+    account_id: &str,
+    kind: &str,
+    message: &str,
+) -> Vec<Delivery> {
     let targets: Vec<_> = shared
         .lock()
         .webhooks

@@ -23,9 +23,11 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-    ).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
     let args = Args::parse();
     if args.api_key.trim().is_empty() {
         anyhow::bail!("UNIPILE_API_KEY must not be empty");
@@ -34,13 +36,17 @@ async fn main() -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let config = unipile_sim::SimConfig {
         api_key: args.api_key,
-        public_base_url: args.public_base_url.unwrap_or_else(|| format!("http://{addr}")),
+        public_base_url: args
+            .public_base_url
+            .unwrap_or_else(|| format!("http://{addr}")),
         retry_base_delay: Duration::from_millis(args.retry_base_delay_ms),
     };
     tracing::info!(%addr, "unipile-sim listening");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    axum::serve(listener, unipile_sim::router(config)).with_graceful_shutdown(shutdown).await?;
+    axum::serve(listener, unipile_sim::router(config))
+        .with_graceful_shutdown(shutdown)
+        .await?;
     Ok(())
 }

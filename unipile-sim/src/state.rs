@@ -160,11 +160,19 @@ pub(crate) fn unipile_time(at: DateTime<Utc>) -> String {
 
 /// A fresh id in Unipile's observed shape: 22 characters.
 pub(crate) fn new_id() -> String {
-    rand::rng().sample_iter(&Alphanumeric).take(22).map(char::from).collect()
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(22)
+        .map(char::from)
+        .collect()
 }
 
 /// A fresh LinkedIn member id in the observed shape: `ACoAA` + 34 characters.
 pub(crate) fn new_member_id() -> String {
-    let tail: String = rand::rng().sample_iter(&Alphanumeric).take(34).map(char::from).collect();
+    let tail: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(34)
+        .map(char::from)
+        .collect();
     format!("ACoAA{tail}")
 }

@@ -79,7 +79,11 @@ impl ApiKey {
     /// Wraps a key. Errors when it is empty.
     pub fn new(key: impl Into<String>) -> Result<Self, &'static str> {
         let key = key.into();
-        if key.trim().is_empty() { Err("API key is empty") } else { Ok(ApiKey(key)) }
+        if key.trim().is_empty() {
+            Err("API key is empty")
+        } else {
+            Ok(ApiKey(key))
+        }
     }
 }
 
@@ -113,7 +117,11 @@ impl UnipileClient {
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .build()
             .map_err(|e| UnipileError::Transport(e.to_string()))?;
-        Ok(Self { http, base: dsn, api_key })
+        Ok(Self {
+            http,
+            base: dsn,
+            api_key,
+        })
     }
 
     /// The DSN (the `api_url` that hosted-auth link requests carry).
@@ -148,13 +156,22 @@ impl UnipileClient {
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| UnipileError::Decode(e.to_string()));
         }
-        let body = String::from_utf8_lossy(&bytes).chars().take(2000).collect::<String>();
+        let body = String::from_utf8_lossy(&bytes)
+            .chars()
+            .take(2000)
+            .collect::<String>();
         Err(match status {
             StatusCode::UNAUTHORIZED => UnipileError::Unauthorized { body },
             StatusCode::NOT_FOUND => UnipileError::NotFound,
             StatusCode::TOO_MANY_REQUESTS => UnipileError::RateLimited,
-            s if s.is_server_error() => UnipileError::Server { status: s.as_u16(), body },
-            s => UnipileError::Rejected { status: s.as_u16(), body },
+            s if s.is_server_error() => UnipileError::Server {
+                status: s.as_u16(),
+                body,
+            },
+            s => UnipileError::Rejected {
+                status: s.as_u16(),
+                body,
+            },
         })
     }
 
@@ -165,7 +182,8 @@ impl UnipileClient {
         limit: u32,
     ) -> Result<AccountList, UnipileError> {
         let mut url = self.url("accounts");
-        url.query_pairs_mut().append_pair("limit", &limit.clamp(1, MAX_PAGE_SIZE).to_string());
+        url.query_pairs_mut()
+            .append_pair("limit", &limit.clamp(1, MAX_PAGE_SIZE).to_string());
         if let Some(c) = cursor {
             url.query_pairs_mut().append_pair("cursor", c);
         }
@@ -178,7 +196,9 @@ impl UnipileClient {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let page = self.list_accounts_page(cursor.as_deref(), MAX_PAGE_SIZE).await?;
+            let page = self
+                .list_accounts_page(cursor.as_deref(), MAX_PAGE_SIZE)
+                .await?;
             all.extend(page.items);
             match page.cursor {
                 Some(c) if !c.is_empty() => cursor = Some(c),
@@ -203,8 +223,13 @@ impl UnipileClient {
     }
 
     /// `POST /api/v1/hosted/accounts/link`: returns the wizard url (unipile-api.md §8).
-    pub async fn create_hosted_link(&self, req: &HostedLinkRequest) -> Result<String, UnipileError> {
-        let resp: HostedAuthUrl = self.call(Method::POST, self.url("hosted/accounts/link"), Some(req)).await?;
+    pub async fn create_hosted_link(
+        &self,
+        req: &HostedLinkRequest,
+    ) -> Result<String, UnipileError> {
+        let resp: HostedAuthUrl = self
+            .call(Method::POST, self.url("hosted/accounts/link"), Some(req))
+            .await?;
         Ok(resp.url)
     }
 
@@ -229,7 +254,9 @@ impl UnipileClient {
 
     /// `POST /api/v1/webhooks`; returns the new webhook id.
     pub async fn create_webhook(&self, req: &WebhookRequest) -> Result<String, UnipileError> {
-        let resp: WebhookCreated = self.call(Method::POST, self.url("webhooks"), Some(req)).await?;
+        let resp: WebhookCreated = self
+            .call(Method::POST, self.url("webhooks"), Some(req))
+            .await?;
         Ok(resp.webhook_id)
     }
 
@@ -243,10 +270,17 @@ impl UnipileClient {
         request_url: &str,
         secret: &str,
     ) -> Result<(String, bool), UnipileError> {
-        if let Some(w) = self.list_webhooks().await?.into_iter().find(|w| w.request_url == request_url) {
+        if let Some(w) = self
+            .list_webhooks()
+            .await?
+            .into_iter()
+            .find(|w| w.request_url == request_url)
+        {
             return Ok((w.id, false));
         }
-        let id = self.create_webhook(&WebhookRequest::account_status(request_url, secret)).await?;
+        let id = self
+            .create_webhook(&WebhookRequest::account_status(request_url, secret))
+            .await?;
         Ok((id, true))
     }
 }

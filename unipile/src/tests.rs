@@ -9,7 +9,10 @@ use wiremock::{
 };
 
 fn fixture(name: &str) -> serde_json::Value {
-    let p = format!("{}/../../shared/fixtures/unipile/{name}", env!("CARGO_MANIFEST_DIR"));
+    let p = format!(
+        "{}/../../shared/fixtures/unipile/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("read {p}: {e}"));
     serde_json::from_str(&text).expect("fixture is JSON")
 }
@@ -50,9 +53,19 @@ async fn lists_every_page_until_the_cursor_is_null() {
         .await;
     let all = client(&server, 2000).list_all_accounts().await.unwrap();
     let ids: Vec<_> = all.iter().map(|a| a.id.as_str()).collect();
-    assert_eq!(ids, ["Qk3vT9xLp2RaN7uYc1WdZe", "Wd8kQm2ZrT5vLx0pNa3hYc", "Zz9nHc8JqW1eMb4rUo6GyK"]);
+    assert_eq!(
+        ids,
+        [
+            "Qk3vT9xLp2RaN7uYc1WdZe",
+            "Wd8kQm2ZrT5vLx0pNa3hYc",
+            "Zz9nHc8JqW1eMb4rUo6GyK"
+        ]
+    );
     assert_eq!(all[1].source_status(), Some(SourceStatus::Credentials));
-    assert_eq!(all[0].linkedin_member_id(), Some("ACoAAFakeMemberIdAlex0000000000000000001"));
+    assert_eq!(
+        all[0].linkedin_member_id(),
+        Some("ACoAAFakeMemberIdAlex0000000000000000001")
+    );
 }
 
 #[tokio::test]
@@ -60,12 +73,15 @@ async fn other_providers_in_the_listing_do_not_break_decoding() {
     let server = MockServer::start().await;
     let mut page = fixture("accounts-list-page.json");
     page["cursor"] = serde_json::Value::Null;
-    page["items"].as_array_mut().unwrap().push(serde_json::json!({
-        "object": "Account", "type": "MOBILE", "id": "Mb1lE0000000000000000a", "name": "Phone",
-        "created_at": "2025-01-01T00:00:00.000Z",
-        "connection_params": {"im": {"phone_number": "+33600000000", "sim_serial_number": "1"}},
-        "sources": [{"id": "Mb1lE0000000000000000a_MESSAGING", "status": "OK"}], "groups": []
-    }));
+    page["items"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "object": "Account", "type": "MOBILE", "id": "Mb1lE0000000000000000a", "name": "Phone",
+            "created_at": "2025-01-01T00:00:00.000Z",
+            "connection_params": {"im": {"phone_number": "+33600000000", "sim_serial_number": "1"}},
+            "sources": [{"id": "Mb1lE0000000000000000a_MESSAGING", "status": "OK"}], "groups": []
+        }));
     Mock::given(method("GET"))
         .and(path("/api/v1/accounts"))
         .respond_with(ResponseTemplate::new(200).set_body_json(&page))
@@ -94,7 +110,10 @@ async fn a_failing_second_page_fails_the_whole_listing() {
         .mount(&server)
         .await;
     let err = client(&server, 2000).list_all_accounts().await.unwrap_err();
-    assert!(matches!(err, UnipileError::Server { status: 503, .. }), "{err:?}");
+    assert!(
+        matches!(err, UnipileError::Server { status: 503, .. }),
+        "{err:?}"
+    );
     assert!(err.is_transient());
 }
 
@@ -103,10 +122,26 @@ async fn get_account_maps_each_status_to_its_error() {
     let server = MockServer::start().await;
     let cases = [
         ("gone", 404, fixture("error-404-account-not-found.json")),
-        ("key", 401, serde_json::json!({"status":401,"type":"errors/missing_credentials","title":"Missing credentials"})),
-        ("busy", 429, serde_json::json!({"status":429,"type":"errors/too_many_requests","title":"Too many requests"})),
-        ("boom", 500, serde_json::json!({"status":500,"type":"errors/unexpected_error","title":"Unexpected error"})),
-        ("bad", 400, serde_json::json!({"status":400,"type":"errors/invalid_parameters","title":"Invalid parameters"})),
+        (
+            "key",
+            401,
+            serde_json::json!({"status":401,"type":"errors/missing_credentials","title":"Missing credentials"}),
+        ),
+        (
+            "busy",
+            429,
+            serde_json::json!({"status":429,"type":"errors/too_many_requests","title":"Too many requests"}),
+        ),
+        (
+            "boom",
+            500,
+            serde_json::json!({"status":500,"type":"errors/unexpected_error","title":"Unexpected error"}),
+        ),
+        (
+            "bad",
+            400,
+            serde_json::json!({"status":400,"type":"errors/invalid_parameters","title":"Invalid parameters"}),
+        ),
     ];
     for (id, status, body) in &cases {
         Mock::given(method("GET"))
@@ -116,10 +151,22 @@ async fn get_account_maps_each_status_to_its_error() {
             .await;
     }
     let c = client(&server, 2000);
-    assert!(matches!(c.get_account("gone").await, Err(UnipileError::NotFound)));
-    assert!(matches!(c.get_account("key").await, Err(UnipileError::Unauthorized { .. })));
-    assert!(matches!(c.get_account("busy").await, Err(UnipileError::RateLimited)));
-    assert!(matches!(c.get_account("boom").await, Err(UnipileError::Server { status: 500, .. })));
+    assert!(matches!(
+        c.get_account("gone").await,
+        Err(UnipileError::NotFound)
+    ));
+    assert!(matches!(
+        c.get_account("key").await,
+        Err(UnipileError::Unauthorized { .. })
+    ));
+    assert!(matches!(
+        c.get_account("busy").await,
+        Err(UnipileError::RateLimited)
+    ));
+    assert!(matches!(
+        c.get_account("boom").await,
+        Err(UnipileError::Server { status: 500, .. })
+    ));
     let bad = c.get_account("bad").await.unwrap_err();
     assert!(matches!(bad, UnipileError::Rejected { status: 400, .. }));
     assert!(!bad.is_transient());
@@ -143,8 +190,14 @@ async fn slow_answers_time_out_and_garbage_does_not_decode() {
         .mount(&server)
         .await;
     let c = client(&server, 200);
-    assert!(matches!(c.get_account("slow").await, Err(UnipileError::Timeout)));
-    assert!(matches!(c.get_account("garbage").await, Err(UnipileError::Decode(_))));
+    assert!(matches!(
+        c.get_account("slow").await,
+        Err(UnipileError::Timeout)
+    ));
+    assert!(matches!(
+        c.get_account("garbage").await,
+        Err(UnipileError::Decode(_))
+    ));
 }
 
 #[tokio::test]
@@ -154,7 +207,9 @@ async fn hosted_link_request_matches_the_documented_reconnect_shape() {
     Mock::given(method("POST"))
         .and(path("/api/v1/hosted/accounts/link"))
         .and(body_json(&expected))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("hosted-link-response.json")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(fixture("hosted-link-response.json")),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -170,8 +225,14 @@ async fn hosted_link_request_matches_the_documented_reconnect_shape() {
         success_redirect_url: Some("https://app.example.test/linkedin/reconnected".into()),
         failure_redirect_url: Some("https://app.example.test/linkedin/failed".into()),
     };
-    let url = client(&server, 2000).create_hosted_link(&req).await.unwrap();
-    assert_eq!(url, "https://account.unipile.com/ZXhhbXBsZS1ob3N0ZWQtbGluay10b2tlbi0wMDE");
+    let url = client(&server, 2000)
+        .create_hosted_link(&req)
+        .await
+        .unwrap();
+    assert_eq!(
+        url,
+        "https://account.unipile.com/ZXhhbXBsZS1ob3N0ZWQtbGluay10b2tlbi0wMDE"
+    );
 }
 
 #[test]
@@ -196,15 +257,23 @@ async fn webhook_registration_is_idempotent_on_request_url() {
         .await;
     Mock::given(method("POST"))
         .and(path("/api/v1/webhooks"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(
-            serde_json::json!({"object": "WebhookCreated", "webhook_id": "wh_2"})))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json(
+                serde_json::json!({"object": "WebhookCreated", "webhook_id": "wh_2"}),
+            ),
+        )
         .expect(1)
         .mount(&server)
         .await;
     let c = client(&server, 2000);
-    let (id, created) =
-        c.ensure_account_status_webhook("http://relink/webhooks/unipile/account-status", "s").await.unwrap();
+    let (id, created) = c
+        .ensure_account_status_webhook("http://relink/webhooks/unipile/account-status", "s")
+        .await
+        .unwrap();
     assert_eq!((id.as_str(), created), ("wh_1", false));
-    let (id, created) = c.ensure_account_status_webhook("http://other/hook", "s").await.unwrap();
+    let (id, created) = c
+        .ensure_account_status_webhook("http://other/hook", "s")
+        .await
+        .unwrap();
     assert_eq!((id.as_str(), created), ("wh_2", true));
 }

@@ -66,7 +66,9 @@ impl Account {
 
     /// `created_at` parsed (UTC), if it parses.
     pub fn created_at_utc(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        chrono::DateTime::parse_from_rfc3339(&self.created_at).ok().map(|d| d.to_utc())
+        chrono::DateTime::parse_from_rfc3339(&self.created_at)
+            .ok()
+            .map(|d| d.to_utc())
     }
 }
 
@@ -153,13 +155,25 @@ impl WebhookRequest {
             format: Some("json".into()),
             events: Some(
                 [
-                    "creation_success", "creation_fail", "reconnected", "deleted", "ok",
-                    "connecting", "stopped", "error", "credentials", "permissions", "sync_success",
+                    "creation_success",
+                    "creation_fail",
+                    "reconnected",
+                    "deleted",
+                    "ok",
+                    "connecting",
+                    "stopped",
+                    "error",
+                    "credentials",
+                    "permissions",
+                    "sync_success",
                 ]
                 .map(String::from)
                 .to_vec(),
             ),
-            headers: vec![WebhookHeader { key: "Unipile-Auth".into(), value: secret.into() }],
+            headers: vec![WebhookHeader {
+                key: "Unipile-Auth".into(),
+                value: secret.into(),
+            }],
         }
     }
 }

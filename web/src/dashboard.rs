@@ -30,18 +30,30 @@ fn colour(tone: PillTone) -> &'static str {
     }
 }
 
-pub(crate) async fn page(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Result<Response, AppError> {
+pub(crate) async fn page(
+    State(state): State<AppState>,
+    Query(q): Query<TokenQuery>,
+) -> Result<Response, AppError> {
     let Some(token) = q.token.filter(|t| !t.is_empty()) else {
-        return Ok(Html(html! {
-            (DOCTYPE) title { "relink" }
-            h1 { "relink" }
-            p { "Open this page with your workspace token: " code { "/?token=…" } }
-        }.into_string()).into_response());
+        return Ok(Html(
+            html! {
+                (DOCTYPE) title { "relink" }
+                h1 { "relink" }
+                p { "Open this page with your workspace token: " code { "/?token=…" } }
+            }
+            .into_string(),
+        )
+        .into_response());
     };
     let ws = workspace_for_token(&state, &token).await?;
     let now = Utc::now();
-    let accounts: Vec<_> =
-        state.store.accounts_of_workspace(ws).await?.into_iter().map(|r| account_view(r, now)).collect();
+    let accounts: Vec<_> = state
+        .store
+        .accounts_of_workspace(ws)
+        .await?
+        .into_iter()
+        .map(|r| account_view(r, now))
+        .collect();
     let campaigns = state.store.campaigns_of_workspace(ws).await?;
     let markup = html! {
         (DOCTYPE)
@@ -103,7 +115,9 @@ pub(crate) async fn reconnect(
     Form(form): Form<ReconnectForm>,
 ) -> Result<Response, AppError> {
     let ws = workspace_for_token(&state, &form.token).await?;
-    let id = id.parse().map_err(|_| AppError::NotFound(format!("account {id:?} not found")))?;
+    let id = id
+        .parse()
+        .map_err(|_| AppError::NotFound(format!("account {id:?} not found")))?;
     let link = request_link(&state, ws, id).await?;
     Ok(Redirect::to(&link.url).into_response())
 }

@@ -55,9 +55,9 @@ impl From<StoreError> for AppError {
         match e {
             StoreError::NotFound(what) => AppError::NotFound(format!("{what} not found")),
             StoreError::Conflict(msg) => AppError::Conflict(msg),
-            StoreError::StatusMoved { actual, .. } => {
-                AppError::Conflict(format!("the account's status changed meanwhile (now {actual})"))
-            }
+            StoreError::StatusMoved { actual, .. } => AppError::Conflict(format!(
+                "the account's status changed meanwhile (now {actual})"
+            )),
             other => AppError::Internal(other.into()),
         }
     }

@@ -14,16 +14,36 @@ struct Args {
     #[command(flatten)]
     temporal: TemporalSettings,
     /// PostgreSQL URL.
-    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        hide_env_values = true
+    )]
     database_url: String,
     /// Address to listen on.
-    #[arg(long, env = "WEB_ADDR", value_name = "WEB_ADDR", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "WEB_ADDR",
+        value_name = "WEB_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
     web_addr: std::net::SocketAddr,
     /// Hosted-auth link reuse window, seconds (DESIGN.md: 90).
-    #[arg(long, env = "LINK_REUSE_WINDOW_SECS", value_name = "LINK_REUSE_WINDOW_SECS", default_value_t = 90)]
+    #[arg(
+        long,
+        env = "LINK_REUSE_WINDOW_SECS",
+        value_name = "LINK_REUSE_WINDOW_SECS",
+        default_value_t = 90
+    )]
     link_reuse_window_secs: u64,
     /// Hosted-auth link lifetime, seconds.
-    #[arg(long, env = "LINK_TTL_SECS", value_name = "LINK_TTL_SECS", default_value_t = 900)]
+    #[arg(
+        long,
+        env = "LINK_TTL_SECS",
+        value_name = "LINK_TTL_SECS",
+        default_value_t = 900
+    )]
     link_ttl_secs: u64,
     #[command(flatten)]
     webhook: relink_worker::WebhookSecretSettings,
@@ -40,10 +60,15 @@ async fn main() -> anyhow::Result<()> {
     if args.link_ttl_secs < args.link_reuse_window_secs {
         anyhow::bail!("LINK_TTL_SECS must be at least LINK_REUSE_WINDOW_SECS");
     }
-    let store = Store::connect(&args.database_url, 10).await.context("DATABASE_URL: cannot connect")?;
+    let store = Store::connect(&args.database_url, 10)
+        .await
+        .context("DATABASE_URL: cannot connect")?;
     store.migrate().await.context("applying migrations")?;
-    let temporal =
-        relink_worker::connect_temporal(&args.temporal.temporal_address, &args.temporal.temporal_namespace).await?;
+    let temporal = relink_worker::connect_temporal(
+        &args.temporal.temporal_address,
+        &args.temporal.temporal_namespace,
+    )
+    .await?;
     let state = AppState {
         store,
         temporal,

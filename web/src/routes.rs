@@ -37,11 +37,20 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/api/accounts", get(list_accounts))
         .route("/api/accounts/{id}/reconnect", post(reconnect))
-        .route("/api/accounts/{id}/send-reservations", post(send_reservation))
+        .route(
+            "/api/accounts/{id}/send-reservations",
+            post(send_reservation),
+        )
         .route("/api/campaigns", get(list_campaigns))
         .route("/api/campaigns/{id}/resume", post(resume_campaign))
-        .route("/webhooks/unipile/account-status", post(crate::webhooks::account_status))
-        .route("/webhooks/unipile/hosted-auth/{token}", post(hosted_auth_callback))
+        .route(
+            "/webhooks/unipile/account-status",
+            post(crate::webhooks::account_status),
+        )
+        .route(
+            "/webhooks/unipile/hosted-auth/{token}",
+            post(hosted_auth_callback),
+        )
         .route("/", get(dashboard::page))
         .route("/ui/accounts/{id}/reconnect", post(dashboard::reconnect))
 }
@@ -71,7 +80,10 @@ fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, AppError> {
         .ok_or_else(|| AppError::Unauthorized("expected `Authorization: Bearer <token>`".into()))
 }
 
-pub(crate) async fn workspace_for_token(state: &AppState, token: &str) -> Result<WorkspaceId, AppError> {
+pub(crate) async fn workspace_for_token(
+    state: &AppState,
+    token: &str,
+) -> Result<WorkspaceId, AppError> {
     state
         .store
         .workspace_by_token(token)
@@ -80,7 +92,8 @@ pub(crate) async fn workspace_for_token(state: &AppState, token: &str) -> Result
 }
 
 fn parse_account_id(raw: &str) -> Result<AccountId, AppError> {
-    raw.parse().map_err(|_| AppError::NotFound(format!("account {raw:?} not found")))
+    raw.parse()
+        .map_err(|_| AppError::NotFound(format!("account {raw:?} not found")))
 }
 
 /// One account as served by `GET /api/accounts`.
@@ -106,10 +119,18 @@ pub(crate) fn account_view(row: AccountRow, now: DateTime<Utc>) -> AccountView {
     }
 }
 
-async fn list_accounts(State(state): State<AppState>, Workspace(ws): Workspace) -> Result<Response, AppError> {
+async fn list_accounts(
+    State(state): State<AppState>,
+    Workspace(ws): Workspace,
+) -> Result<Response, AppError> {
     let now = Utc::now();
-    let accounts: Vec<_> =
-        state.store.accounts_of_workspace(ws).await?.into_iter().map(|r| account_view(r, now)).collect();
+    let accounts: Vec<_> = state
+        .store
+        .accounts_of_workspace(ws)
+        .await?
+        .into_iter()
+        .map(|r| account_view(r, now))
+        .collect();
     Ok(Json(json!({ "accounts": accounts })).into_response())
 }
 
@@ -151,7 +172,9 @@ pub(crate) async fn request_link(
         link_reuse_window_ms: state.link_reuse_window.as_millis() as u64,
         link_ttl_ms: state.link_ttl.as_millis() as u64,
     };
-    let request = LinkRequest { actor: format!("user:{ws}") };
+    let request = LinkRequest {
+        actor: format!("user:{ws}"),
+    };
     // A run that has just decided its outcome refuses new requests; once it closes,
     // the same call starts a fresh run. Retry briefly across that instant.
     let mut last_err = None;
@@ -183,7 +206,11 @@ pub(crate) async fn request_link(
             .await
         {
             Ok(link) => {
-                return Ok(ReconnectResponse { url: link.url, expires_at: link.expires_at, workflow_id });
+                return Ok(ReconnectResponse {
+                    url: link.url,
+                    expires_at: link.expires_at,
+                    workflow_id,
+                });
             }
             Err(e) => {
                 let text = format!("{e:#}");
@@ -201,11 +228,18 @@ pub(crate) async fn request_link(
     }
     Err(AppError::Upstream(format!(
         "could not get a hosted-auth link; try again ({})",
-        last_err.unwrap_or_default().chars().take(300).collect::<String>()
+        last_err
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect::<String>()
     )))
 }
 
-async fn list_campaigns(State(state): State<AppState>, Workspace(ws): Workspace) -> Result<Response, AppError> {
+async fn list_campaigns(
+    State(state): State<AppState>,
+    Workspace(ws): Workspace,
+) -> Result<Response, AppError> {
     let campaigns: Vec<_> = state
         .store
         .campaigns_of_workspace(ws)
@@ -245,7 +279,12 @@ async fn send_reservation(
     let answer = match state.store.workspace_by_token(token).await {
         Ok(None) => return Err(AppError::Unauthorized("unknown API token".into())),
         Ok(Some(ws)) => match state.store.account_in_workspace(ws, id).await {
-            Ok(_) => state.store.reserve_send(id, req.action, req.campaign_id, now).await,
+            Ok(_) => {
+                state
+                    .store
+                    .reserve_send(id, req.action, req.campaign_id, now)
+                    .await
+            }
             Err(e) => Err(e),
         },
         Err(e) => Err(e),
@@ -271,7 +310,9 @@ async fn resume_campaign(
     Workspace(ws): Workspace,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let id: uuid::Uuid = id.parse().map_err(|_| AppError::NotFound(format!("campaign {id:?} not found")))?;
+    let id: uuid::Uuid = id
+        .parse()
+        .map_err(|_| AppError::NotFound(format!("campaign {id:?} not found")))?;
     let outcome = state.store.user_resume(ws, id).await?;
     let message = if outcome.remaining.is_empty() {
         "campaign resumed".to_string()
@@ -298,22 +339,34 @@ async fn hosted_auth_callback(
     // Body checks answer 400, an over-long token 404 (InboundError::StaleLink).
     let callback = parse_hosted_auth_notify(&body, &token)?;
     let stale = || AppError::NotFound("unknown or stale link".into());
-    let row = state.store.account_by_link_token(&token).await?.ok_or_else(stale)?;
-    if row.status == AccountStatus::Connected && row.unipile_account_id.as_deref() == Some(&callback.account_id) {
+    let row = state
+        .store
+        .account_by_link_token(&token)
+        .await?
+        .ok_or_else(stale)?;
+    if row.status == AccountStatus::Connected
+        && row.unipile_account_id.as_deref() == Some(&callback.account_id)
+    {
         return Ok((StatusCode::OK, Json(json!({"result": "duplicate"}))).into_response());
     }
     if row.status != AccountStatus::Connecting {
         return Err(stale());
     }
-    let handle = state.temporal.get_workflow_handle::<ReconnectWorkflow>(reconnect_workflow_id(row.id));
+    let handle = state
+        .temporal
+        .get_workflow_handle::<ReconnectWorkflow>(reconnect_workflow_id(row.id));
     match handle
-        .signal(ReconnectWorkflow::hosted_auth_completed, callback, WorkflowSignalOptions::default())
+        .signal(
+            ReconnectWorkflow::hosted_auth_completed,
+            callback,
+            WorkflowSignalOptions::default(),
+        )
         .await
     {
         Ok(()) => Ok((StatusCode::OK, Json(json!({"result": "accepted"}))).into_response()),
-        Err(temporalio_client::errors::WorkflowInteractionError::NotFound(_)) => {
-            Err(AppError::NotFound("no linking in progress for this link".into()))
-        }
+        Err(temporalio_client::errors::WorkflowInteractionError::NotFound(_)) => Err(
+            AppError::NotFound("no linking in progress for this link".into()),
+        ),
         Err(e) => Err(AppError::Internal(anyhow::anyhow!("signal failed: {e}"))),
     }
 }

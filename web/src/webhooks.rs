@@ -33,16 +33,24 @@ pub(crate) async fn account_status(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AppError> {
-    let presented = headers.get("unipile-auth").map(|v| v.as_bytes()).unwrap_or_default();
+    let presented = headers
+        .get("unipile-auth")
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
     if presented.is_empty() || !secret_matches(presented, state.webhook_secret.as_bytes()) {
-        return Err(AppError::Unauthorized("missing or wrong Unipile-Auth".into()));
+        return Err(AppError::Unauthorized(
+            "missing or wrong Unipile-Auth".into(),
+        ));
     }
     let notice = parse_account_status_webhook(&body)?;
     let (account_id, message) = (notice.unipile_account_id, notice.message);
-    let opts = WorkflowStartOptions::new(state.task_queue.clone(), format!("account-status:{account_id}"))
-        .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
-        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
-        .build();
+    let opts = WorkflowStartOptions::new(
+        state.task_queue.clone(),
+        format!("account-status:{account_id}"),
+    )
+    .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+    .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+    .build();
     state
         .temporal
         .signal_with_start_workflow(
@@ -56,7 +64,11 @@ pub(crate) async fn account_status(
             opts,
         )
         .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("could not hand the webhook to Temporal: {e}")))?;
+        .map_err(|e| {
+            AppError::Internal(anyhow::anyhow!(
+                "could not hand the webhook to Temporal: {e}"
+            ))
+        })?;
     tracing::info!(unipile_account_id = %account_id, %message, "account-status webhook accepted");
     Ok((StatusCode::OK, Json(json!({"result": "accepted"}))).into_response())
 }

@@ -7,8 +7,8 @@ use relink_activities::{Activities, DeleteActivities, EnvReader, HealingActiviti
 use relink_store::Store;
 use relink_unipile::{ApiKey, UnipileClient};
 use relink_workflows::{
-    AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow, OrphanWatcherWorkflow,
-    ReconnectWorkflow, SafeDeleteWorkflow, SubscriptionEndWorkflow,
+    AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow,
+    OrphanWatcherWorkflow, ReconnectWorkflow, SafeDeleteWorkflow, SubscriptionEndWorkflow,
 };
 use std::{future::Future, time::Duration};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
@@ -19,10 +19,20 @@ use url::Url;
 #[derive(Debug, Clone, clap::Args)]
 pub struct TemporalSettings {
     /// Temporal frontend, `host:port` or a URL.
-    #[arg(long, env = "TEMPORAL_ADDRESS", value_name = "TEMPORAL_ADDRESS", default_value = "127.0.0.1:7233")]
+    #[arg(
+        long,
+        env = "TEMPORAL_ADDRESS",
+        value_name = "TEMPORAL_ADDRESS",
+        default_value = "127.0.0.1:7233"
+    )]
     pub temporal_address: String,
     /// Temporal namespace.
-    #[arg(long, env = "TEMPORAL_NAMESPACE", value_name = "TEMPORAL_NAMESPACE", default_value = "default")]
+    #[arg(
+        long,
+        env = "TEMPORAL_NAMESPACE",
+        value_name = "TEMPORAL_NAMESPACE",
+        default_value = "default"
+    )]
     pub temporal_namespace: String,
     /// Task queue of relink's workflows and activities.
     #[arg(long, env = "TEMPORAL_TASK_QUEUE", value_name = "TEMPORAL_TASK_QUEUE", default_value = relink_domain::DEFAULT_TASK_QUEUE)]
@@ -36,10 +46,20 @@ pub struct UnipileSettings {
     #[arg(long, env = "UNIPILE_DSN", value_name = "UNIPILE_DSN")]
     pub unipile_dsn: Url,
     /// Unipile API key (sent as `X-API-KEY`).
-    #[arg(long, env = "UNIPILE_API_KEY", value_name = "UNIPILE_API_KEY", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "UNIPILE_API_KEY",
+        value_name = "UNIPILE_API_KEY",
+        hide_env_values = true
+    )]
     pub unipile_api_key: String,
     /// Per-request timeout in seconds.
-    #[arg(long, env = "UNIPILE_TIMEOUT_SECS", value_name = "UNIPILE_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "UNIPILE_TIMEOUT_SECS",
+        value_name = "UNIPILE_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
     pub unipile_timeout_secs: u64,
 }
 
@@ -62,7 +82,12 @@ impl UnipileSettings {
 pub struct WebhookSecretSettings {
     /// Shared secret Unipile sends in `Unipile-Auth` with every account-status webhook
     /// (at least 16 characters).
-    #[arg(long, env = "WEBHOOK_SECRET", value_name = "WEBHOOK_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "WEBHOOK_SECRET",
+        value_name = "WEBHOOK_SECRET",
+        hide_env_values = true
+    )]
     webhook_secret: String,
 }
 
@@ -86,15 +111,21 @@ impl WebhookSecretSettings {
 ///
 /// Errors: a malformed address (naming `TEMPORAL_ADDRESS`) or an unreachable server.
 pub async fn connect_temporal(address: &str, namespace: &str) -> anyhow::Result<Client> {
-    let with_scheme =
-        if address.contains("://") { address.to_string() } else { format!("http://{address}") };
+    let with_scheme = if address.contains("://") {
+        address.to_string()
+    } else {
+        format!("http://{address}")
+    };
     let url: Url = with_scheme
         .parse()
         .with_context(|| format!("TEMPORAL_ADDRESS is not a valid address: {address:?}"))?;
     let connection = Connection::connect(ConnectionOptions::new(url).build())
         .await
         .with_context(|| format!("cannot reach the Temporal server at {address}"))?;
-    Ok(Client::new(connection, ClientOptions::new(namespace.to_string()).build())?)
+    Ok(Client::new(
+        connection,
+        ClientOptions::new(namespace.to_string()).build(),
+    )?)
 }
 
 /// Every activity implementation the worker registers.
@@ -108,7 +139,10 @@ pub struct WorkerActivities {
 }
 
 /// The worker's options: every relink workflow and activity on `task_queue`.
-pub fn worker_options(task_queue: &str, activities: WorkerActivities) -> anyhow::Result<WorkerOptions> {
+pub fn worker_options(
+    task_queue: &str,
+    activities: WorkerActivities,
+) -> anyhow::Result<WorkerOptions> {
     Ok(WorkerOptions::new(task_queue.to_string())
         .register_workflow::<ReconnectWorkflow>()?
         .register_workflow::<OrphanWatcherWorkflow>()?
@@ -131,7 +165,9 @@ pub async fn build_activities(
     public_base_url: Url,
     env: EnvReader,
 ) -> anyhow::Result<WorkerActivities> {
-    let store = Store::connect(database_url, 10).await.context("DATABASE_URL: cannot connect")?;
+    let store = Store::connect(database_url, 10)
+        .await
+        .context("DATABASE_URL: cannot connect")?;
     let client = unipile.client()?;
     Ok(WorkerActivities {
         reconnect: Activities::new(store.clone(), client.clone(), public_base_url),
@@ -148,7 +184,10 @@ pub async fn register_account_status_webhook(
     public_base_url: &Url,
     secret: &str,
 ) -> anyhow::Result<String> {
-    let url = format!("{}/webhooks/unipile/account-status", public_base_url.as_str().trim_end_matches('/'));
+    let url = format!(
+        "{}/webhooks/unipile/account-status",
+        public_base_url.as_str().trim_end_matches('/')
+    );
     let (id, created) = unipile
         .ensure_account_status_webhook(&url, secret)
         .await

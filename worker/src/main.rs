@@ -13,7 +13,12 @@ struct Args {
     #[command(flatten)]
     unipile: UnipileSettings,
     /// PostgreSQL URL.
-    #[arg(long, env = "DATABASE_URL", value_name = "DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        value_name = "DATABASE_URL",
+        hide_env_values = true
+    )]
     database_url: String,
     /// How Unipile reaches the web tier (notify_url callbacks, account-status webhook).
     #[arg(long, env = "PUBLIC_BASE_URL", value_name = "PUBLIC_BASE_URL")]
@@ -27,14 +32,29 @@ async fn main() -> anyhow::Result<()> {
     relink_worker::init_tracing();
     let args = Args::parse();
     let secret = args.webhook.secret()?;
-    relink_worker::register_account_status_webhook(&args.unipile.client()?, &args.public_base_url, secret).await?;
-    let activities =
-        relink_worker::build_activities(&args.database_url, &args.unipile, args.public_base_url, relink_activities::process_env())
-            .await?;
+    relink_worker::register_account_status_webhook(
+        &args.unipile.client()?,
+        &args.public_base_url,
+        secret,
+    )
+    .await?;
+    let activities = relink_worker::build_activities(
+        &args.database_url,
+        &args.unipile,
+        args.public_base_url,
+        relink_activities::process_env(),
+    )
+    .await?;
     let client = relink_worker::connect_temporal(
         &args.temporal.temporal_address,
         &args.temporal.temporal_namespace,
     )
     .await?;
-    relink_worker::run_worker(client, &args.temporal.task_queue, activities, relink_worker::shutdown_signal()).await
+    relink_worker::run_worker(
+        client,
+        &args.temporal.task_queue,
+        activities,
+        relink_worker::shutdown_signal(),
+    )
+    .await
 }

@@ -4,18 +4,18 @@
 
 #![allow(clippy::unused_async)]
 
+use relink_domain::deletes::{
+    DeleteOutcome, DeleteRequester, ExecuteDeleteInput, PollObservation, RecordDeleteInput,
+};
+use relink_domain::healing::{
+    AccountStatusSyncInput, BlipCheck, OrphanPassInput, OrphanPassSummary, ReconcileInput,
+    ReconcileReport, SweepInput, SweepSummary, SyncResult,
+};
 use relink_domain::reconnect::{
     AbandonLinkInput, CreateLinkInput, FindLiveSessionInput, LinkAccountInput, LinkResult,
     MarkConnectingInput, PreparedLink,
 };
 use relink_domain::{AccountId, WorkspaceId};
-use relink_domain::deletes::{
-    DeleteOutcome, DeleteRequester, ExecuteDeleteInput, PollObservation, RecordDeleteInput,
-};
-use relink_domain::healing::{
-    AccountStatusSyncInput, BlipCheck, OrphanPassInput, OrphanPassSummary, ReconcileInput, ReconcileReport,
-    SweepInput, SweepSummary, SyncResult,
-};
 use std::time::Duration;
 use temporalio_common::{ActivityCloseTimeouts, RetryPolicy};
 use temporalio_macros::activity_definitions;

@@ -1,15 +1,16 @@
 //! The healing loops as workflows: each pass is one activity (so the Temporal UI shows
 //! its input, result and retries), started by a Schedule or by `starter run`.
 
+use relink_domain::deletes::{DeleteKind, DeleteRequester, SafeDeleteInput, delete_workflow_id};
 use relink_domain::healing::{
     AccountStatusSyncInput, OrphanPassInput, OrphanPassSummary, ReconcileInput, ReconcileReport,
     SweepInput, SweepSummary, SyncResult,
 };
-use temporalio_macros::{workflow, workflow_methods};
-use relink_domain::deletes::{DeleteKind, DeleteRequester, SafeDeleteInput, delete_workflow_id};
 use std::time::Duration;
-use temporalio_sdk::{ChildWorkflowOptions, ParentClosePolicy, 
-    SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, workflows::select,
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::{
+    ChildWorkflowOptions, ParentClosePolicy, SyncWorkflowContext, WorkflowContext,
+    WorkflowContextView, WorkflowResult, workflows::select,
 };
 
 use crate::{
@@ -26,8 +27,13 @@ pub struct OrphanWatcherWorkflow;
 impl OrphanWatcherWorkflow {
     /// One pass; returns its summary.
     #[run(name = "OrphanWatcher")]
-    pub async fn run(ctx: &mut WorkflowContext<Self>, input: OrphanPassInput) -> WorkflowResult<OrphanPassSummary> {
-        Ok(ctx.execute_activity(RelinkActivities::orphan_pass, input, pass_activity()).await?)
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: OrphanPassInput,
+    ) -> WorkflowResult<OrphanPassSummary> {
+        Ok(ctx
+            .execute_activity(RelinkActivities::orphan_pass, input, pass_activity())
+            .await?)
     }
 }
 
@@ -40,8 +46,13 @@ pub struct CampaignSweeperWorkflow;
 impl CampaignSweeperWorkflow {
     /// One pass; returns its totals.
     #[run(name = "CampaignSweeper")]
-    pub async fn run(ctx: &mut WorkflowContext<Self>, input: SweepInput) -> WorkflowResult<SweepSummary> {
-        Ok(ctx.execute_activity(RelinkActivities::sweep_campaigns, input, pass_activity()).await?)
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: SweepInput,
+    ) -> WorkflowResult<SweepSummary> {
+        Ok(ctx
+            .execute_activity(RelinkActivities::sweep_campaigns, input, pass_activity())
+            .await?)
     }
 }
 
@@ -56,8 +67,13 @@ impl AccountReconcilerWorkflow {
     /// because its Unipile account is gone, it requests a Safe delete (a child workflow
     /// that outlives the pass; all six gates apply, and one already running is joined).
     #[run(name = "AccountReconciler")]
-    pub async fn run(ctx: &mut WorkflowContext<Self>, input: ReconcileInput) -> WorkflowResult<ReconcileReport> {
-        let report = ctx.execute_activity(RelinkActivities::reconcile_pass, input, pass_activity()).await?;
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: ReconcileInput,
+    ) -> WorkflowResult<ReconcileReport> {
+        let report = ctx
+            .execute_activity(RelinkActivities::reconcile_pass, input, pass_activity())
+            .await?;
         for uid in &report.delete_requests {
             let request = SafeDeleteInput {
                 unipile_account_id: uid.clone(),
@@ -73,7 +89,9 @@ impl AccountReconcilerWorkflow {
                 .parent_close_policy(ParentClosePolicy::Abandon)
                 .build();
             // Already running for this account (or refused): that run stands.
-            let _ = ctx.start_child_workflow(SafeDeleteWorkflow::run, request, opts).await;
+            let _ = ctx
+                .start_child_workflow(SafeDeleteWorkflow::run, request, opts)
+                .await;
         }
         Ok(report)
     }
@@ -107,7 +125,11 @@ impl AccountStatusSyncWorkflow {
             let seen = ctx.state(|s| s.pokes);
             let input = ctx.state(|s| s.input.clone());
             let result = ctx
-                .execute_activity(RelinkActivities::sync_account_status, input.clone(), background_unipile_activity())
+                .execute_activity(
+                    RelinkActivities::sync_account_status,
+                    input.clone(),
+                    background_unipile_activity(),
+                )
                 .await?;
             if ctx.state(|s| s.pokes) != seen {
                 continue;
@@ -124,7 +146,12 @@ impl AccountStatusSyncWorkflow {
             if poked {
                 continue;
             }
-            ctx.execute_activity(RelinkActivities::check_blip, input, background_unipile_activity()).await?;
+            ctx.execute_activity(
+                RelinkActivities::check_blip,
+                input,
+                background_unipile_activity(),
+            )
+            .await?;
             if ctx.state(|s| s.pokes) == seen {
                 return Ok(result);
             }

@@ -10,7 +10,8 @@ pub mod subscription;
 
 pub use activities::RelinkActivities;
 pub use healing::{
-    AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow, OrphanWatcherWorkflow,
+    AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow,
+    OrphanWatcherWorkflow,
 };
 pub use reconnect::ReconnectWorkflow;
 pub use safe_delete::SafeDeleteWorkflow;

@@ -44,7 +44,11 @@ struct CurrentLink {
 
 impl CurrentLink {
     fn issued(&self) -> IssuedLink {
-        IssuedLink { url: self.url.clone(), issued_at: self.issued_at, expires_at: self.expires_at }
+        IssuedLink {
+            url: self.url.clone(),
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+        }
     }
 }
 
@@ -69,7 +73,9 @@ pub struct ReconnectWorkflow {
 
 fn now(ctx_time: Option<std::time::SystemTime>) -> DateTime<Utc> {
     // Workflow time comes from the activation (replay-safe), never the wall clock.
-    ctx_time.map(DateTime::<Utc>::from).unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+    ctx_time
+        .map(DateTime::<Utc>::from)
+        .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
 fn millis(ms: u64) -> ChronoDuration {
@@ -184,7 +190,12 @@ impl ReconnectWorkflow {
         let live = ctx
             .execute_activity(
                 RelinkActivities::find_live_session,
-                FindLiveSessionInput { account_id, kind, unipile_account_id: unipile_id, linking_since: since },
+                FindLiveSessionInput {
+                    account_id,
+                    kind,
+                    unipile_account_id: unipile_id,
+                    linking_since: since,
+                },
                 background_unipile_activity(),
             )
             .await
@@ -193,8 +204,10 @@ impl ReconnectWorkflow {
             let reason = "live session found on Unipile at link expiry".to_string();
             match Self::link(ctx, &token, &unipile_account_id, reason).await? {
                 LinkResult::Linked { .. } | LinkResult::AlreadyLinked => {
-                    let outcome =
-                        ReconnectOutcome::Linked { unipile_account_id, via: "expiry_check".into() };
+                    let outcome = ReconnectOutcome::Linked {
+                        unipile_account_id,
+                        via: "expiry_check".into(),
+                    };
                     return Self::finish(ctx, outcome).await;
                 }
                 LinkResult::Moved { status } if status != AccountStatus::Connecting => {
@@ -210,12 +223,15 @@ impl ReconnectWorkflow {
             workflow_id: ctx.workflow_id().to_string(),
             run_id: ctx.run_id().to_string(),
         };
-        let reverted =
-            ctx.execute_activity(RelinkActivities::abandon_link, input, revert_activity()).await?;
+        let reverted = ctx
+            .execute_activity(RelinkActivities::abandon_link, input, revert_activity())
+            .await?;
         let outcome = if reverted {
             ReconnectOutcome::Abandoned { back_to }
         } else {
-            ReconnectOutcome::Superseded { status: AccountStatus::Connected }
+            ReconnectOutcome::Superseded {
+                status: AccountStatus::Connected,
+            }
         };
         Self::finish(ctx, outcome).await
     }
@@ -239,7 +255,11 @@ impl ReconnectWorkflow {
         // budget, or a conflict) must not fail the run with the row left `connecting`:
         // it counts as "not live", and the expiry path decides.
         Ok(ctx
-            .execute_activity(RelinkActivities::link_account, input, background_unipile_activity())
+            .execute_activity(
+                RelinkActivities::link_account,
+                input,
+                background_unipile_activity(),
+            )
             .await
             .unwrap_or(LinkResult::NotLive))
     }
@@ -322,7 +342,11 @@ impl ReconnectWorkflow {
             )
             .await
             .map_err(|e| format!("Unipile did not issue a hosted-auth link: {e}"))?;
-        let expected = if linking_here { AccountStatus::Connecting } else { prepared.status };
+        let expected = if linking_here {
+            AccountStatus::Connecting
+        } else {
+            prepared.status
+        };
         ctx.execute_activity(
             RelinkActivities::mark_connecting,
             MarkConnectingInput {
@@ -372,7 +396,11 @@ impl ReconnectWorkflow {
         _ctx: &mut SyncWorkflowContext<Self>,
         callback: HostedAuthCallback,
     ) {
-        if self.current.as_ref().is_some_and(|l| l.token == callback.name) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|l| l.token == callback.name)
+        {
             self.callback = Some(callback);
         }
     }

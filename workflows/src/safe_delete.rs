@@ -12,9 +12,13 @@ use relink_domain::deletes::{
 };
 use std::time::Duration;
 use temporalio_macros::{workflow, workflow_methods};
-use temporalio_sdk::{SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, workflows::select};
+use temporalio_sdk::{
+    SyncWorkflowContext, WorkflowContext, WorkflowContextView, WorkflowResult, workflows::select,
+};
 
-use crate::activities::{RelinkActivities, db_activity, delete_activity, interactive_unipile_activity};
+use crate::activities::{
+    RelinkActivities, db_activity, delete_activity, interactive_unipile_activity,
+};
 
 /// Safe delete state.
 #[workflow]
@@ -31,8 +35,15 @@ impl SafeDeleteWorkflow {
     pub fn new(_ctx: &WorkflowContextView, input: SafeDeleteInput) -> Self {
         // Gate 2 is decided by the pass that requests deletes (the reconciler requests
         // none when too many would go); a run exists only once it passed.
-        let gates = DeleteGates { sanity: GateState::Passed, ..DeleteGates::default() };
-        Self { input, gates, cancelled: None }
+        let gates = DeleteGates {
+            sanity: GateState::Passed,
+            ..DeleteGates::default()
+        };
+        Self {
+            input,
+            gates,
+            cancelled: None,
+        }
     }
 
     /// Runs the gates and, when all pass, the DELETE.
@@ -41,7 +52,11 @@ impl SafeDeleteWorkflow {
         let input = ctx.state(|s| s.input.clone());
         // Gate 1. An activity that cannot answer blocks too: every attempt ends recorded.
         let env = ctx
-            .execute_activity(RelinkActivities::delete_env_check, input.requester.clone(), db_activity())
+            .execute_activity(
+                RelinkActivities::delete_env_check,
+                input.requester.clone(),
+                db_activity(),
+            )
             .await
             .unwrap_or_else(|e| Some(format!("the env check failed: {e}")));
         if let Some(why) = env {
@@ -57,15 +72,26 @@ impl SafeDeleteWorkflow {
         let mut early = 0;
         while seen < 3 {
             if last_at.is_some() {
-                ctx.timer(Duration::from_secs(input.poll_spacing_secs.max(1))).await;
+                ctx.timer(Duration::from_secs(input.poll_spacing_secs.max(1)))
+                    .await;
             }
             let obs = match ctx
-                .execute_activity(RelinkActivities::delete_poll, input.unipile_account_id.clone(), interactive_unipile_activity())
+                .execute_activity(
+                    RelinkActivities::delete_poll,
+                    input.unipile_account_id.clone(),
+                    interactive_unipile_activity(),
+                )
                 .await
             {
                 Ok(o) => o,
                 Err(e) => {
-                    return Self::stop(ctx, "polls", format!("poll {} failed: {e}", seen + 1), |g, b| g.polls = b).await;
+                    return Self::stop(
+                        ctx,
+                        "polls",
+                        format!("poll {} failed: {e}", seen + 1),
+                        |g, b| g.polls = b,
+                    )
+                    .await;
                 }
             };
             // Every observation counts against the delete; only a good one that came too
@@ -74,7 +100,16 @@ impl SafeDeleteWorkflow {
                 DeleteKind::Gone => obs.result == "not_found",
                 DeleteKind::InertDuplicate => obs.result == "present" && !obs.referenced,
             };
-            let detail = format!("poll {} observed {}{}", seen + 1, obs.result, if obs.referenced { " (referenced by a row)" } else { "" });
+            let detail = format!(
+                "poll {} observed {}{}",
+                seen + 1,
+                obs.result,
+                if obs.referenced {
+                    " (referenced by a row)"
+                } else {
+                    ""
+                }
+            );
             let too_early = last_at.is_some_and(|prev| obs.at - prev < spacing);
             ctx.state_mut(|s| s.gates.observations.push(obs.clone()));
             if !ok {
@@ -83,7 +118,13 @@ impl SafeDeleteWorkflow {
             if too_early {
                 early += 1;
                 if early > 5 {
-                    return Self::stop(ctx, "polls", "polls keep landing too early by the activity's clock".into(), |g, b| g.polls = b).await;
+                    return Self::stop(
+                        ctx,
+                        "polls",
+                        "polls keep landing too early by the activity's clock".into(),
+                        |g, b| g.polls = b,
+                    )
+                    .await;
                 }
                 continue;
             }
@@ -111,12 +152,21 @@ impl SafeDeleteWorkflow {
             run_id: ctx.run_id().to_string(),
             gates: ctx.state(|s| s.gates.clone()),
         };
-        let outcome = match ctx.execute_activity(RelinkActivities::execute_delete, exec, delete_activity()).await {
+        let outcome = match ctx
+            .execute_activity(RelinkActivities::execute_delete, exec, delete_activity())
+            .await
+        {
             Ok(o) => o,
             Err(e) => {
                 // Out of retries (Unipile refusing the DELETE, or down for an hour): the
                 // intent may already count; record the failed attempt.
-                return Self::stop(ctx, "delete_call", format!("the DELETE step failed: {e}"), |g, b| g.flag = b).await;
+                return Self::stop(
+                    ctx,
+                    "delete_call",
+                    format!("the DELETE step failed: {e}"),
+                    |g, b| g.flag = b,
+                )
+                .await;
             }
         };
         ctx.state_mut(|s| match &outcome {
@@ -144,15 +194,26 @@ impl SafeDeleteWorkflow {
         set: impl FnOnce(&mut DeleteGates, GateState),
     ) -> WorkflowResult<DeleteOutcome> {
         ctx.state_mut(|s| set(&mut s.gates, GateState::Blocked(detail.clone())));
-        let outcome = DeleteOutcome::Blocked { gate: gate.into(), detail };
+        let outcome = DeleteOutcome::Blocked {
+            gate: gate.into(),
+            detail,
+        };
         Self::record(ctx, outcome.clone()).await?;
         Ok(outcome)
     }
 
     async fn record(ctx: &mut WorkflowContext<Self>, outcome: DeleteOutcome) -> WorkflowResult<()> {
         let (request, gates) = ctx.state(|s| (s.input.clone(), s.gates.clone()));
-        ctx.execute_activity(RelinkActivities::record_delete, RecordDeleteInput { request, outcome, gates }, db_activity())
-            .await?;
+        ctx.execute_activity(
+            RelinkActivities::record_delete,
+            RecordDeleteInput {
+                request,
+                outcome,
+                gates,
+            },
+            db_activity(),
+        )
+        .await?;
         Ok(())
     }
 

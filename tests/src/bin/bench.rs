@@ -58,12 +58,24 @@ fn pct(v: &[Duration], p: f64) -> f64 {
 
 /// One figure and its floor. `ratio` is figure / floor (for a rate, floor / figure:
 /// above 1 is always "slower than the floor").
-fn row(figure: &str, unit: &str, value: (f64, Option<f64>), floor: &str, floor_value: (f64, Option<f64>), goal: &str, notes: Value) -> Value {
+fn row(
+    figure: &str,
+    unit: &str,
+    value: (f64, Option<f64>),
+    floor: &str,
+    floor_value: (f64, Option<f64>),
+    goal: &str,
+    notes: Value,
+) -> Value {
     let (a, b) = match (value.1, floor_value.1) {
         (Some(a), Some(b)) => (a, b),
         _ => (value.0, floor_value.0),
     };
-    let ratio = if unit.ends_with("/s") { b / a.max(1e-9) } else { a / b.max(1e-9) };
+    let ratio = if unit.ends_with("/s") {
+        b / a.max(1e-9)
+    } else {
+        a / b.max(1e-9)
+    };
     json!({
         "figure": figure, "unit": unit, "p50": value.0, "p99": value.1,
         "floor": floor, "floor_p50": floor_value.0, "floor_p99": floor_value.1,
@@ -90,7 +102,9 @@ fn reset_peak_rss(pid: u32) {
 fn statements_since(log: &Path, from: u64) -> usize {
     let text = std::fs::read(log).unwrap_or_default();
     let new = String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default()).into_owned();
-    new.lines().filter(|l| l.contains("DEBUG") && l.contains("sqlx::query")).count()
+    new.lines()
+        .filter(|l| l.contains("DEBUG") && l.contains("sqlx::query"))
+        .count()
 }
 
 fn log_len(log: &Path) -> u64 {
@@ -112,12 +126,20 @@ async fn main() -> anyhow::Result<()> {
         Some(w) => w,
         None => std::env::current_exe()?.with_file_name("worker"),
     };
-    anyhow::ensure!(worker.exists(), "{} not found: build it first (cargo build --bins)", worker.display());
+    anyhow::ensure!(
+        worker.exists(),
+        "{} not found: build it first (cargo build --bins)",
+        worker.display()
+    );
     std::fs::create_dir_all(".dev/logs")?;
     let log = PathBuf::from(".dev/logs/bench-worker.log");
     let _ = std::fs::remove_file(&log);
     let opts = AppOptions {
-        worker_process: Some(WorkerProcess { exe: worker, rust_log: "warn,sqlx::query=debug".into(), log: log.clone() }),
+        worker_process: Some(WorkerProcess {
+            exe: worker,
+            rust_log: "warn,sqlx::query=debug".into(),
+            log: log.clone(),
+        }),
         ..AppOptions::default()
     };
     let app = spawn_app(opts).await;
@@ -135,10 +157,14 @@ async fn main() -> anyhow::Result<()> {
     let (mut firsts, mut floors) = (Vec::new(), Vec::new());
     let mut last = None;
     for _ in 0..args.first_clicks.max(1) {
-        let s = app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await;
+        let s = app
+            .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+            .await;
         let (took, body) = click(&app, &s.token, &s.account.to_string()).await?;
         firsts.push(took);
-        let handle = app.temporal.get_workflow_handle::<UntypedWorkflow>(body["workflow_id"].as_str().unwrap_or_default());
+        let handle = app.temporal.get_workflow_handle::<UntypedWorkflow>(
+            body["workflow_id"].as_str().unwrap_or_default(),
+        );
         let t = Instant::now();
         handle.describe(WorkflowDescribeOptions::default()).await?;
         let req = HostedLinkRequest {
@@ -146,9 +172,14 @@ async fn main() -> anyhow::Result<()> {
             providers: None,
             reconnect_account: s.unipile_id.clone(),
             api_url: app.sim_url.clone(),
-            expires_on: relink_unipile::unipile_datetime(chrono::Utc::now() + chrono::Duration::minutes(10)),
+            expires_on: relink_unipile::unipile_datetime(
+                chrono::Utc::now() + chrono::Duration::minutes(10),
+            ),
             name: Some("bench".into()),
-            notify_url: Some(format!("{}/webhooks/unipile/hosted-auth/bench", app.web_url)),
+            notify_url: Some(format!(
+                "{}/webhooks/unipile/hosted-auth/bench",
+                app.web_url
+            )),
             success_redirect_url: None,
             failure_redirect_url: None,
         };
@@ -157,15 +188,21 @@ async fn main() -> anyhow::Result<()> {
         last = Some((s, body));
     }
     rows.push(row(
-        "reconnect click, first", "ms", (pct(&firsts, 0.5), Some(pct(&firsts, 0.99))),
-        "DescribeWorkflowExecution + one hosted-link call", (pct(&floors, 0.5), Some(pct(&floors, 0.99))),
-        "none set (shown for scale)", json!({"samples": firsts.len()}),
+        "reconnect click, first",
+        "ms",
+        (pct(&firsts, 0.5), Some(pct(&firsts, 0.99))),
+        "DescribeWorkflowExecution + one hosted-link call",
+        (pct(&floors, 0.5), Some(pct(&floors, 0.99))),
+        "none set (shown for scale)",
+        json!({"samples": firsts.len()}),
     ));
 
     // 2. Reconnect click, dedup hit (a link issued < 90 s ago), vs DescribeWorkflowExecution.
     let (s, first) = last.ok_or_else(|| anyhow::anyhow!("no first click"))?;
     let id = s.account.to_string();
-    let handle = app.temporal.get_workflow_handle::<UntypedWorkflow>(first["workflow_id"].as_str().unwrap_or_default());
+    let handle = app
+        .temporal
+        .get_workflow_handle::<UntypedWorkflow>(first["workflow_id"].as_str().unwrap_or_default());
     let (mut clicks, mut floor) = (Vec::new(), Vec::new());
     for _ in 0..args.samples {
         clicks.push(click(&app, &s.token, &id).await?.0);
@@ -174,9 +211,13 @@ async fn main() -> anyhow::Result<()> {
         floor.push(t.elapsed());
     }
     rows.push(row(
-        "reconnect click, dedup hit", "ms", (pct(&clicks, 0.5), Some(pct(&clicks, 0.99))),
-        "DescribeWorkflowExecution", (pct(&floor, 0.5), Some(pct(&floor, 0.99))),
-        "p99 <= 2x floor p99", json!({"samples": clicks.len()}),
+        "reconnect click, dedup hit",
+        "ms",
+        (pct(&clicks, 0.5), Some(pct(&clicks, 0.99))),
+        "DescribeWorkflowExecution",
+        (pct(&floor, 0.5), Some(pct(&floor, 0.99))),
+        "p99 <= 2x floor p99",
+        json!({"samples": clicks.len()}),
     ));
 
     // 3. Reconnect end to end (click → login → callback → connected), all at once, vs
@@ -186,24 +227,40 @@ async fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let trivial = futures::future::join_all((0..n).map(|i| {
         let client = app.temporal.clone();
-        let opts = WorkflowStartOptions::new(app.task_queue.clone(), format!("bench-trivial-{i}-{}", uuid::Uuid::new_v4().simple())).build();
+        let opts = WorkflowStartOptions::new(
+            app.task_queue.clone(),
+            format!("bench-trivial-{i}-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .build();
         async move {
-            let h = client.start_workflow(CampaignSweeperWorkflow::run, SweepInput::default(), opts).await?;
+            let h = client
+                .start_workflow(CampaignSweeperWorkflow::run, SweepInput::default(), opts)
+                .await?;
             h.get_result(Default::default()).await?;
             anyhow::Ok(())
         }
     }))
     .await;
     let trivial_rate = n as f64 / t.elapsed().as_secs_f64();
-    anyhow::ensure!(trivial.iter().all(|r| r.is_ok()), "a trivial workflow failed");
+    anyhow::ensure!(
+        trivial.iter().all(|r| r.is_ok()),
+        "a trivial workflow failed"
+    );
     let mut seeded = Vec::new();
     for _ in 0..n {
-        seeded.push(app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS").await);
+        seeded.push(
+            app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+                .await,
+        );
     }
     let t = Instant::now();
     let done = futures::future::join_all(seeded.iter().map(|s| async {
         let (_, body) = click(&app, &s.token, &s.account.to_string()).await?;
-        app.sim_post("/_sim/hosted/complete", json!({"url": body["url"], "notify": true})).await;
+        app.sim_post(
+            "/_sim/hosted/complete",
+            json!({"url": body["url"], "notify": true}),
+        )
+        .await;
         let deadline = Instant::now() + Duration::from_secs(300);
         while Instant::now() < deadline {
             if app.store.account(s.account).await?.status == AccountStatus::Connected {
@@ -215,26 +272,45 @@ async fn main() -> anyhow::Result<()> {
     }))
     .await;
     let e2e_rate = n as f64 / t.elapsed().as_secs_f64();
-    anyhow::ensure!(done.iter().all(|r| r.is_ok()), "a reconnect did not complete");
+    anyhow::ensure!(
+        done.iter().all(|r| r.is_ok()),
+        "a reconnect did not complete"
+    );
     rows.push(row(
-        "reconnect end to end, completed", "runs/s", (e2e_rate, None),
-        "trivial one-activity workflow", (trivial_rate, None),
-        "none set (shown for scale)", json!({"runs": n, "workers": 1}),
+        "reconnect end to end, completed",
+        "runs/s",
+        (e2e_rate, None),
+        "trivial one-activity workflow",
+        (trivial_rate, None),
+        "none set (shown for scale)",
+        json!({"runs": n, "workers": 1}),
     ));
 
     // 4. Reconciler pass over N accounts vs paging the same listing; the worker's peak
     //    RSS during the pass and the SQL statements it executed.
     let t = Instant::now();
     app.seed_fleet("B", args.accounts, "OK").await;
-    eprintln!("seeded {} accounts in {:.1} s", args.accounts, t.elapsed().as_secs_f64());
+    eprintln!(
+        "seeded {} accounts in {:.1} s",
+        args.accounts,
+        t.elapsed().as_secs_f64()
+    );
     let t = Instant::now();
     let listed = unipile.list_all_accounts().await?.len();
     let paging = t.elapsed();
-    let pid = app.worker_pid().ok_or_else(|| anyhow::anyhow!("the worker is not a child process"))?;
+    let pid = app
+        .worker_pid()
+        .ok_or_else(|| anyhow::anyhow!("the worker is not a child process"))?;
     reset_peak_rss(pid);
     let from = log_len(&log);
     let t = Instant::now();
-    let (_, report) = run_pass(&app.temporal, &app.task_queue, Pass::AccountReconciler, false).await?;
+    let (_, report) = run_pass(
+        &app.temporal,
+        &app.task_queue,
+        Pass::AccountReconciler,
+        false,
+    )
+    .await?;
     let pass = t.elapsed();
     let rss = peak_rss_mb(pid);
     let statements = statements_since(&log, from);
@@ -264,7 +340,11 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     tx.commit().await?;
     sqlx::query("ANALYZE").execute(app.store.pool()).await?;
-    eprintln!("seeded {} paused campaigns in {:.1} s", args.campaigns, t.elapsed().as_secs_f64());
+    eprintln!(
+        "seeded {} paused campaigns in {:.1} s",
+        args.campaigns,
+        t.elapsed().as_secs_f64()
+    );
     let mut tx = app.store.pool().begin().await?;
     let t = Instant::now();
     let floor_rows = sqlx::query(
@@ -280,12 +360,15 @@ async fn main() -> anyhow::Result<()> {
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    sqlx::query("SET CONSTRAINTS ALL IMMEDIATE").execute(&mut *tx).await?;
+    sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
+        .execute(&mut *tx)
+        .await?;
     let floor = t.elapsed();
     tx.rollback().await?;
     let from = log_len(&log);
     let t = Instant::now();
-    let (_, summary) = run_pass(&app.temporal, &app.task_queue, Pass::CampaignSweeper, false).await?;
+    let (_, summary) =
+        run_pass(&app.temporal, &app.task_queue, Pass::CampaignSweeper, false).await?;
     let sweep = t.elapsed();
     let statements = statements_since(&log, from);
     rows.push(row(
@@ -298,13 +381,30 @@ async fn main() -> anyhow::Result<()> {
     println!("| figure | p50 | p99 | floor | floor p50 | floor p99 | ratio | goal | notes |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {
-        let f = |k: &str| r[k].as_f64().map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+        let f = |k: &str| {
+            r[k].as_f64()
+                .map(|v| format!("{v:.1}"))
+                .unwrap_or_else(|| "-".into())
+        };
         let unit = r["unit"].as_str().unwrap_or("");
         println!(
             "| {} ({unit}) | {} | {} | {} | {} | {} | {:.2}x | {} | {} |",
-            r["figure"].as_str().unwrap_or("?"), f("p50"), f("p99"), r["floor"].as_str().unwrap_or("?"),
-            f("floor_p50"), f("floor_p99"), r["ratio"].as_f64().unwrap_or(0.0), r["goal"].as_str().unwrap_or(""),
-            r["notes"].as_object().map(|o| o.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", ")).unwrap_or_default(),
+            r["figure"].as_str().unwrap_or("?"),
+            f("p50"),
+            f("p99"),
+            r["floor"].as_str().unwrap_or("?"),
+            f("floor_p50"),
+            f("floor_p99"),
+            r["ratio"].as_f64().unwrap_or(0.0),
+            r["goal"].as_str().unwrap_or(""),
+            r["notes"]
+                .as_object()
+                .map(|o| o
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default(),
         );
     }
     if let Some(dir) = args.json.parent() {

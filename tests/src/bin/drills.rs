@@ -34,7 +34,12 @@ struct Args {
 }
 
 fn report(rows: &mut Vec<DrillRow>, row: DrillRow) {
-    eprintln!("{} {} — {}", if row.pass { "pass" } else { "FAIL" }, row.drill, row.observed);
+    eprintln!(
+        "{} {} — {}",
+        if row.pass { "pass" } else { "FAIL" },
+        row.drill,
+        row.observed
+    );
     rows.push(row);
 }
 
@@ -48,14 +53,22 @@ async fn main() -> anyhow::Result<()> {
         Some(w) => w,
         None => std::env::current_exe()?.with_file_name("worker"),
     };
-    anyhow::ensure!(worker.exists(), "{} not found: build it first (cargo build --bins)", worker.display());
+    anyhow::ensure!(
+        worker.exists(),
+        "{} not found: build it first (cargo build --bins)",
+        worker.display()
+    );
     let mut server = OwnTemporal::start(
         args.temporal_port,
         state.join("drills-temporal.db"),
         state.join("logs/drills-temporal.log"),
     )
     .await?;
-    eprintln!("drills: own Temporal dev server at {} (UI http://127.0.0.1:{})", server.address, args.temporal_port + 1000);
+    eprintln!(
+        "drills: own Temporal dev server at {} (UI http://127.0.0.1:{})",
+        server.address,
+        args.temporal_port + 1000
+    );
     let opts = AppOptions {
         temporal_address: Some(server.address.clone()),
         worker_process: Some(WorkerProcess {
@@ -73,7 +86,9 @@ async fn main() -> anyhow::Result<()> {
             // A fresh app per drill: its own database (the 24 h delete cap counts per
             // database), simulator and task queue.
             let mut app = spawn_app(opts.clone()).await;
-            app.store.enable_delete_flag(chrono::Duration::hours(1), "drills", "kill drills").await?;
+            app.store
+                .enable_delete_flag(chrono::Duration::hours(1), "drills", "kill drills")
+                .await?;
             let row = drills::kill_drill(&mut app, workflow, at).await;
             report(&mut rows, row);
         }
@@ -96,7 +111,10 @@ async fn main() -> anyhow::Result<()> {
             UnipileFault::EmptyList,
             UnipileFault::EveryAccount404,
         ] {
-            report(&mut rows, drills::reconciler_under_fault(opts.clone(), fault).await);
+            report(
+                &mut rows,
+                drills::reconciler_under_fault(opts.clone(), fault).await,
+            );
         }
     }
     if wants("temporal") {
@@ -106,15 +124,23 @@ async fn main() -> anyhow::Result<()> {
             ..opts.clone()
         };
         let mut app = spawn_app(timer_opts).await;
-        report(&mut rows, drills::temporal_restart_mid_timer(&mut app, &mut server).await);
+        report(
+            &mut rows,
+            drills::temporal_restart_mid_timer(&mut app, &mut server).await,
+        );
     }
     if wants("postgres") {
         match &args.pg_restart {
             Some(cmd) => {
                 let mut app = spawn_app(opts.clone()).await;
-                report(&mut rows, drills::postgres_restart_mid_pass(&mut app, cmd).await);
+                report(
+                    &mut rows,
+                    drills::postgres_restart_mid_pass(&mut app, cmd).await,
+                );
             }
-            None => eprintln!("skipped: PostgreSQL restart (no RELINK_DRILL_PG_RESTART: PostgreSQL is not managed by ./dev)"),
+            None => eprintln!(
+                "skipped: PostgreSQL restart (no RELINK_DRILL_PG_RESTART: PostgreSQL is not managed by ./dev)"
+            ),
         }
     }
 
@@ -126,7 +152,10 @@ async fn main() -> anyhow::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&args.out, &table)?;
-    std::fs::write(args.out.with_extension("json"), serde_json::to_string_pretty(&rows)?)?;
+    std::fs::write(
+        args.out.with_extension("json"),
+        serde_json::to_string_pretty(&rows)?,
+    )?;
     eprintln!("table written to {}", args.out.display());
     drop(server);
     if passed < rows.len() {
