@@ -12,7 +12,7 @@ use relink_domain::{
     },
 };
 use relink_store::{AuditContext, Store};
-use relink_unipile::{Account, UnipileClient, UnipileError};
+use relink_unipile::{Account, AccountStatusEntry, UnipileClient, UnipileError};
 use relink_workflows::activities::names;
 use serde_json::json;
 use std::{collections::HashMap, sync::Arc};
@@ -62,12 +62,13 @@ impl HealingActivities {
     /// keyed by the workflow run (one per aborted pass, however many attempts saw the
     /// failure). A 401 raises the unauthorized alert. Errors: the retryable failure
     /// itself, or a database error raising an alert.
-    async fn listing_or_abort(
+    async fn listing_or_abort<T>(
         &self,
         ctx: &ActivityContext,
         pass: &str,
-    ) -> Result<Listing, ActivityError> {
-        let e = match self.unipile.list_all_accounts().await {
+        listing: impl std::future::Future<Output = Result<Vec<T>, UnipileError>>,
+    ) -> Result<Listing<T>, ActivityError> {
+        let e = match listing.await {
             Ok(listing) => return Ok(Listing::Complete(listing)),
             Err(UnipileError::Unauthorized { body }) => {
                 self.alert_unauthorized(&body).await?;
@@ -104,9 +105,9 @@ impl HealingActivities {
 }
 
 /// What a pass got when it asked for Unipile's complete listing.
-enum Listing {
+enum Listing<T> {
     /// Every page.
-    Complete(Vec<Account>),
+    Complete(Vec<T>),
     /// Unipile refused our API key (alerted).
     Unauthorized,
     /// Not readable completely within the pass's attempts (alerted): the cause.
@@ -187,7 +188,10 @@ impl HealingActivities {
         };
         let mut still_ambiguous = Vec::new();
         if !rows.is_empty() {
-            let listing = match self.listing_or_abort(&ctx, "orphan-watcher").await? {
+            let listing = match self
+                .listing_or_abort(&ctx, "orphan-watcher", self.unipile.list_all_accounts())
+                .await?
+            {
                 Listing::Complete(l) => l,
                 Listing::Unauthorized => {
                     summary.aborted = Some("Unipile rejected the API key (401)".into());
@@ -294,12 +298,14 @@ impl HealingActivities {
     ) -> Result<SweepSummary, ActivityError> {
         let batch = i64::from(input.batch_size.clamp(1, 10_000));
         let mut total = SweepSummary::default();
+        let mut after = None;
         loop {
             let t = self
                 .store
-                .sweep_disconnect_pauses(batch)
+                .sweep_disconnect_pauses(batch, after)
                 .await
                 .map_err(store_err)?;
+            after = t.last;
             total.batches += 1;
             total.reasons_cleared += t.reasons_cleared;
             total.campaigns_resumed += t.campaigns_resumed;
@@ -323,7 +329,14 @@ impl HealingActivities {
             dry_run: input.dry_run,
             ..Default::default()
         };
-        let listing = match self.listing_or_abort(&ctx, "account-reconciler").await? {
+        let listing = match self
+            .listing_or_abort(
+                &ctx,
+                "account-reconciler",
+                self.unipile.list_all_account_statuses(),
+            )
+            .await?
+        {
             Listing::Complete(l) => l,
             Listing::Unauthorized => {
                 report.unauthorized = true;
@@ -335,7 +348,8 @@ impl HealingActivities {
             }
         };
         report.listed = listing.len();
-        let by_id: HashMap<&str, &Account> = listing.iter().map(|a| (a.id.as_str(), a)).collect();
+        let by_id: HashMap<&str, &AccountStatusEntry> =
+            listing.iter().map(|a| (a.id.as_str(), a)).collect();
         let rows = self.store.linked_accounts().await.map_err(store_err)?;
         report.fleet = rows.len();
         let mut provider_updates = Vec::new();

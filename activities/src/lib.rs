@@ -163,6 +163,7 @@ impl Activities {
                 input.account_id,
                 input.expected_status,
                 &input.token,
+                input.link.as_ref(),
                 &audit,
             )
             .await

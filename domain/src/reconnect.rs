@@ -138,6 +138,10 @@ pub struct MarkConnectingInput {
     pub workflow_id: String,
     /// Audit context.
     pub run_id: String,
+    /// The link just issued under `token`, recorded on the row so that a repeated click
+    /// within the reuse window is answered from PostgreSQL (absent in older histories).
+    #[serde(default)]
+    pub link: Option<IssuedLink>,
 }
 
 /// Input of the `link_account` activity: relink the row to a live Unipile account.

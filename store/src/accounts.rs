@@ -312,6 +312,7 @@ impl Store {
         id: AccountId,
         expected: AccountStatus,
         token: &str,
+        link: Option<&relink_domain::reconnect::IssuedLink>,
         audit: &AuditContext,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -327,14 +328,42 @@ impl Store {
             flip_status(&mut tx, id, &[expected], AccountStatus::Connecting, audit).await?;
         }
         sqlx::query(
-            "UPDATE linkedin_accounts SET link_token = $2, updated_at = now() WHERE id = $1",
+            "UPDATE linkedin_accounts SET link_token = $2, link_url = $3, link_issued_at = $4, link_expires_at = $5, \
+             updated_at = now() WHERE id = $1",
         )
         .bind(id.0)
         .bind(token)
+        .bind(link.map(|l| l.url.as_str()))
+        .bind(link.map(|l| l.issued_at))
+        .bind(link.map(|l| l.expires_at))
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The hosted-auth link a repeated click may get without asking the Reconnect
+    /// workflow: the row (of `workspace`) is `connecting` under the link the workflow
+    /// issued less than `window` ago by the database clock (UTC), which stays valid for
+    /// at least another 60 s. Returns `(url, expires_at)`, or `None` (ask the workflow).
+    /// The workflow applies the same reuse rule, so both answer the same url.
+    pub async fn reusable_link(
+        &self,
+        workspace: WorkspaceId,
+        id: AccountId,
+        window: std::time::Duration,
+    ) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT link_url, link_expires_at FROM linkedin_accounts \
+             WHERE id = $1 AND workspace_id = $2 AND status = 'connecting' AND link_url IS NOT NULL \
+               AND link_issued_at > now() - make_interval(secs => $3) \
+               AND link_expires_at > now() + interval '60 seconds'",
+        )
+        .bind(id.0)
+        .bind(workspace.0)
+        .bind(window.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Relinks a row to a live Unipile account in one transaction: `connecting` →

@@ -570,32 +570,42 @@ async fn the_reconciler_never_flips_over_a_partial_listing() {
         json!({"route": "GET /api/v1/accounts", "status": 500, "skip": 1, "count": 1000}),
     )
     .await;
-    let pass = tokio::time::timeout(
-        Duration::from_secs(8),
-        run_pass(
-            &app.temporal,
-            &app.task_queue,
-            Pass::AccountReconciler,
-            false,
-        ),
+    let (_, report) = run_pass(
+        &app.temporal,
+        &app.task_queue,
+        Pass::AccountReconciler,
+        false,
     )
-    .await;
+    .await
+    .unwrap();
     assert!(
-        pass.is_err(),
-        "the pass keeps retrying rather than acting on a partial list"
+        report["aborted"].is_string(),
+        "the pass gives up after its attempts rather than acting on a partial list: {report}"
     );
+    assert_eq!(report["applied"], 0);
     assert_eq!(
         app.account(rows[0].account).await.status,
         AccountStatus::Connected,
         "nothing flipped"
     );
+    let alerts = app.store.alerts().await.unwrap();
+    let aborted: Vec<_> = alerts
+        .iter()
+        .filter(|a| a.kind == "healing.pass_aborted")
+        .collect();
+    assert_eq!(aborted.len(), 1, "one admin alert for the aborted pass");
+    assert_eq!(aborted[0].payload["attempts"], 3);
     let pages: Vec<Value> = app
         .sim_requests()
         .await
         .into_iter()
         .filter(|r| r["route"] == "GET /api/v1/accounts")
         .collect();
-    assert!(pages.len() >= 2);
+    assert_eq!(
+        pages.len(),
+        4,
+        "three attempts: the first read two pages, the others one"
+    );
 }
 
 #[tokio::test]

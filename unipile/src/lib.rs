@@ -193,18 +193,35 @@ impl UnipileClient {
     /// Every account, following the cursor until it is null (pages of 250). Complete or
     /// an error: a failure on any page fails the whole listing, never a partial list.
     pub async fn list_all_accounts(&self) -> Result<Vec<Account>, UnipileError> {
+        self.list_all::<Account>().await
+    }
+
+    /// Every item of `GET /api/v1/accounts` decoded as `T`, following the cursor until
+    /// it is null (pages of 250); any page's failure fails the whole listing.
+    async fn list_all<T: DeserializeOwned>(&self) -> Result<Vec<T>, UnipileError> {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let page = self
-                .list_accounts_page(cursor.as_deref(), MAX_PAGE_SIZE)
-                .await?;
+            let mut url = self.url("accounts");
+            url.query_pairs_mut()
+                .append_pair("limit", &MAX_PAGE_SIZE.to_string());
+            if let Some(c) = &cursor {
+                url.query_pairs_mut().append_pair("cursor", c);
+            }
+            let page: types::Page<T> = self.call(Method::GET, url, None::<&()>).await?;
             all.extend(page.items);
             match page.cursor {
                 Some(c) if !c.is_empty() => cursor = Some(c),
                 _ => return Ok(all),
             }
         }
+    }
+
+    /// Every account's id, provider and source statuses (pages of 250, cursor until
+    /// null), decoding nothing else: the fleet-wide listing the reconciler compares
+    /// against. Complete or an error, as [`UnipileClient::list_all_accounts`].
+    pub async fn list_all_account_statuses(&self) -> Result<Vec<AccountStatusEntry>, UnipileError> {
+        self.list_all::<AccountStatusEntry>().await
     }
 
     /// `GET /api/v1/accounts/{id}`. Errors: [`UnipileError::NotFound`] when the account

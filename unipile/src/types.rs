@@ -16,6 +16,36 @@ pub struct AccountList {
     pub cursor: Option<String>,
 }
 
+/// One account of a listing reduced to what a fleet-wide comparison needs: its id,
+/// provider and source statuses (every other field is skipped while decoding, so a
+/// listing of 100,000 accounts stays a few MB).
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountStatusEntry {
+    /// Unipile account id.
+    pub id: String,
+    /// Provider, e.g. `LINKEDIN`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Per-source status.
+    pub sources: Vec<Source>,
+}
+
+impl AccountStatusEntry {
+    /// The account-level status, as [`Account::source_status`].
+    pub fn source_status(&self) -> Option<SourceStatus> {
+        let parsed: Option<Vec<SourceStatus>> =
+            self.sources.iter().map(|s| s.status.parse().ok()).collect();
+        SourceStatus::worst(parsed?)
+    }
+}
+
+/// One page of `GET /api/v1/accounts` with its items decoded as `T`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Page<T> {
+    pub(crate) items: Vec<T>,
+    pub(crate) cursor: Option<String>,
+}
+
 /// A Unipile account (any provider; relink reads LinkedIn ones).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Account {

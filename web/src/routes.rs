@@ -161,11 +161,24 @@ pub(crate) async fn request_link(
     ws: WorkspaceId,
     id: AccountId,
 ) -> Result<ReconnectResponse, AppError> {
+    let workflow_id = reconnect_workflow_id(id);
+    // A repeated click within the reuse window: the link the workflow recorded on the
+    // row, straight from PostgreSQL (the workflow would answer the same url).
+    if let Some((url, expires_at)) = state
+        .store
+        .reusable_link(ws, id, state.link_reuse_window)
+        .await?
+    {
+        return Ok(ReconnectResponse {
+            url,
+            expires_at,
+            workflow_id,
+        });
+    }
     let row = state.store.account_in_workspace(ws, id).await?;
     if row.status == AccountStatus::Connected {
         return Err(AppError::Conflict("account is already connected".into()));
     }
-    let workflow_id = reconnect_workflow_id(id);
     let input = ReconnectInput {
         account_id: id,
         workspace_id: ws,

@@ -356,6 +356,11 @@ impl ReconnectWorkflow {
                 actor: req.actor,
                 workflow_id: ctx.workflow_id().to_string(),
                 run_id: ctx.run_id().to_string(),
+                link: Some(IssuedLink {
+                    url: url.clone(),
+                    issued_at: t,
+                    expires_at,
+                }),
             },
             db_activity(),
         )

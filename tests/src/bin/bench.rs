@@ -40,6 +40,9 @@ struct Args {
     /// The `worker` executable (default: `worker` beside this binary).
     #[arg(long)]
     worker: Option<PathBuf>,
+    /// Only these figures: clicks, e2e, reconciler, sweeper (comma-separated; default all).
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
     /// Where to write the JSON figures.
     #[arg(long, default_value = ".dev/bench.json")]
     json: PathBuf,
@@ -151,140 +154,145 @@ async fn main() -> anyhow::Result<()> {
     }
     .client()?;
     let mut rows = Vec::new();
+    let wants = |g: &str| args.only.is_empty() || args.only.iter().any(|o| o == g);
 
-    // 1. Reconnect click, first (a new workflow run and a hosted link), vs a bare
-    //    DescribeWorkflowExecution plus one hosted-link call to unipile-sim.
-    let (mut firsts, mut floors) = (Vec::new(), Vec::new());
-    let mut last = None;
-    for _ in 0..args.first_clicks.max(1) {
-        let s = app
-            .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
-            .await;
-        let (took, body) = click(&app, &s.token, &s.account.to_string()).await?;
-        firsts.push(took);
+    if wants("clicks") {
+        // 1. Reconnect click, first (a new workflow run and a hosted link), vs a bare
+        //    DescribeWorkflowExecution plus one hosted-link call to unipile-sim.
+        let (mut firsts, mut floors) = (Vec::new(), Vec::new());
+        let mut last = None;
+        for _ in 0..args.first_clicks.max(1) {
+            let s = app
+                .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+                .await;
+            let (took, body) = click(&app, &s.token, &s.account.to_string()).await?;
+            firsts.push(took);
+            let handle = app.temporal.get_workflow_handle::<UntypedWorkflow>(
+                body["workflow_id"].as_str().unwrap_or_default(),
+            );
+            let t = Instant::now();
+            handle.describe(WorkflowDescribeOptions::default()).await?;
+            let req = HostedLinkRequest {
+                kind: "reconnect".into(),
+                providers: None,
+                reconnect_account: s.unipile_id.clone(),
+                api_url: app.sim_url.clone(),
+                expires_on: relink_unipile::unipile_datetime(
+                    chrono::Utc::now() + chrono::Duration::minutes(10),
+                ),
+                name: Some("bench".into()),
+                notify_url: Some(format!(
+                    "{}/webhooks/unipile/hosted-auth/bench",
+                    app.web_url
+                )),
+                success_redirect_url: None,
+                failure_redirect_url: None,
+            };
+            unipile.create_hosted_link(&req).await?;
+            floors.push(t.elapsed());
+            last = Some((s, body));
+        }
+        rows.push(row(
+            "reconnect click, first",
+            "ms",
+            (pct(&firsts, 0.5), Some(pct(&firsts, 0.99))),
+            "DescribeWorkflowExecution + one hosted-link call",
+            (pct(&floors, 0.5), Some(pct(&floors, 0.99))),
+            "none set (shown for scale)",
+            json!({"samples": firsts.len()}),
+        ));
+
+        // 2. Reconnect click, dedup hit (a link issued < 90 s ago), vs DescribeWorkflowExecution.
+        let (s, first) = last.ok_or_else(|| anyhow::anyhow!("no first click"))?;
+        let id = s.account.to_string();
         let handle = app.temporal.get_workflow_handle::<UntypedWorkflow>(
-            body["workflow_id"].as_str().unwrap_or_default(),
+            first["workflow_id"].as_str().unwrap_or_default(),
         );
-        let t = Instant::now();
-        handle.describe(WorkflowDescribeOptions::default()).await?;
-        let req = HostedLinkRequest {
-            kind: "reconnect".into(),
-            providers: None,
-            reconnect_account: s.unipile_id.clone(),
-            api_url: app.sim_url.clone(),
-            expires_on: relink_unipile::unipile_datetime(
-                chrono::Utc::now() + chrono::Duration::minutes(10),
-            ),
-            name: Some("bench".into()),
-            notify_url: Some(format!(
-                "{}/webhooks/unipile/hosted-auth/bench",
-                app.web_url
-            )),
-            success_redirect_url: None,
-            failure_redirect_url: None,
-        };
-        unipile.create_hosted_link(&req).await?;
-        floors.push(t.elapsed());
-        last = Some((s, body));
-    }
-    rows.push(row(
-        "reconnect click, first",
-        "ms",
-        (pct(&firsts, 0.5), Some(pct(&firsts, 0.99))),
-        "DescribeWorkflowExecution + one hosted-link call",
-        (pct(&floors, 0.5), Some(pct(&floors, 0.99))),
-        "none set (shown for scale)",
-        json!({"samples": firsts.len()}),
-    ));
-
-    // 2. Reconnect click, dedup hit (a link issued < 90 s ago), vs DescribeWorkflowExecution.
-    let (s, first) = last.ok_or_else(|| anyhow::anyhow!("no first click"))?;
-    let id = s.account.to_string();
-    let handle = app
-        .temporal
-        .get_workflow_handle::<UntypedWorkflow>(first["workflow_id"].as_str().unwrap_or_default());
-    let (mut clicks, mut floor) = (Vec::new(), Vec::new());
-    for _ in 0..args.samples {
-        clicks.push(click(&app, &s.token, &id).await?.0);
-        let t = Instant::now();
-        handle.describe(WorkflowDescribeOptions::default()).await?;
-        floor.push(t.elapsed());
-    }
-    rows.push(row(
-        "reconnect click, dedup hit",
-        "ms",
-        (pct(&clicks, 0.5), Some(pct(&clicks, 0.99))),
-        "DescribeWorkflowExecution",
-        (pct(&floor, 0.5), Some(pct(&floor, 0.99))),
-        "p99 <= 2x floor p99",
-        json!({"samples": clicks.len()}),
-    ));
-
-    // 3. Reconnect end to end (click → login → callback → connected), all at once, vs
-    //    the server's rate for a trivial one-activity workflow (the sweeper with
-    //    nothing to sweep: one activity, one empty DELETE) at the same concurrency.
-    let n = args.reconnects.max(1);
-    let t = Instant::now();
-    let trivial = futures::future::join_all((0..n).map(|i| {
-        let client = app.temporal.clone();
-        let opts = WorkflowStartOptions::new(
-            app.task_queue.clone(),
-            format!("bench-trivial-{i}-{}", uuid::Uuid::new_v4().simple()),
-        )
-        .build();
-        async move {
-            let h = client
-                .start_workflow(CampaignSweeperWorkflow::run, SweepInput::default(), opts)
-                .await?;
-            h.get_result(Default::default()).await?;
-            anyhow::Ok(())
+        let (mut clicks, mut floor) = (Vec::new(), Vec::new());
+        for _ in 0..args.samples {
+            clicks.push(click(&app, &s.token, &id).await?.0);
+            let t = Instant::now();
+            handle.describe(WorkflowDescribeOptions::default()).await?;
+            floor.push(t.elapsed());
         }
-    }))
-    .await;
-    let trivial_rate = n as f64 / t.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        trivial.iter().all(|r| r.is_ok()),
-        "a trivial workflow failed"
-    );
-    let mut seeded = Vec::new();
-    for _ in 0..n {
-        seeded.push(
-            app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
-                .await,
-        );
+        rows.push(row(
+            "reconnect click, dedup hit",
+            "ms",
+            (pct(&clicks, 0.5), Some(pct(&clicks, 0.99))),
+            "DescribeWorkflowExecution",
+            (pct(&floor, 0.5), Some(pct(&floor, 0.99))),
+            "p99 <= 2x floor p99",
+            json!({"samples": clicks.len()}),
+        ));
     }
-    let t = Instant::now();
-    let done = futures::future::join_all(seeded.iter().map(|s| async {
-        let (_, body) = click(&app, &s.token, &s.account.to_string()).await?;
-        app.sim_post(
-            "/_sim/hosted/complete",
-            json!({"url": body["url"], "notify": true}),
-        )
-        .await;
-        let deadline = Instant::now() + Duration::from_secs(300);
-        while Instant::now() < deadline {
-            if app.store.account(s.account).await?.status == AccountStatus::Connected {
-                return anyhow::Ok(());
+
+    if wants("e2e") {
+        // 3. Reconnect end to end (click → login → callback → connected), all at once, vs
+        //    the server's rate for a trivial one-activity workflow (the sweeper with
+        //    nothing to sweep: one activity, one empty DELETE) at the same concurrency.
+        let n = args.reconnects.max(1);
+        let t = Instant::now();
+        let trivial = futures::future::join_all((0..n).map(|i| {
+            let client = app.temporal.clone();
+            let opts = WorkflowStartOptions::new(
+                app.task_queue.clone(),
+                format!("bench-trivial-{i}-{}", uuid::Uuid::new_v4().simple()),
+            )
+            .build();
+            async move {
+                let h = client
+                    .start_workflow(CampaignSweeperWorkflow::run, SweepInput::default(), opts)
+                    .await?;
+                h.get_result(Default::default()).await?;
+                anyhow::Ok(())
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        }))
+        .await;
+        let trivial_rate = n as f64 / t.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            trivial.iter().all(|r| r.is_ok()),
+            "a trivial workflow failed"
+        );
+        let mut seeded = Vec::new();
+        for _ in 0..n {
+            seeded.push(
+                app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+                    .await,
+            );
         }
-        anyhow::bail!("reconnect did not complete")
-    }))
-    .await;
-    let e2e_rate = n as f64 / t.elapsed().as_secs_f64();
-    anyhow::ensure!(
-        done.iter().all(|r| r.is_ok()),
-        "a reconnect did not complete"
-    );
-    rows.push(row(
-        "reconnect end to end, completed",
-        "runs/s",
-        (e2e_rate, None),
-        "trivial one-activity workflow",
-        (trivial_rate, None),
-        "none set (shown for scale)",
-        json!({"runs": n, "workers": 1}),
-    ));
+        let t = Instant::now();
+        let done = futures::future::join_all(seeded.iter().map(|s| async {
+            let (_, body) = click(&app, &s.token, &s.account.to_string()).await?;
+            app.sim_post(
+                "/_sim/hosted/complete",
+                json!({"url": body["url"], "notify": true}),
+            )
+            .await;
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while Instant::now() < deadline {
+                if app.store.account(s.account).await?.status == AccountStatus::Connected {
+                    return anyhow::Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            anyhow::bail!("reconnect did not complete")
+        }))
+        .await;
+        let e2e_rate = n as f64 / t.elapsed().as_secs_f64();
+        anyhow::ensure!(
+            done.iter().all(|r| r.is_ok()),
+            "a reconnect did not complete"
+        );
+        rows.push(row(
+            "reconnect end to end, completed",
+            "runs/s",
+            (e2e_rate, None),
+            "trivial one-activity workflow",
+            (trivial_rate, None),
+            "none set (shown for scale)",
+            json!({"runs": n, "workers": 1}),
+        ));
+    }
 
     // 4. Reconciler pass over N accounts vs paging the same listing; the worker's peak
     //    RSS during the pass and the SQL statements it executed.
@@ -295,38 +303,41 @@ async fn main() -> anyhow::Result<()> {
         args.accounts,
         t.elapsed().as_secs_f64()
     );
-    let t = Instant::now();
-    let listed = unipile.list_all_accounts().await?.len();
-    let paging = t.elapsed();
-    let pid = app
-        .worker_pid()
-        .ok_or_else(|| anyhow::anyhow!("the worker is not a child process"))?;
-    reset_peak_rss(pid);
-    let from = log_len(&log);
-    let t = Instant::now();
-    let (_, report) = run_pass(
-        &app.temporal,
-        &app.task_queue,
-        Pass::AccountReconciler,
-        false,
-    )
-    .await?;
-    let pass = t.elapsed();
-    let rss = peak_rss_mb(pid);
-    let statements = statements_since(&log, from);
-    rows.push(row(
+    if wants("reconciler") {
+        let t = Instant::now();
+        let listed = unipile.list_all_account_statuses().await?.len();
+        let paging = t.elapsed();
+        let pid = app
+            .worker_pid()
+            .ok_or_else(|| anyhow::anyhow!("the worker is not a child process"))?;
+        reset_peak_rss(pid);
+        let from = log_len(&log);
+        let t = Instant::now();
+        let (_, report) = run_pass(
+            &app.temporal,
+            &app.task_queue,
+            Pass::AccountReconciler,
+            false,
+        )
+        .await?;
+        let pass = t.elapsed();
+        let rss = peak_rss_mb(pid);
+        let statements = statements_since(&log, from);
+        rows.push(row(
         &format!("reconciler pass over {listed} accounts"), "ms", (ms(pass), None),
         "paging the listing", (ms(paging), None),
         "<= 1.5x floor; RSS <= 150 MB at 100,000",
         json!({"worker_peak_rss_mb": rss, "sql_statements": statements, "pages": listed.div_ceil(250), "fleet": report["fleet"], "applied": report["applied"]}),
     ));
+    }
 
-    // 5. Sweeper over N paused campaigns vs one set-based statement doing the same
-    //    change (with the deferred consistency triggers fired), rolled back.
-    let t = Instant::now();
-    let per_account = args.campaigns.div_ceil(args.accounts.max(1)) as i32;
-    let mut tx = app.store.pool().begin().await?;
-    sqlx::query(
+    if wants("sweeper") {
+        // 5. Sweeper over N paused campaigns vs one set-based statement doing the same
+        //    change (with the deferred consistency triggers fired), rolled back.
+        let t = Instant::now();
+        let per_account = args.campaigns.div_ceil(args.accounts.max(1)) as i32;
+        let mut tx = app.store.pool().begin().await?;
+        sqlx::query(
         "INSERT INTO campaigns (workspace_id, account_id, name, status) \
          SELECT a.workspace_id, a.id, 'Bench', 'paused' FROM linkedin_accounts a CROSS JOIN generate_series(1, $1) g \
          WHERE a.unipile_account_id LIKE 'B%' LIMIT $2",
@@ -335,19 +346,23 @@ async fn main() -> anyhow::Result<()> {
     .bind(args.campaigns as i64)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("INSERT INTO campaign_pauses (campaign_id, reason) SELECT id, 'linkedin_account_disconnected' FROM campaigns WHERE name = 'Bench'")
+        sqlx::query("INSERT INTO campaign_pauses (campaign_id, reason) SELECT id, 'linkedin_account_disconnected' FROM campaigns WHERE name = 'Bench'")
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
-    sqlx::query("ANALYZE").execute(app.store.pool()).await?;
-    eprintln!(
-        "seeded {} paused campaigns in {:.1} s",
-        args.campaigns,
-        t.elapsed().as_secs_f64()
-    );
-    let mut tx = app.store.pool().begin().await?;
-    let t = Instant::now();
-    let floor_rows = sqlx::query(
+        // Statistics before the commit: the deferred consistency triggers run at commit, and
+        // plans made against an empty-looking table would scan it once per campaign.
+        sqlx::query("ANALYZE linkedin_accounts, campaigns, campaign_pauses")
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        eprintln!(
+            "seeded {} paused campaigns in {:.1} s",
+            args.campaigns,
+            t.elapsed().as_secs_f64()
+        );
+        let mut tx = app.store.pool().begin().await?;
+        let t = Instant::now();
+        let floor_rows = sqlx::query(
         "WITH cleared AS ( \
            DELETE FROM campaign_pauses p USING campaigns c, linkedin_accounts a \
            WHERE p.reason = 'linkedin_account_disconnected' AND c.id = p.campaign_id AND a.id = c.account_id \
@@ -360,23 +375,29 @@ async fn main() -> anyhow::Result<()> {
     .execute(&mut *tx)
     .await?
     .rows_affected();
-    sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
-        .execute(&mut *tx)
-        .await?;
-    let floor = t.elapsed();
-    tx.rollback().await?;
-    let from = log_len(&log);
-    let t = Instant::now();
-    let (_, summary) =
-        run_pass(&app.temporal, &app.task_queue, Pass::CampaignSweeper, false).await?;
-    let sweep = t.elapsed();
-    let statements = statements_since(&log, from);
-    rows.push(row(
+        sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
+            .execute(&mut *tx)
+            .await?;
+        let floor = t.elapsed();
+        tx.rollback().await?;
+        // The rolled-back change left a dead version of every row behind; vacuum them so
+        // that the sweeper starts from the same clean tables the floor had.
+        sqlx::query("VACUUM ANALYZE linkedin_accounts, campaigns, campaign_pauses")
+            .execute(app.store.pool())
+            .await?;
+        let from = log_len(&log);
+        let t = Instant::now();
+        let (_, summary) =
+            run_pass(&app.temporal, &app.task_queue, Pass::CampaignSweeper, false).await?;
+        let sweep = t.elapsed();
+        let statements = statements_since(&log, from);
+        rows.push(row(
         &format!("sweeper over {} paused campaigns", args.campaigns), "ms", (ms(sweep), None),
         "one set-based statement (psql equivalent)", (ms(floor), None),
         "<= 3x floor",
         json!({"resumed": summary["campaigns_resumed"], "batches": summary["batches"], "floor_rows": floor_rows, "sql_statements": statements}),
     ));
+    }
 
     println!("| figure | p50 | p99 | floor | floor p50 | floor p99 | ratio | goal | notes |");
     println!("|---|---|---|---|---|---|---|---|---|");
