@@ -304,31 +304,43 @@ async fn main() -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
     if wants("reconciler") {
-        let t = Instant::now();
-        let listed = unipile.list_all_account_statuses().await?.len();
-        let paging = t.elapsed();
+        // Three rounds (floor, then pass): the medians stand in the table; the peak RSS
+        // is the largest of the rounds, the statement count the smallest (other
+        // workflows' statements can land in a round's window).
         let pid = app
             .worker_pid()
             .ok_or_else(|| anyhow::anyhow!("the worker is not a child process"))?;
-        reset_peak_rss(pid);
-        let from = log_len(&log);
-        let t = Instant::now();
-        let (_, report) = run_pass(
-            &app.temporal,
-            &app.task_queue,
-            Pass::AccountReconciler,
-            false,
-        )
-        .await?;
-        let pass = t.elapsed();
-        let rss = peak_rss_mb(pid);
-        let statements = statements_since(&log, from);
+        let (mut pagings, mut passes, mut rss, mut statements) =
+            (Vec::new(), Vec::new(), 0.0f64, usize::MAX);
+        let (mut listed, mut report) = (0, Value::Null);
+        for _ in 0..3 {
+            let t = Instant::now();
+            listed = unipile.list_all_account_statuses().await?.len();
+            pagings.push(t.elapsed());
+            reset_peak_rss(pid);
+            let from = log_len(&log);
+            let t = Instant::now();
+            report = run_pass(
+                &app.temporal,
+                &app.task_queue,
+                Pass::AccountReconciler,
+                false,
+            )
+            .await?
+            .1;
+            passes.push(t.elapsed());
+            rss = rss.max(peak_rss_mb(pid));
+            statements = statements.min(statements_since(&log, from));
+        }
         rows.push(row(
-        &format!("reconciler pass over {listed} accounts"), "ms", (ms(pass), None),
-        "paging the listing", (ms(paging), None),
-        "<= 1.5x floor; RSS <= 150 MB at 100,000",
-        json!({"worker_peak_rss_mb": rss, "sql_statements": statements, "pages": listed.div_ceil(250), "fleet": report["fleet"], "applied": report["applied"]}),
-    ));
+            &format!("reconciler pass over {listed} accounts (median of 3)"),
+            "ms",
+            (pct(&passes, 0.5), None),
+            "paging the listing",
+            (pct(&pagings, 0.5), None),
+            "<= 1.5x floor; RSS <= 150 MB at 100,000",
+            json!({"worker_peak_rss_mb": rss, "sql_statements": statements, "pages": listed.div_ceil(250), "fleet": report["fleet"], "applied": report["applied"]}),
+        ));
     }
 
     if wants("sweeper") {
