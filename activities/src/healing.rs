@@ -68,7 +68,9 @@ impl HealingActivities {
         pass: &str,
         listing: impl std::future::Future<Output = Result<Vec<T>, UnipileError>>,
     ) -> Result<Listing<T>, ActivityError> {
-        let e = match listing.await {
+        // The pass activities have a 60 s heartbeat timeout: a long listing (many pages,
+        // a slow Unipile) heartbeats every 10 s so that it is not timed out mid-way.
+        let e = match with_heartbeats(ctx, listing).await {
             Ok(listing) => return Ok(Listing::Complete(listing)),
             Err(UnipileError::Unauthorized { body }) => {
                 self.alert_unauthorized(&body).await?;
@@ -101,6 +103,23 @@ impl HealingActivities {
             .await
             .map_err(store_err)?;
         Ok(Listing::Aborted(cause))
+    }
+}
+
+/// Runs `work`, recording an activity heartbeat every 10 s until it finishes.
+async fn with_heartbeats<F: std::future::Future>(ctx: &ActivityContext, work: F) -> F::Output {
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tick.tick() => {
+                if let Err(e) = ctx.record_heartbeat(()).await {
+                    tracing::warn!(error = %e, "heartbeat not recorded");
+                }
+            }
+        }
     }
 }
 

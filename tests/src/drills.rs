@@ -135,6 +135,69 @@ async fn activity_events(app: &TestApp, workflow_id: &str) -> Vec<(bool, String)
     out
 }
 
+/// The activities of a run that needed more than one attempt (a kill that landed while
+/// the activity ran is retried after its timeout), as `name ×attempts`; `no retry`
+/// when every activity completed on its first attempt.
+pub async fn retried(app: &TestApp, workflow_id: &str) -> String {
+    let handle = app
+        .temporal
+        .get_workflow_handle::<UntypedWorkflow>(workflow_id);
+    let Ok(events) = handle
+        .fetch_history(WorkflowFetchHistoryOptions::default())
+        .into_events()
+        .await
+    else {
+        return "history unreadable".into();
+    };
+    let mut scheduled: HashMap<i64, String> = HashMap::new();
+    let mut out = Vec::new();
+    for e in events {
+        match e.attributes {
+            Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
+                scheduled.insert(
+                    e.event_id,
+                    a.activity_type.map(|t| t.name).unwrap_or_default(),
+                );
+            }
+            Some(Attributes::ActivityTaskStartedEventAttributes(a)) if a.attempt > 1 => {
+                let name = scheduled
+                    .get(&a.scheduled_event_id)
+                    .cloned()
+                    .unwrap_or_default();
+                out.push(format!("{name} ×{}", a.attempt));
+            }
+            _ => {}
+        }
+    }
+    if out.is_empty() {
+        "no retry".into()
+    } else {
+        format!("retried: {}", out.join(", "))
+    }
+}
+
+/// Waits until no account-status sync run of the app's task queue is open (every
+/// webhook's re-read has been applied), at most `timeout`. Returns whether it settled.
+pub async fn wait_syncs_done(app: &TestApp, timeout: Duration) -> bool {
+    let query = format!(
+        "TaskQueue = '{}' AND WorkflowType = 'AccountStatusSync' AND ExecutionStatus = 'Running'",
+        app.task_queue
+    );
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(c) = app
+            .temporal
+            .count_workflows(query.clone(), Default::default())
+            .await
+            && c.count() == 0
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
 /// Waits (polling the run's history every 5 ms) for `at`, then kills the worker
 /// abruptly and starts a new one. Returns how long after the wait began the kill came,
 /// or an error when the boundary never showed within `timeout`.
@@ -345,6 +408,42 @@ pub async fn reconnect_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
     )
 }
 
+/// The Reconnect run whose link expires without a login (the app's link lifetime must
+/// be short, e.g. 8 s), with the worker killed at `at`: at expiry the run checks Unipile
+/// for a live session (none: still `CREDENTIALS`) and puts the row back to
+/// `reconnect_needed`, once; no second link.
+pub async fn reconnect_expiry_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
+    let reverts_before = app.audit_count(s.account, "reconnect_needed").await;
+    let links_before = app.sim_count(LINK_ROUTE).await;
+    let wf = reconnect_workflow_id(s.account);
+    let (code, _) = app.click_reconnect(&s.token, &s.account.to_string()).await;
+    let killed = kill_at(app, &wf, at, Duration::from_secs(120)).await;
+    let closed = wait_closed(app, &wf, Duration::from_secs(180)).await;
+    let row = app.account(s.account).await;
+    let reverts = app.audit_count(s.account, "reconnect_needed").await - reverts_before;
+    let links = app.sim_count(LINK_ROUTE).await - links_before;
+    let pass = code == 200
+        && killed.is_ok()
+        && closed.contains("Completed")
+        && row.status == AccountStatus::ReconnectNeeded
+        && reverts == 1
+        && links == 1;
+    DrillRow::new(
+        format!("worker SIGKILL: reconnect link expiring unused, {at}"),
+        "row back to reconnect_needed once; 1 link",
+        format!(
+            "run {closed}; row {}; revert audit rows {reverts}; links {links}; {}{}",
+            row.status.as_str(),
+            retried(app, &wf).await,
+            killed.err().map(|e| format!("; {e}")).unwrap_or_default()
+        ),
+        pass,
+    )
+}
+
 async fn wait_row(app: &TestApp, s: &Seeded, want: AccountStatus, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
@@ -408,8 +507,9 @@ pub async fn orphan_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
         format!("worker SIGKILL: orphan watcher, {at}"),
         "stuck row relinked once, pause cleared",
         format!(
-            "run {closed}; row {}; audit connected {connected_rows}; pause cleared {resumed}{}",
+            "run {closed}; row {}; audit connected {connected_rows}; pause cleared {resumed}; {}{}",
             row.status.as_str(),
+            retried(app, &wf).await,
             killed.err().map(|e| format!("; {e}")).unwrap_or_default()
         ),
         pass,
@@ -493,7 +593,8 @@ pub async fn sweeper_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
         format!("worker SIGKILL: sweeper, {at}"),
         "560 resumed, 40 + 1 kept paused for manual, 0 other",
         format!(
-            "run {closed}; resumed {active}, manual {manual}, other {other}{}",
+            "run {closed}; resumed {active}, manual {manual}, other {other}; {}{}",
+            retried(app, &wf).await,
             killed.err().map(|e| format!("; {e}")).unwrap_or_default()
         ),
         pass,
@@ -505,7 +606,10 @@ pub async fn sweeper_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
 /// DELETE call (two when the kill landed inside the call: the retry answers 404, which
 /// counts as done and is not counted again). The app's worker must have deletes enabled
 /// and the flag on.
-pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
+pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary, blocked: bool) -> DrillRow {
+    if blocked {
+        let _ = app.store.disable_delete_flag("drills").await;
+    }
     let v = app
         .sim_post(
             "/_sim/accounts",
@@ -537,7 +641,7 @@ pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow 
     };
     let outcome = app
         .temporal
-        .get_workflow_handle::<SafeDeleteWorkflow>(wf)
+        .get_workflow_handle::<SafeDeleteWorkflow>(wf.clone())
         .get_result(Default::default())
         .await
         .map_err(|e| e.to_string());
@@ -554,17 +658,34 @@ pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow 
         .unwrap_or(0)
         == 404;
     let calls_ok = calls == 1 || (calls == 2 && at == Boundary::Scheduled(names::EXECUTE_DELETE));
-    let pass = killed.is_ok()
-        && outcome == Ok(DeleteOutcome::Deleted)
-        && intents == 1
-        && alerts == 1
-        && gone
-        && calls_ok;
+    let retried = retried(app, &wf).await;
+    let pass = if blocked {
+        killed.is_ok()
+            && matches!(outcome, Ok(DeleteOutcome::Blocked { .. }))
+            && intents == 0
+            && alerts == 1
+            && !gone
+            && calls == 0
+    } else {
+        killed.is_ok()
+            && outcome == Ok(DeleteOutcome::Deleted)
+            && intents == 1
+            && alerts == 1
+            && gone
+            && calls_ok
+    };
     DrillRow::new(
-        format!("worker SIGKILL: safe delete, {at}"),
-        "deleted once: 1 intent row, 1 alert, 1 DELETE (2 if killed inside the call)",
         format!(
-            "outcome {}; intent rows {intents}; alerts {alerts}; DELETE calls {calls}; gone {gone}{}",
+            "worker SIGKILL: safe delete{}, {at}",
+            if blocked { " blocked by the flag" } else { "" }
+        ),
+        if blocked {
+            "blocked once: 0 intent rows, 1 alert, 0 DELETE"
+        } else {
+            "deleted once: 1 intent row, 1 alert, 1 DELETE (2 if killed inside the call)"
+        },
+        format!(
+            "outcome {}; intent rows {intents}; alerts {alerts}; DELETE calls {calls}; gone {gone}; {retried}{}",
             match &outcome {
                 Ok(o) => format!("{o:?}"),
                 Err(e) => e.clone(),
@@ -576,7 +697,10 @@ pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow 
 }
 
 /// Every activity boundary of the four workflows the drills kill the worker at: before
-/// each activity (scheduled) and after the last one (completed).
+/// each activity (scheduled) and after the last one (completed). `reconnect-expiry` is
+/// the Reconnect run whose link expires unused (the app needs a short link lifetime);
+/// `delete-blocked` is a Safe delete stopped by a gate (the flag off), the path that
+/// records the outcome with `record_delete`.
 pub fn kill_boundaries() -> Vec<(&'static str, Boundary)> {
     use Boundary::*;
     vec![
@@ -589,11 +713,15 @@ pub fn kill_boundaries() -> Vec<(&'static str, Boundary)> {
         ("orphan", Completed(names::ORPHAN_PASS)),
         ("sweeper", Scheduled(names::SWEEP_CAMPAIGNS)),
         ("sweeper", Completed(names::SWEEP_CAMPAIGNS)),
+        ("reconnect-expiry", Scheduled(names::FIND_LIVE_SESSION)),
+        ("reconnect-expiry", Scheduled(names::ABANDON_LINK)),
+        ("reconnect-expiry", Completed(names::ABANDON_LINK)),
         ("delete", Scheduled(names::DELETE_ENV_CHECK)),
         ("delete", Scheduled(names::DELETE_POLL)),
         ("delete", Scheduled(names::EXECUTE_DELETE)),
-        ("delete", Scheduled(names::RECORD_DELETE)),
-        ("delete", Completed(names::RECORD_DELETE)),
+        ("delete", Completed(names::EXECUTE_DELETE)),
+        ("delete-blocked", Scheduled(names::RECORD_DELETE)),
+        ("delete-blocked", Completed(names::RECORD_DELETE)),
     ]
 }
 
@@ -603,7 +731,9 @@ pub async fn kill_drill(app: &mut TestApp, workflow: &str, at: Boundary) -> Dril
         "reconnect" => reconnect_killed_at(app, at).await,
         "orphan" => orphan_killed_at(app, at).await,
         "sweeper" => sweeper_killed_at(app, at).await,
-        _ => safe_delete_killed_at(app, at).await,
+        "reconnect-expiry" => reconnect_expiry_killed_at(app, at).await,
+        "delete-blocked" => safe_delete_killed_at(app, at, true).await,
+        _ => safe_delete_killed_at(app, at, false).await,
     }
 }
 
@@ -726,8 +856,8 @@ pub async fn webhook_storm(app: &TestApp, n: usize, accounts: usize) -> DrillRow
         tokio::time::sleep(Duration::from_millis(250)).await;
         wrong = read().await;
     }
-    // Settled: late pokes must not move anything.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Settled: every sync run has finished; late pokes must not have moved anything.
+    let settled = wait_syncs_done(app, Duration::from_secs(120)).await;
     let wrong = read().await;
     let flips = flips_since(app, since).await;
     let creds = want
@@ -749,7 +879,12 @@ pub async fn webhook_storm(app: &TestApp, n: usize, accounts: usize) -> DrillRow
         format!(
             "{accepted} accepted; {wrong} mismatched; {flips} flips audited; {unpaired} unpaired; {emails} emails"
         ),
-        accepted == n && wrong == 0 && flips == creds && unpaired == 0 && emails == creds,
+        settled
+            && accepted == n
+            && wrong == 0
+            && flips == creds
+            && unpaired == 0
+            && emails == creds,
     )
 }
 
@@ -830,7 +965,12 @@ pub async fn reconciler_under_fault(opts: AppOptions, fault: UnipileFault) -> Dr
                 json!({"route": LIST_ROUTE, "status": 500, "skip": 1, "count": big}),
             )
             .await;
-            ("second page always 500", 0, 1, 0)
+            (
+                "listing fails from its second call on (page 2, then every retry)",
+                0,
+                1,
+                0,
+            )
         }
         UnipileFault::SecondPageFailsOnce => {
             app.sim_post(
@@ -876,7 +1016,7 @@ pub async fn reconciler_under_fault(opts: AppOptions, fault: UnipileFault) -> Dr
                 .send()
                 .await;
         }
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        wait_syncs_done(app, Duration::from_secs(120)).await;
     }
     let wf = format!("drill-reconciler-{}", uuid::Uuid::new_v4().simple());
     let opts = WorkflowStartOptions::new(app.task_queue.clone(), wf.clone()).build();
@@ -1104,10 +1244,11 @@ pub async fn temporal_restart_mid_timer(app: &mut TestApp, server: &mut OwnTempo
 }
 
 /// PostgreSQL restarted (`restart` is the shell command) in the middle of a sweeper
-/// pass over 6,000 paused campaigns in batches of 20: the pass's failed attempt is
-/// retried and every campaign ends resumed once, the `manual` ones still paused.
+/// pass over 20,000 paused campaigns in batches of 20: the restart must land while the
+/// run is open; the batch it broke is retried and every campaign ends resumed once, the
+/// `manual` ones still paused.
 pub async fn postgres_restart_mid_pass(app: &mut TestApp, restart: &str) -> DrillRow {
-    let (ws, _) = disconnect_paused_campaigns(app, 5_900, 100).await;
+    let (ws, _) = disconnect_paused_campaigns(app, 19_900, 100).await;
     let wf = format!("drill-pg-{}", uuid::Uuid::new_v4().simple());
     let opts = WorkflowStartOptions::new(app.task_queue.clone(), wf.clone()).build();
     let started = app
@@ -1135,20 +1276,23 @@ pub async fn postgres_restart_mid_pass(app: &mut TestApp, restart: &str) -> Dril
         .await
         .map(|s| s.success())
         .unwrap_or(false);
+    let open_after = wait_closed(app, &wf, Duration::ZERO).await == "still running";
     let closed = wait_closed(app, &wf, Duration::from_secs(300)).await;
     let (active, manual, other) = campaign_outcome(app, ws).await;
     let pass = started.is_ok()
         && restarted
+        && open_after
         && closed.contains("Completed")
-        && active == 5_901
+        && active == 19_901
         && manual == 101
         && other == 0;
     DrillRow::new(
-        "PostgreSQL restarted in the middle of a sweeper pass (6,000 campaigns, batches of 20)",
-        "pass completes after the restart; 5,900 resumed, 100 + 1 kept paused for manual, 0 other",
+        "PostgreSQL restarted in the middle of a sweeper pass (20,000 campaigns, batches of 20)",
+        "restart lands mid-pass; pass completes; 19,900 resumed, 100 + 1 kept paused for manual, 0 other",
         format!(
-            "restart {} with {progress_at_restart} resumed; run {closed}; resumed {active}, manual {manual}, other {other}",
-            if restarted { "done" } else { "FAILED" }
+            "restart {} with {progress_at_restart} resumed, run still open after it {open_after}; run {closed}; resumed {active}, manual {manual}, other {other}; {}",
+            if restarted { "done" } else { "FAILED" },
+            retried(app, &wf).await,
         ),
         pass,
     )

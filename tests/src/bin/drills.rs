@@ -85,7 +85,16 @@ async fn main() -> anyhow::Result<()> {
         for (workflow, at) in drills::kill_boundaries() {
             // A fresh app per drill: its own database (the 24 h delete cap counts per
             // database), simulator and task queue.
-            let mut app = spawn_app(opts.clone()).await;
+            let drill_opts = if workflow == "reconnect-expiry" {
+                AppOptions {
+                    link_reuse_window: Duration::from_secs(2),
+                    link_ttl: Duration::from_secs(8),
+                    ..opts.clone()
+                }
+            } else {
+                opts.clone()
+            };
+            let mut app = spawn_app(drill_opts).await;
             app.store
                 .enable_delete_flag(chrono::Duration::hours(1), "drills", "kill drills")
                 .await?;
