@@ -607,9 +607,6 @@ pub async fn sweeper_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
 /// counts as done and is not counted again). The app's worker must have deletes enabled
 /// and the flag on.
 pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary, blocked: bool) -> DrillRow {
-    if blocked {
-        let _ = app.store.disable_delete_flag("drills").await;
-    }
     let v = app
         .sim_post(
             "/_sim/accounts",
@@ -626,7 +623,13 @@ pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary, blocked: boo
             name: "drills".into(),
             reason: "drill: inert duplicate".into(),
         },
-        kind: DeleteKind::InertDuplicate,
+        // Blocked: a request for a "gone" account that Unipile still has (gate 3 stops it
+        // and the outcome is recorded by `record_delete`).
+        kind: if blocked {
+            DeleteKind::Gone
+        } else {
+            DeleteKind::InertDuplicate
+        },
         poll_spacing_secs: 1,
         undo_window_secs: 1,
     };
@@ -677,7 +680,11 @@ pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary, blocked: boo
     DrillRow::new(
         format!(
             "worker SIGKILL: safe delete{}, {at}",
-            if blocked { " blocked by the flag" } else { "" }
+            if blocked {
+                " stopped by the polls (account present)"
+            } else {
+                ""
+            }
         ),
         if blocked {
             "blocked once: 0 intent rows, 1 alert, 0 DELETE"
@@ -699,8 +706,8 @@ pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary, blocked: boo
 /// Every activity boundary of the four workflows the drills kill the worker at: before
 /// each activity (scheduled) and after the last one (completed). `reconnect-expiry` is
 /// the Reconnect run whose link expires unused (the app needs a short link lifetime);
-/// `delete-blocked` is a Safe delete stopped by a gate (the flag off), the path that
-/// records the outcome with `record_delete`.
+/// `delete-blocked` is a Safe delete stopped by a gate (a "gone" account Unipile still
+/// has), the path that records the outcome with `record_delete`.
 pub fn kill_boundaries() -> Vec<(&'static str, Boundary)> {
     use Boundary::*;
     vec![

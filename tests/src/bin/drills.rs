@@ -14,8 +14,10 @@ use std::{path::PathBuf, time::Duration};
 
 #[derive(Parser)]
 struct Args {
-    /// Run only the drills whose group is named here: kills, clicks, webhooks, faults,
-    /// temporal, postgres (comma-separated; default all).
+    /// Run only the drills whose group is named here: kills (or one workflow's kills:
+    /// kills:reconnect, kills:reconnect-expiry, kills:orphan, kills:sweeper,
+    /// kills:delete, kills:delete-blocked), clicks, webhooks, faults, temporal, postgres
+    /// (comma-separated; default all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The `worker` executable (default: `worker` beside this binary; `cargo build --bins`).
@@ -81,8 +83,12 @@ async fn main() -> anyhow::Result<()> {
     };
     let mut rows = Vec::new();
 
-    if wants("kills") {
-        for (workflow, at) in drills::kill_boundaries() {
+    let kill_groups: Vec<_> = drills::kill_boundaries()
+        .into_iter()
+        .filter(|(workflow, _)| wants("kills") || wants(&format!("kills:{workflow}")))
+        .collect();
+    if !kill_groups.is_empty() {
+        for (workflow, at) in kill_groups {
             // A fresh app per drill: its own database (the 24 h delete cap counts per
             // database), simulator and task queue.
             let drill_opts = if workflow == "reconnect-expiry" {
