@@ -395,13 +395,14 @@ pub async fn reconnect_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
         format!("worker SIGKILL: reconnect, {at}"),
         "relinked once; 1 url shown; 1 link (2 if killed inside the link call)",
         format!(
-            "{}; run {closed}; audit connecting/connected {connecting_rows}/{connected_rows}; urls shown {}; links {links}; pause cleared {resumed}, manual kept {manual_kept}{}",
+            "{}; run {closed}; audit connecting/connected {connecting_rows}/{connected_rows}; urls shown {}; links {links}; pause cleared {resumed}, manual kept {manual_kept}; {}{}",
             if connected {
                 "connected"
             } else {
                 "NOT connected"
             },
             distinct.len(),
+            retried(app, &wf).await,
             killed.err().map(|e| format!("; {e}")).unwrap_or_default()
         ),
         pass,
