@@ -99,76 +99,69 @@ impl std::fmt::Display for Boundary {
     }
 }
 
-/// The activity events of a run's history, as `(scheduled?, activity type)` in order.
-async fn activity_events(app: &TestApp, workflow_id: &str) -> Vec<(bool, String)> {
+/// One activity event of a run's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ActivityEvent {
+    Scheduled,
+    /// Started, with its attempt number (1 on the first try).
+    Started(u32),
+    Completed,
+}
+
+/// The activity events of a run's history in order, each with its activity type.
+/// `None` when the history cannot be read.
+async fn activity_events(app: &TestApp, workflow_id: &str) -> Option<Vec<(ActivityEvent, String)>> {
     let handle = app
         .temporal
         .get_workflow_handle::<UntypedWorkflow>(workflow_id);
-    let Ok(events) = handle
+    let events = handle
         .fetch_history(WorkflowFetchHistoryOptions::default())
         .into_events()
         .await
-    else {
-        return vec![];
-    };
+        .ok()?;
     let mut scheduled: HashMap<i64, String> = HashMap::new();
+    let name_of =
+        |scheduled: &HashMap<i64, String>, id: i64| scheduled.get(&id).cloned().unwrap_or_default();
     let mut out = Vec::new();
     for e in events {
         match e.attributes {
             Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
                 let name = a.activity_type.map(|t| t.name).unwrap_or_default();
                 scheduled.insert(e.event_id, name.clone());
-                out.push((true, name));
+                out.push((ActivityEvent::Scheduled, name));
+            }
+            Some(Attributes::ActivityTaskStartedEventAttributes(a)) => {
+                out.push((
+                    ActivityEvent::Started(a.attempt as u32),
+                    name_of(&scheduled, a.scheduled_event_id),
+                ));
             }
             Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => {
                 out.push((
-                    false,
-                    scheduled
-                        .get(&a.scheduled_event_id)
-                        .cloned()
-                        .unwrap_or_default(),
+                    ActivityEvent::Completed,
+                    name_of(&scheduled, a.scheduled_event_id),
                 ));
             }
             _ => {}
         }
     }
-    out
+    Some(out)
 }
 
 /// The activities of a run that needed more than one attempt (a kill that landed while
 /// the activity ran is retried after its timeout), as `name ×attempts`; `no retry`
 /// when every activity completed on its first attempt.
 pub async fn retried(app: &TestApp, workflow_id: &str) -> String {
-    let handle = app
-        .temporal
-        .get_workflow_handle::<UntypedWorkflow>(workflow_id);
-    let Ok(events) = handle
-        .fetch_history(WorkflowFetchHistoryOptions::default())
-        .into_events()
-        .await
-    else {
+    let Some(events) = activity_events(app, workflow_id).await else {
         return "history unreadable".into();
     };
-    let mut scheduled: HashMap<i64, String> = HashMap::new();
-    let mut out = Vec::new();
-    for e in events {
-        match e.attributes {
-            Some(Attributes::ActivityTaskScheduledEventAttributes(a)) => {
-                scheduled.insert(
-                    e.event_id,
-                    a.activity_type.map(|t| t.name).unwrap_or_default(),
-                );
-            }
-            Some(Attributes::ActivityTaskStartedEventAttributes(a)) if a.attempt > 1 => {
-                let name = scheduled
-                    .get(&a.scheduled_event_id)
-                    .cloned()
-                    .unwrap_or_default();
-                out.push(format!("{name} ×{}", a.attempt));
-            }
-            _ => {}
-        }
-    }
+    let out: Vec<String> = events
+        .iter()
+        .filter_map(|(e, name)| match e {
+            ActivityEvent::Started(attempt) if *attempt > 1 => Some(format!("{name} ×{attempt}")),
+            _ => None,
+        })
+        .collect();
     if out.is_empty() {
         "no retry".into()
     } else {
@@ -208,16 +201,13 @@ pub async fn kill_at(
     timeout: Duration,
 ) -> Result<Duration, String> {
     let start = Instant::now();
-    let (want_scheduled, name) = match at {
-        Boundary::Scheduled(n) => (true, n),
-        Boundary::Completed(n) => (false, n),
+    let (want, name) = match at {
+        Boundary::Scheduled(n) => (ActivityEvent::Scheduled, n),
+        Boundary::Completed(n) => (ActivityEvent::Completed, n),
     };
     loop {
-        if activity_events(app, workflow_id)
-            .await
-            .iter()
-            .any(|(s, n)| *s == want_scheduled && n == name)
-        {
+        let seen = activity_events(app, workflow_id).await.unwrap_or_default();
+        if seen.iter().any(|(e, n)| *e == want && n == name) {
             app.kill_worker();
             let waited = start.elapsed();
             tokio::time::sleep(Duration::from_millis(200)).await;
