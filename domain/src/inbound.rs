@@ -12,6 +12,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ParseError, pacing::ActionType, reconnect::HostedAuthCallback};
 
+/// Decodes `body` as JSON of shape `T`; `what` names the body in the error.
+fn decode<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &'static str,
+) -> Result<T, InboundError> {
+    serde_json::from_slice(body).map_err(|detail| InboundError::Malformed { what, detail })
+}
+
 /// Longest Unipile account id accepted (bytes). Unipile documents no length; its ids
 /// are around 22 characters, and anything past this bound is refused before it reaches
 /// a workflow id or the database.
@@ -87,11 +95,7 @@ pub fn parse_hosted_auth_notify(
     body: &[u8],
     token: &str,
 ) -> Result<HostedAuthCallback, InboundError> {
-    let body: NotifyBody =
-        serde_json::from_slice(body).map_err(|detail| InboundError::Malformed {
-            what: "notify body",
-            detail,
-        })?;
+    let body: NotifyBody = decode(body, "notify body")?;
     if !NOTIFY_SUCCESS_STATUSES.contains(&body.status.as_str()) {
         return Err(InboundError::UnexpectedNotifyStatus(body.status));
     }
@@ -157,11 +161,7 @@ fn is_unipile_id_char(c: char) -> bool {
 /// ASCII letters, digits, `_` and `-`; the `message` is cut to
 /// [`MAX_STATUS_MESSAGE_CHARS`] characters.
 pub fn parse_account_status_webhook(body: &[u8]) -> Result<AccountStatusNotice, InboundError> {
-    let event: AccountStatusEvent =
-        serde_json::from_slice(body).map_err(|detail| InboundError::Malformed {
-            what: "account-status body",
-            detail,
-        })?;
+    let event: AccountStatusEvent = decode(body, "account-status body")?;
     let account_id = event.account_status.account_id.trim();
     if account_id.is_empty()
         || account_id.len() > MAX_UNIPILE_ID_LEN
@@ -202,11 +202,7 @@ pub struct SendReservationRequest {
 /// pacing and the send gate"): `{"action": "invite"|"message"|"inmail"|"profile_view",
 /// "campaign_id"?: uuid}`, no other field.
 pub fn parse_send_reservation(body: &[u8]) -> Result<SendReservationRequest, InboundError> {
-    let raw: ReservationBody =
-        serde_json::from_slice(body).map_err(|detail| InboundError::Malformed {
-            what: "reservation request",
-            detail,
-        })?;
+    let raw: ReservationBody = decode(body, "reservation request")?;
     Ok(SendReservationRequest {
         action: raw.action.parse()?,
         campaign_id: raw.campaign_id,

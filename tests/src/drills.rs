@@ -5,7 +5,7 @@
 //! or operator must see. `./dev drills` runs every drill and prints the table; the fast
 //! ones also run inside `./dev test` (tests/tests/drills.rs).
 
-use crate::{AppOptions, Seeded, TestApp, WEBHOOK_SECRET};
+use crate::{AppOptions, Seeded, TestApp, WEBHOOK_SECRET, account_status_body, click_reconnect};
 use futures::StreamExt;
 use relink_domain::{
     AccountStatus, PauseReason,
@@ -242,21 +242,6 @@ async fn wait_closed(app: &TestApp, workflow_id: &str, timeout: Duration) -> Str
     }
 }
 
-async fn click(http: reqwest::Client, web: String, token: String, account: String) -> (u16, Value) {
-    let r = http
-        .post(format!("{web}/api/accounts/{account}/reconnect"))
-        .bearer_auth(token)
-        .send()
-        .await;
-    match r {
-        Ok(r) => {
-            let code = r.status().as_u16();
-            (code, r.json().await.unwrap_or(Value::Null))
-        }
-        Err(e) => (0, json!({"error": e.to_string()})),
-    }
-}
-
 /// Clicks until a click answers 200 (a user clicks again after an error); at most 5
 /// clicks a second apart. Returns every url a click answered.
 async fn click_until_linked(app: &TestApp, s: &Seeded, first: (u16, Value)) -> Vec<String> {
@@ -270,7 +255,7 @@ async fn click_until_linked(app: &TestApp, s: &Seeded, first: (u16, Value)) -> V
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        answer = click(
+        answer = click_reconnect(
             app.http.clone(),
             app.web_url.clone(),
             s.token.clone(),
@@ -333,7 +318,7 @@ pub async fn reconnect_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
     );
     let mut killed = Ok(Duration::ZERO);
     let first = if before_link {
-        let pending = tokio::spawn(click(
+        let pending = tokio::spawn(click_reconnect(
             app.http.clone(),
             app.web_url.clone(),
             s.token.clone(),
@@ -342,7 +327,7 @@ pub async fn reconnect_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
         killed = kill_at(app, &wf, at, Duration::from_secs(30)).await;
         pending.await.unwrap_or((0, Value::Null))
     } else {
-        click(
+        click_reconnect(
             app.http.clone(),
             app.web_url.clone(),
             s.token.clone(),
@@ -742,7 +727,7 @@ pub async fn parallel_clicks(app: &TestApp, n: usize) -> DrillRow {
         .await;
     let before = app.sim_count(LINK_ROUTE).await;
     let clicks = (0..n).map(|_| {
-        click(
+        click_reconnect(
             app.http.clone(),
             app.web_url.clone(),
             s.token.clone(),
@@ -816,8 +801,7 @@ pub async fn webhook_storm(app: &TestApp, n: usize, accounts: usize) -> DrillRow
         .map(|&i| {
             let uid = &fleet[i].1;
             let message = messages.choose(&mut rng).copied().unwrap_or("OK");
-            serde_json::to_vec(&json!({"AccountStatus": {"account_id": uid, "account_type": "LINKEDIN", "message": message}}))
-                .unwrap_or_default()
+            account_status_body(uid, message)
         })
         .collect();
     let n = bodies.len();
@@ -1005,12 +989,11 @@ pub async fn reconciler_under_fault(opts: AppOptions, fault: UnipileFault) -> Dr
     if fault == UnipileFault::EveryAccount404 {
         let url = format!("{}/webhooks/unipile/account-status", app.web_url);
         for (_, uid) in &fleet {
-            let body = json!({"AccountStatus": {"account_id": uid, "account_type": "LINKEDIN", "message": "CREDENTIALS"}});
             let _ = app
                 .http
                 .post(&url)
                 .header("Unipile-Auth", WEBHOOK_SECRET)
-                .body(body.to_string())
+                .body(account_status_body(uid, "CREDENTIALS"))
                 .send()
                 .await;
         }

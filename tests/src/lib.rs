@@ -651,15 +651,13 @@ impl TestApp {
 
     /// `POST /api/accounts/{id}/reconnect` as `token`; returns (status, body).
     pub async fn click_reconnect(&self, token: &str, account: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}/api/accounts/{account}/reconnect", self.web_url))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("web");
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        click_reconnect(
+            self.http.clone(),
+            self.web_url.clone(),
+            token.to_string(),
+            account.to_string(),
+        )
+        .await
     }
 
     /// POSTs a raw body (no content type, as Unipile does) to the notify callback route.
@@ -710,6 +708,51 @@ impl TestApp {
         .expect("reasons");
         (status, reasons)
     }
+}
+
+/// `POST {web}/api/accounts/{account}/reconnect` as `token`; returns (status, body),
+/// status 0 with `{"error": …}` when the request could not be sent. Takes owned values
+/// so that it can run in a spawned task (a click the test does not wait for yet).
+pub async fn click_reconnect(
+    http: reqwest::Client,
+    web: String,
+    token: String,
+    account: String,
+) -> (u16, Value) {
+    match http
+        .post(format!("{web}/api/accounts/{account}/reconnect"))
+        .bearer_auth(token)
+        .send()
+        .await
+    {
+        Ok(r) => {
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or(Value::Null))
+        }
+        Err(e) => (0, json!({"error": e.to_string()})),
+    }
+}
+
+/// An account-status webhook body as Unipile sends it (unipile-api.md §10.2).
+pub fn account_status_body(account_id: &str, message: &str) -> Vec<u8> {
+    json!({"AccountStatus": {"account_id": account_id, "account_type": "LINKEDIN", "message": message}})
+        .to_string()
+        .into_bytes()
+}
+
+/// The `worker` executable for tests that run it as a child process: `explicit`, or
+/// `worker` beside the running binary. Errors when it does not exist (not built).
+pub fn worker_exe(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let worker = match explicit {
+        Some(w) => w,
+        None => std::env::current_exe()?.with_file_name("worker"),
+    };
+    anyhow::ensure!(
+        worker.exists(),
+        "{} not found: build it first (cargo build --bins)",
+        worker.display()
+    );
+    Ok(worker)
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout`.

@@ -20,7 +20,7 @@ async fn webhook(app: &TestApp, secret: Option<&str>, body: &[u8]) -> u16 {
 }
 
 fn status_body(id: &str, message: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({"AccountStatus": {"account_id": id, "account_type": "LINKEDIN", "message": message}})).unwrap()
+    relink_tests::account_status_body(id, message)
 }
 
 async fn emails(app: &TestApp, s: &Seeded) -> Vec<(Option<chrono::DateTime<chrono::Utc>>,)> {

@@ -56,6 +56,32 @@ async fn a_double_click_gets_one_url_and_one_hosted_link() {
 }
 
 #[tokio::test]
+async fn a_fresh_link_is_answered_from_the_row_and_never_to_another_workspace() {
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
+    let id = s.account.to_string();
+    let (_, first) = app.click_reconnect(&s.token, &id).await;
+    // The repeat click is served from the link the workflow recorded on the row.
+    let row_url: Option<String> =
+        sqlx::query_scalar("SELECT link_url FROM linkedin_accounts WHERE id = $1")
+            .bind(s.account.0)
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(row_url.as_deref(), first["url"].as_str());
+    let (code, again) = app.click_reconnect(&s.token, &id).await;
+    assert_eq!((code, &again["url"]), (200, &first["url"]));
+    // Another workspace's token gets a 404, not the fresh link.
+    let (_, other_token) = app.store.create_workspace("Other").await.unwrap();
+    let (code, body) = app.click_reconnect(&other_token, &id).await;
+    assert_eq!(code, 404, "{body}");
+    assert!(body.get("url").is_none());
+    assert_eq!(app.sim_count(LINK).await, 1);
+}
+
+#[tokio::test]
 async fn ten_parallel_clicks_create_one_hosted_link() {
     let app = spawn_app(AppOptions::default()).await;
     let s = app

@@ -175,21 +175,6 @@ impl UnipileClient {
         })
     }
 
-    /// One page of `GET /api/v1/accounts` (`limit` clamped to 1..=250).
-    pub async fn list_accounts_page(
-        &self,
-        cursor: Option<&str>,
-        limit: u32,
-    ) -> Result<AccountList, UnipileError> {
-        let mut url = self.url("accounts");
-        url.query_pairs_mut()
-            .append_pair("limit", &limit.clamp(1, MAX_PAGE_SIZE).to_string());
-        if let Some(c) = cursor {
-            url.query_pairs_mut().append_pair("cursor", c);
-        }
-        self.call(Method::GET, url, None::<&()>).await
-    }
-
     /// Every account, following the cursor until it is null (pages of 250). Complete or
     /// an error: a failure on any page fails the whole listing, never a partial list.
     pub async fn list_all_accounts(&self) -> Result<Vec<Account>, UnipileError> {

@@ -5,17 +5,6 @@
 use relink_domain::SourceStatus;
 use serde::{Deserialize, Serialize};
 
-/// `GET /api/v1/accounts` envelope.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AccountList {
-    /// Always `AccountList`.
-    pub object: String,
-    /// One page of accounts.
-    pub items: Vec<Account>,
-    /// Opaque cursor of the next page; `null` on the last page.
-    pub cursor: Option<String>,
-}
-
 /// One account of a listing reduced to what a fleet-wide comparison needs: its id,
 /// provider and source statuses (every other field is skipped while decoding, so a
 /// listing of 100,000 accounts stays a few MB).
@@ -39,7 +28,8 @@ impl AccountStatusEntry {
     }
 }
 
-/// One page of `GET /api/v1/accounts` with its items decoded as `T`.
+/// One page of `GET /api/v1/accounts` (`{object: "AccountList", items, cursor}`, the
+/// cursor `null` on the last page) with its items decoded as `T`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct Page<T> {
     pub(crate) items: Vec<T>,

@@ -125,15 +125,7 @@ async fn click(app: &TestApp, token: &str, account: &str) -> anyhow::Result<(Dur
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let worker = match args.worker.clone() {
-        Some(w) => w,
-        None => std::env::current_exe()?.with_file_name("worker"),
-    };
-    anyhow::ensure!(
-        worker.exists(),
-        "{} not found: build it first (cargo build --bins)",
-        worker.display()
-    );
+    let worker = relink_tests::worker_exe(args.worker.clone())?;
     std::fs::create_dir_all(".dev/logs")?;
     let log = PathBuf::from(".dev/logs/bench-worker.log");
     let _ = std::fs::remove_file(&log);

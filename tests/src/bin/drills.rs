@@ -51,15 +51,7 @@ async fn main() -> anyhow::Result<()> {
     let wants = |g: &str| args.only.is_empty() || args.only.iter().any(|o| o == g);
     let state = PathBuf::from(".dev");
     std::fs::create_dir_all(state.join("logs"))?;
-    let worker = match args.worker.clone() {
-        Some(w) => w,
-        None => std::env::current_exe()?.with_file_name("worker"),
-    };
-    anyhow::ensure!(
-        worker.exists(),
-        "{} not found: build it first (cargo build --bins)",
-        worker.display()
-    );
+    let worker = relink_tests::worker_exe(args.worker.clone())?;
     let mut server = OwnTemporal::start(
         args.temporal_port,
         state.join("drills-temporal.db"),
