@@ -10,16 +10,17 @@ use relink_domain::{
         PASS_LISTING_ATTEMPTS, PlannedFlip, ReconcileInput, ReconcileReport, SweepInput,
         SweepSummary, SyncResult, sanity_gate_holds,
     },
+    truth::{Decision, FirstConnectionMatch, Seen, decide},
 };
-use relink_store::{AuditContext, Store};
-use relink_unipile::{Account, AccountStatusEntry, UnipileClient, UnipileError};
+use relink_store::{Applied, AuditContext, Store};
+use relink_unipile::{AccountStatusEntry, UnipileClient, UnipileError};
 use relink_workflows::activities::names;
 use serde_json::json;
 use std::{collections::HashMap, sync::Arc};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use crate::{matching::FirstConnectionMatch, permanent, store_err, unipile_err};
+use crate::{permanent, store_err, unipile_err};
 
 /// Alert kind of an orphan row with more than one possible Unipile account.
 pub const ALERT_ORPHAN_AMBIGUOUS: &str = "orphan.ambiguous_match";
@@ -29,6 +30,13 @@ pub const ALERT_SANITY_GATE: &str = "reconciler.sanity_gate";
 pub const ALERT_UNAUTHORIZED: &str = "unipile.unauthorized";
 /// Alert kind of a pass aborted because Unipile's listing could not be read completely.
 pub const ALERT_PASS_ABORTED: &str = "healing.pass_aborted";
+/// Alert kind of a reconciler pass whose listing and fresh single-account reads
+/// disagreed: those rows were left as they were.
+pub const ALERT_LISTING_DISAGREES: &str = "reconciler.listing_disagrees";
+
+/// How often a writer re-reads (row version, then Unipile) when its compare-and-set
+/// lost to a concurrent change before it gives up and leaves the row to the winner.
+const MOVED_RETRIES: usize = 3;
 
 /// The healing-loop activities.
 pub struct HealingActivities {
@@ -137,16 +145,14 @@ enum Listing<T> {
 enum Reread {
     /// No row is linked to this Unipile account.
     NoRow,
-    /// Unipile answers 404 for it.
-    Gone,
-    /// The row and Unipile's current account.
-    Found(relink_store::AccountRow, Account),
+    /// The row (read first) and what Unipile says of its account now.
+    Found(relink_store::AccountRow, Seen),
 }
 
 impl HealingActivities {
-    /// Reads the row linked to `unipile_account_id` and re-reads the account from
-    /// Unipile. A 401 for our own API key raises the admin alert and is permanent; other
-    /// Unipile trouble is retried by Temporal.
+    /// Reads the row linked to `unipile_account_id` (its version first), then re-reads
+    /// the account from Unipile ([`crate::seen_now`]). A 401 for our own API key raises
+    /// the admin alert and is permanent; other Unipile trouble is retried by Temporal.
     async fn reread(&self, unipile_account_id: &str) -> Result<Reread, ActivityError> {
         let Some(row) = self
             .store
@@ -156,15 +162,26 @@ impl HealingActivities {
         else {
             return Ok(Reread::NoRow);
         };
-        match self.unipile.get_account(unipile_account_id).await {
-            Ok(a) => Ok(Reread::Found(row, a)),
-            Err(UnipileError::NotFound) => Ok(Reread::Gone),
+        match crate::seen_now(&self.unipile, unipile_account_id).await {
+            Ok(seen) => Ok(Reread::Found(row, seen)),
             Err(UnipileError::Unauthorized { body }) => {
                 self.alert_unauthorized(&body).await?;
                 Err(permanent("Unipile rejected our API key".into()))
             }
             Err(e) => Err(unipile_err(e)),
         }
+    }
+
+    /// Whether a `disconnected` row of this workspace may come back on a live session
+    /// (false once relink itself took it down at a subscription's end).
+    async fn may_recover(&self, row: &relink_store::AccountRow) -> Result<bool, ActivityError> {
+        if row.status != AccountStatus::Disconnected {
+            return Ok(true);
+        }
+        self.store
+            .subscription_active(row.workspace_id)
+            .await
+            .map_err(store_err)
     }
 }
 
@@ -175,10 +192,6 @@ fn audit(actor: &str, action: &str, reason: String) -> AuditContext {
         reason: Some(reason),
         ..Default::default()
     }
-}
-
-fn live_linkedin(a: &Account) -> bool {
-    a.is_linkedin() && a.source_status() == Some(SourceStatus::Ok)
 }
 
 #[activities]
@@ -222,46 +235,73 @@ impl HealingActivities {
                 }
             };
             let mut claimed = self.store.claimed_unipile_ids().await.map_err(store_err)?;
+            // Linking intervals of every workspace: the listing spans them all.
+            let earliest = rows
+                .iter()
+                .filter_map(|r| r.connecting_since)
+                .min()
+                .unwrap_or(cutoff);
+            let intervals = self
+                .store
+                .linking_intervals(
+                    earliest
+                        - chrono::Duration::seconds(2 * relink_domain::truth::CREATION_SKEW_SECS),
+                )
+                .await
+                .map_err(store_err)?;
             for row in rows {
-                let candidate: Result<Option<&Account>, usize> = match &row.unipile_account_id {
-                    Some(own) => Ok(listing.iter().find(|a| &a.id == own && live_linkedin(a))),
+                let candidate: Result<Option<String>, usize> = match &row.unipile_account_id {
+                    Some(own) => Ok(listing
+                        .iter()
+                        .find(|a| {
+                            &a.id == own
+                                && a.is_linkedin()
+                                && a.source_status() == Some(SourceStatus::Ok)
+                        })
+                        .map(|a| a.id.clone())),
                     None => {
                         let since = row.connecting_since.unwrap_or(cutoff);
-                        match crate::matching::match_first_connection(
-                            &self.store,
-                            &row,
+                        let unclaimed = crate::matching::unclaimed(&listing, &claimed);
+                        match relink_domain::truth::match_first_connection(
+                            row.id,
                             since,
-                            &listing,
-                            &claimed,
-                        )
-                        .await
-                        .map_err(store_err)?
-                        {
-                            FirstConnectionMatch::One(a) => Ok(Some(a)),
+                            row.linkedin_member_id.as_deref(),
+                            &unclaimed,
+                            &intervals,
+                        ) {
+                            FirstConnectionMatch::One { unipile_account_id } => {
+                                Ok(Some(unipile_account_id))
+                            }
                             FirstConnectionMatch::NoCandidate => Ok(None),
                             FirstConnectionMatch::Ambiguous {
                                 accounts,
                                 other_rows,
-                            } => Err(accounts + other_rows as usize),
+                            } => Err(accounts + other_rows),
                         }
                     }
                 };
                 match candidate {
-                    Ok(Some(account)) => {
-                        let status = account.source_status().unwrap_or(SourceStatus::Ok);
+                    Ok(Some(unipile_id)) => {
+                        let Some(account) = listing.iter().find(|a| a.id == unipile_id) else {
+                            summary.unmatched.push(row.id);
+                            continue;
+                        };
                         let a = audit(
                             "workflow:orphan-watcher",
                             "orphan.relinked",
                             "session live on Unipile while the row was stuck connecting".into(),
                         );
+                        // Compare-and-set on the version read before the listing: a
+                        // callback, a re-click or an expiry in between wins.
                         let r = self
                             .store
                             .link_account(
                                 row.id,
                                 None,
+                                Some(row.version),
                                 &account.id,
                                 account.linkedin_member_id(),
-                                status,
+                                SourceStatus::Ok,
                                 &a,
                             )
                             .await;
@@ -285,7 +325,7 @@ impl HealingActivities {
                                 ALERT_ORPHAN_AMBIGUOUS,
                                 "warning",
                                 &format!(
-                                    "{} is stuck linking and {candidates} Unipile accounts or linking rows could be its session; not linked",
+                                    "{} is stuck linking and {candidates} Unipile accounts or linking rows (any workspace) could be its session; not linked",
                                     row.display_name
                                 ),
                                 json!({"account_id": row.id, "workspace_id": row.workspace_id, "candidates": candidates}),
@@ -348,6 +388,11 @@ impl HealingActivities {
             dry_run: input.dry_run,
             ..Default::default()
         };
+        // The rows (with their versions) are read *before* Unipile's listing: a user,
+        // a webhook or another loop that changes a row while the pages load makes that
+        // row's write a no-op instead of being undone.
+        let rows = self.store.linked_rows().await.map_err(store_err)?;
+        report.fleet = rows.len();
         let listing = match self
             .listing_or_abort(
                 &ctx,
@@ -369,38 +414,35 @@ impl HealingActivities {
         report.listed = listing.len();
         let by_id: HashMap<&str, &AccountStatusEntry> =
             listing.iter().map(|a| (a.id.as_str(), a)).collect();
-        let rows = self.store.linked_accounts().await.map_err(store_err)?;
-        report.fleet = rows.len();
-        let mut provider_updates = Vec::new();
-        for (id, status, unipile_id, provider) in &rows {
-            let seen = by_id.get(unipile_id.as_str()).map(|a| a.source_status());
-            let flip = |to: AccountStatus, source_status: Option<SourceStatus>| PlannedFlip {
-                account_id: *id,
-                unipile_account_id: unipile_id.clone(),
-                from: *status,
-                to,
-                source_status,
+        let mut flips = Vec::new();
+        let mut records = Vec::new();
+        for row in &rows {
+            let seen = match by_id.get(row.unipile_account_id.as_str()) {
+                None => Seen::Gone,
+                Some(a) => Seen::Source(a.source_status().unwrap_or(SourceStatus::Error)),
             };
-            match seen {
-                None if *status == AccountStatus::Connected => {
-                    report.plan.push(flip(AccountStatus::Disconnected, None))
+            let decision = decide(row.status, seen, row.may_recover);
+            match (decision, decision.target()) {
+                (_, Some(to)) => {
+                    report.plan.push(PlannedFlip {
+                        account_id: row.id,
+                        unipile_account_id: row.unipile_account_id.clone(),
+                        from: row.status,
+                        to,
+                        source_status: match seen {
+                            Seen::Source(s) => Some(s),
+                            Seen::Gone => None,
+                        },
+                    });
+                    flips.push((row, decision));
                 }
-                None => {}
-                Some(src) => {
-                    let src = src.unwrap_or(SourceStatus::Error);
-                    if src.needs_login() && *status == AccountStatus::Connected {
-                        report
-                            .plan
-                            .push(flip(AccountStatus::ReconnectNeeded, Some(src)));
-                    } else if src == SourceStatus::Ok && *status == AccountStatus::ReconnectNeeded {
-                        report.plan.push(flip(AccountStatus::Connected, Some(src)));
-                    } else if *provider != Some(src) && *status == AccountStatus::Connected {
-                        provider_updates.push((*id, src));
-                    }
+                (Decision::Record(src), None) if row.provider_status != Some(src) => {
+                    records.push((row, decision))
                 }
+                _ => {}
             }
         }
-        let away = report.plan.iter().filter(|f| f.is_away()).count();
+        let away = flips.iter().filter(|(_, d)| d.is_away()).count();
         report.gated = sanity_gate_holds(away, report.fleet);
         if input.dry_run {
             return Ok(report);
@@ -425,28 +467,84 @@ impl HealingActivities {
                 .await
                 .map_err(store_err)?;
         }
-        for f in &report.plan {
-            if report.gated && f.is_away() {
+        let mut disagreements = Vec::new();
+        for (row, decision) in flips {
+            if report.gated && decision.is_away() {
                 continue;
             }
-            let reason = match f.source_status {
-                Some(s) => format!("Unipile source status {s}"),
-                None => "absent from Unipile's complete account listing".into(),
+            if decision.is_away() {
+                // A flip away from `connected` is confirmed by a fresh single-account
+                // read right before it is written; a disagreement writes nothing.
+                let now_seen = match crate::seen_now(&self.unipile, &row.unipile_account_id).await {
+                    Ok(seen) => seen,
+                    Err(UnipileError::Unauthorized { body }) => {
+                        self.alert_unauthorized(&body).await?;
+                        report.unauthorized = true;
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(account_id = %row.id, error = %e, "could not confirm a flip; left for the next pass");
+                        report.unconfirmed += 1;
+                        continue;
+                    }
+                };
+                let confirmed = decide(row.status, now_seen, row.may_recover);
+                if confirmed != decision {
+                    disagreements.push(json!({
+                        "account_id": row.id,
+                        "unipile_account_id": row.unipile_account_id,
+                        "listing": format!("{decision:?}"),
+                        "fresh_read": format!("{confirmed:?}"),
+                    }));
+                    continue;
+                }
+            }
+            let reason = match decision {
+                Decision::Gone => {
+                    "absent from Unipile's complete account listing, and 404 on a fresh read".into()
+                }
+                Decision::NeedsLogin(s) | Decision::Relink(s) | Decision::Record(s) => {
+                    format!("Unipile source status {s}")
+                }
+                Decision::Nothing => String::new(),
             };
             let a = audit("workflow:account-reconciler", "reconciler.flip", reason);
-            let done = self
+            match self
                 .store
-                .reconcile_flip(f.account_id, f.from, f.to, f.source_status, &a)
+                .apply_decision(row.id, row.version, decision, &a)
+                .await
+                .map_err(store_err)?
+            {
+                Applied::Written { .. } => {
+                    report.applied += 1;
+                    if decision == Decision::Gone {
+                        report.delete_requests.push(row.unipile_account_id.clone());
+                    }
+                }
+                Applied::Moved { .. } => report.moved += 1,
+            }
+        }
+        if !disagreements.is_empty() {
+            let info = ctx.info();
+            let run = format!(
+                "{}/{}",
+                info.workflow_id.as_deref().unwrap_or("-"),
+                info.workflow_run_id.as_deref().unwrap_or("-")
+            );
+            report.disagreed = disagreements.len();
+            self.store
+                .raise_alert(
+                    ALERT_LISTING_DISAGREES,
+                    "warning",
+                    &format!(
+                        "reconciler: Unipile's listing and a fresh read disagree on {} account(s); left them as they were",
+                        disagreements.len()
+                    ),
+                    json!({"accounts": disagreements, "run": run}),
+                    &format!("{ALERT_LISTING_DISAGREES}:{run}"),
+                )
                 .await
                 .map_err(store_err)?;
-            if done {
-                report.applied += 1;
-                if f.source_status.is_none() {
-                    report.delete_requests.push(f.unipile_account_id.clone());
-                }
-            } else {
-                report.moved += 1;
-            }
         }
         // Gate 2 of Safe delete: a pass that would request too many deletes requests none.
         let requests = report.delete_requests.len();
@@ -464,9 +562,14 @@ impl HealingActivities {
             report.delete_requests.clear();
             report.deletes_gated = true;
         }
-        for (id, src) in provider_updates {
+        for (row, decision) in records {
+            let a = audit(
+                "workflow:account-reconciler",
+                "reconciler.record",
+                String::new(),
+            );
             self.store
-                .set_provider_status(id, src)
+                .apply_decision(row.id, row.version, decision, &a)
                 .await
                 .map_err(store_err)?;
         }
@@ -474,71 +577,62 @@ impl HealingActivities {
             fleet = report.fleet,
             planned = report.plan.len(),
             applied = report.applied,
+            moved = report.moved,
+            disagreed = report.disagreed,
             gated = report.gated,
             "reconciler pass"
         );
         Ok(report)
     }
 
-    /// Implements `sync_account_status`: re-reads the account from Unipile (webhooks
-    /// arrive late, twice or out of order) and applies what it finds.
+    /// Implements `sync_account_status`: re-reads the row (its version), then the
+    /// account from Unipile (webhooks arrive late, twice or out of order), and writes
+    /// what that read means (`truth::decide`) while the row is unchanged. A row changed
+    /// in between is read again, up to 3 times; a 404 is left to the reconciler.
     #[activity(name = names::SYNC_ACCOUNT_STATUS)]
     pub async fn sync_account_status(
         self: Arc<Self>,
         _ctx: ActivityContext,
         input: AccountStatusSyncInput,
     ) -> Result<SyncResult, ActivityError> {
-        let (row, account) = match self.reread(&input.unipile_account_id).await? {
-            Reread::NoRow => return Ok(SyncResult::UnknownAccount),
-            Reread::Gone => return Ok(SyncResult::Gone),
-            Reread::Found(row, account) => (row, account),
-        };
-        let Some(src) = account.source_status() else {
-            return Err(permanent(format!(
-                "account {} has no readable source status",
-                account.id
-            )));
-        };
-        let a = audit(
-            "workflow:account-status",
-            "unipile.account_status",
-            format!("Unipile source status {src}"),
-        );
-        let flipped = if src.needs_login() {
-            let f = self
+        let mut last = None;
+        for _ in 0..MOVED_RETRIES {
+            let (row, seen) = match self.reread(&input.unipile_account_id).await? {
+                Reread::NoRow => return Ok(SyncResult::UnknownAccount),
+                Reread::Found(_, Seen::Gone) => return Ok(SyncResult::Gone),
+                Reread::Found(row, seen) => (row, seen),
+            };
+            let Seen::Source(src) = seen else {
+                return Ok(SyncResult::Gone);
+            };
+            let decision = decide(row.status, seen, self.may_recover(&row).await?);
+            let a = audit(
+                "workflow:account-status",
+                "unipile.account_status",
+                format!("Unipile source status {src}"),
+            );
+            match self
                 .store
-                .mark_reconnect_needed(row.id, src, &a)
-                .await
-                .map_err(store_err)?;
-            if !f {
-                self.store
-                    .set_provider_status(row.id, src)
-                    .await
-                    .map_err(store_err)?;
-            }
-            f
-        } else if src == SourceStatus::Ok && row.status == AccountStatus::ReconnectNeeded {
-            self.store
-                .recover_connected(row.id, src, &a)
+                .apply_decision(row.id, row.version, decision, &a)
                 .await
                 .map_err(store_err)?
-                .is_some()
-        } else if src == SourceStatus::Ok && row.status == AccountStatus::Connected {
-            self.store
-                .provider_ok_again(row.id)
-                .await
-                .map_err(store_err)?;
-            false
-        } else {
-            self.store
-                .set_provider_status(row.id, src)
-                .await
-                .map_err(store_err)?;
-            false
-        };
+            {
+                Applied::Written { flipped, .. } => {
+                    return Ok(SyncResult::Applied {
+                        source_status: src,
+                        flipped,
+                    });
+                }
+                Applied::Moved { status } => {
+                    tracing::info!(account_id = %row.id, %status, "row changed during the account-status read; reading again");
+                    last = Some(src);
+                }
+            }
+        }
+        // Still changing under us: whoever changed it read Unipile later than we did.
         Ok(SyncResult::Applied {
-            source_status: src,
-            flipped,
+            source_status: last.unwrap_or(SourceStatus::Ok),
+            flipped: false,
         })
     }
 
@@ -550,14 +644,17 @@ impl HealingActivities {
         _ctx: ActivityContext,
         input: AccountStatusSyncInput,
     ) -> Result<BlipCheck, ActivityError> {
-        let (row, account) = match self.reread(&input.unipile_account_id).await? {
-            Reread::NoRow | Reread::Gone => return Ok(BlipCheck::Healed),
-            Reread::Found(row, account) => (row, account),
+        let (row, seen) = match self.reread(&input.unipile_account_id).await? {
+            Reread::NoRow => return Ok(BlipCheck::Healed),
+            Reread::Found(row, seen) => (row, seen),
         };
-        match account.source_status() {
-            Some(s) if s.is_blip() => {
+        match seen {
+            Seen::Source(s) if s.is_blip() => {
+                let a = audit("workflow:account-status", "unipile.blip", String::new());
+                // Recorded only while the row is as read; the pause below re-checks the
+                // row's own status and blip age under its lock.
                 self.store
-                    .set_provider_status(row.id, s)
+                    .apply_decision(row.id, row.version, Decision::Record(s), &a)
                     .await
                     .map_err(store_err)?;
                 match self

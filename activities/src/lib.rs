@@ -8,15 +8,16 @@ pub mod matching;
 
 pub use deletes::{DeleteActivities, EnvReader, process_env};
 pub use healing::{
-    ALERT_ORPHAN_AMBIGUOUS, ALERT_PASS_ABORTED, ALERT_SANITY_GATE, ALERT_UNAUTHORIZED,
-    HealingActivities,
+    ALERT_LISTING_DISAGREES, ALERT_ORPHAN_AMBIGUOUS, ALERT_PASS_ABORTED, ALERT_SANITY_GATE,
+    ALERT_UNAUTHORIZED, HealingActivities,
 };
 
+use relink_domain::truth::Seen;
 use relink_domain::{
     AccountId, AccountStatus, SourceStatus,
     reconnect::{
-        AbandonLinkInput, CreateLinkInput, FindLiveSessionInput, LinkAccountInput, LinkKind,
-        LinkResult, MarkConnectingInput, PreparedLink,
+        AbandonLinkInput, CreateLinkInput, CreatedLink, FindLiveSessionInput, LinkAccountInput,
+        LinkKind, LinkResult, MarkConnectingInput, PreparedLink,
     },
 };
 use relink_store::{AuditContext, Store, StoreError};
@@ -36,6 +37,36 @@ pub struct Activities {
 }
 
 impl Activities {
+    /// `POST /api/v1/hosted/accounts/link` for `input` as a `kind` link.
+    async fn hosted_link(
+        &self,
+        input: &CreateLinkInput,
+        kind: LinkKind,
+        reconnect_account: Option<String>,
+    ) -> Result<String, UnipileError> {
+        let (type_, providers) = match kind {
+            LinkKind::Create => ("create", Some(vec!["LINKEDIN".to_string()])),
+            LinkKind::Reconnect => ("reconnect", None),
+        };
+        let req = HostedLinkRequest {
+            kind: type_.into(),
+            providers,
+            reconnect_account,
+            api_url: self
+                .unipile
+                .dsn()
+                .as_str()
+                .trim_end_matches('/')
+                .to_string(),
+            expires_on: unipile_datetime(input.expires_at),
+            name: Some(input.token.clone()),
+            notify_url: Some(self.notify_url(&input.token)),
+            success_redirect_url: None,
+            failure_redirect_url: None,
+        };
+        self.unipile.create_hosted_link(&req).await
+    }
+
     /// `public_base_url` is how Unipile reaches the web tier (`PUBLIC_BASE_URL`); the
     /// notify_url of each link is `<public_base_url>/webhooks/unipile/hosted-auth/<token>`.
     pub fn new(store: Store, unipile: UnipileClient, public_base_url: Url) -> Self {
@@ -51,6 +82,34 @@ impl Activities {
             "{}/webhooks/unipile/hosted-auth/{token}",
             self.public_base_url.as_str().trim_end_matches('/')
         )
+    }
+}
+
+/// What Unipile says of one account now (`GET /api/v1/accounts/{id}`): its worst
+/// source status (an account without a readable one counts as `ERROR`, a blip), or
+/// [`Seen::Gone`] on a 404. A 401 whose error type describes the account's own state
+/// (`errors/disconnected_account`, `errors/*credentials*`) is that account needing a
+/// fresh login, `CREDENTIALS` (unipile-api.md §6.3), not a problem with our key.
+///
+/// Errors: [`UnipileError::Unauthorized`] for our own key; transient errors as is.
+pub(crate) async fn seen_now(
+    unipile: &UnipileClient,
+    unipile_account_id: &str,
+) -> Result<Seen, UnipileError> {
+    match unipile.get_account(unipile_account_id).await {
+        Ok(a) => Ok(Seen::Source(
+            a.source_status().unwrap_or(SourceStatus::Error),
+        )),
+        Err(UnipileError::NotFound) => Ok(Seen::Gone),
+        Err(UnipileError::AccountNeedsLogin { error_type }) => {
+            tracing::info!(
+                unipile_account_id,
+                error_type,
+                "Unipile answered a 401 about the account's own state"
+            );
+            Ok(Seen::Source(SourceStatus::Credentials))
+        }
+        Err(e) => Err(e),
     }
 }
 
@@ -109,39 +168,30 @@ impl Activities {
         self: Arc<Self>,
         _ctx: ActivityContext,
         input: CreateLinkInput,
-    ) -> Result<String, ActivityError> {
-        let (kind, providers, reconnect_account) = match input.kind {
-            LinkKind::Create => ("create", Some(vec!["LINKEDIN".to_string()]), None),
+    ) -> Result<CreatedLink, ActivityError> {
+        let reconnect_account = match input.kind {
+            LinkKind::Create => None,
             LinkKind::Reconnect => {
                 let Some(id) = input.reconnect_account.clone() else {
                     return Err(permanent("reconnect link without an account id".into()));
                 };
-                ("reconnect", None, Some(id))
+                Some(id)
             }
         };
-        let req = HostedLinkRequest {
-            kind: kind.into(),
-            providers,
-            reconnect_account,
-            api_url: self
-                .unipile
-                .dsn()
-                .as_str()
-                .trim_end_matches('/')
-                .to_string(),
-            expires_on: unipile_datetime(input.expires_at),
-            name: Some(input.token.clone()),
-            notify_url: Some(self.notify_url(&input.token)),
-            success_redirect_url: None,
-            failure_redirect_url: None,
-        };
-        let url = self
-            .unipile
-            .create_hosted_link(&req)
-            .await
-            .map_err(unipile_err)?;
-        tracing::info!(account_id = %input.account_id, kind, "hosted-auth link created");
-        Ok(url)
+        let mut kind = input.kind;
+        let url = match self.hosted_link(&input, kind, reconnect_account).await {
+            // Unipile no longer has the session the row names: a reconnect link cannot
+            // be made, so the user links afresh (the row becomes a first connection).
+            Err(UnipileError::NotFound) if kind == LinkKind::Reconnect => {
+                tracing::warn!(account_id = %input.account_id, "the row's Unipile session is gone; issuing a create link");
+                kind = LinkKind::Create;
+                self.hosted_link(&input, kind, None).await
+            }
+            other => other,
+        }
+        .map_err(unipile_err)?;
+        tracing::info!(account_id = %input.account_id, ?kind, "hosted-auth link created");
+        Ok(CreatedLink::Issued { url, kind })
     }
 
     /// Implements `mark_connecting` (declared in `relink_workflows::activities`).
@@ -163,6 +213,7 @@ impl Activities {
                 input.account_id,
                 input.expected_status,
                 &input.token,
+                input.kind.unwrap_or(LinkKind::Reconnect),
                 input.link.as_ref(),
                 &audit,
             )
@@ -178,15 +229,6 @@ impl Activities {
         _ctx: ActivityContext,
         input: LinkAccountInput,
     ) -> Result<LinkResult, ActivityError> {
-        let account = match self.unipile.get_account(&input.unipile_account_id).await {
-            Ok(a) => a,
-            Err(UnipileError::NotFound) => return Ok(LinkResult::NotLive),
-            Err(e) => return Err(unipile_err(e)),
-        };
-        let status = account.source_status();
-        let Some(status) = status.filter(|s| !s.needs_login()) else {
-            return Ok(LinkResult::NotLive);
-        };
         let audit = audit(
             &input.actor,
             "reconnect.linked",
@@ -194,19 +236,58 @@ impl Activities {
             &input.workflow_id,
             &input.run_id,
         );
-        let result = self
-            .store
-            .link_account(
-                input.account_id,
-                Some(&input.token),
-                &account.id,
-                account.linkedin_member_id(),
-                status,
-                &audit,
-            )
-            .await
-            .map_err(store_err)?;
-        tracing::info!(account_id = %input.account_id, unipile_account_id = %account.id, ?result, "link_account");
+        let mut result = LinkResult::NotLive;
+        for _ in 0..3 {
+            // The row's version is read before Unipile is asked whether the session is
+            // live; the link is written only while the row is unchanged.
+            let row = self
+                .store
+                .account(input.account_id)
+                .await
+                .map_err(store_err)?;
+            let account = match self.unipile.get_account(&input.unipile_account_id).await {
+                Ok(a) => a,
+                Err(UnipileError::NotFound | UnipileError::AccountNeedsLogin { .. }) => {
+                    return Ok(LinkResult::NotLive);
+                }
+                Err(e) => return Err(unipile_err(e)),
+            };
+            let Some(status) = account.source_status().filter(|s| !s.needs_login()) else {
+                return Ok(LinkResult::NotLive);
+            };
+            result = self
+                .store
+                .link_account(
+                    input.account_id,
+                    Some(&input.token),
+                    Some(row.version),
+                    &account.id,
+                    account.linkedin_member_id(),
+                    status,
+                    &audit,
+                )
+                .await
+                .map_err(store_err)?;
+            // Moved while still `connecting` under this token: something recorded a newer
+            // read meanwhile (a webhook); read both again.
+            let retry = matches!(
+                result,
+                LinkResult::Moved {
+                    status: AccountStatus::Connecting
+                }
+            ) && self
+                .store
+                .account(input.account_id)
+                .await
+                .map_err(store_err)?
+                .link_token
+                .as_deref()
+                == Some(input.token.as_str());
+            if !retry {
+                break;
+            }
+        }
+        tracing::info!(account_id = %input.account_id, unipile_account_id = %input.unipile_account_id, ?result, "link_account");
         Ok(result)
     }
 
@@ -241,18 +322,27 @@ impl Activities {
             .await
             .map_err(unipile_err)?;
         let claimed = self.store.claimed_unipile_ids().await.map_err(store_err)?;
-        let found = matching::match_first_connection(
-            &self.store,
-            &row,
-            input.linking_since,
-            &listing,
-            &claimed,
-        )
-        .await
-        .map_err(store_err)?;
+        let intervals = self
+            .store
+            .linking_intervals(
+                input.linking_since
+                    - chrono::Duration::seconds(2 * relink_domain::truth::CREATION_SKEW_SECS),
+            )
+            .await
+            .map_err(store_err)?;
+        let unclaimed = matching::unclaimed(&listing, &claimed);
+        let found = relink_domain::truth::match_first_connection(
+            row.id,
+            row.connecting_since.unwrap_or(input.linking_since),
+            row.linkedin_member_id.as_deref(),
+            &unclaimed,
+            &intervals,
+        );
         // Ambiguity is left to the orphan watcher, which alerts on it.
         Ok(match found {
-            matching::FirstConnectionMatch::One(a) => Some(a.id.clone()),
+            relink_domain::truth::FirstConnectionMatch::One { unipile_account_id } => {
+                Some(unipile_account_id)
+            }
             _ => None,
         })
     }

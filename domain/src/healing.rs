@@ -141,6 +141,13 @@ pub struct ReconcileReport {
     /// (the cause); nothing was flipped and one admin alert was raised.
     #[serde(default)]
     pub aborted: Option<String>,
+    /// Flips away from `connected` that a fresh single-account read contradicted: not
+    /// written, one `reconciler.listing_disagrees` alert for the pass.
+    #[serde(default)]
+    pub disagreed: usize,
+    /// Flips away from `connected` whose fresh read failed: left for the next pass.
+    #[serde(default)]
+    pub unconfirmed: usize,
 }
 
 /// Attempts a pass gives Unipile's listing (500, 429, timeouts, a failing page) before

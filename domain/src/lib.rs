@@ -11,6 +11,7 @@ pub mod pacing;
 pub mod pill;
 pub mod reconnect;
 pub mod status;
+pub mod truth;
 
 pub use ids::{AccountId, WorkspaceId, account_of_reconnect_workflow, reconnect_workflow_id};
 pub use pill::{Pill, PillInput, PillState, PillTone, derive_pill, first_connected_on};

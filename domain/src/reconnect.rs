@@ -122,6 +122,40 @@ pub struct CreateLinkInput {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Output of the `create_hosted_link` activity: the wizard url and the kind of link
+/// actually created. A reconnect link for a session Unipile no longer has (404) falls
+/// back to a create link. Older histories recorded the bare url.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CreatedLink {
+    /// The url and the kind created.
+    Issued {
+        /// Unipile hosted-auth wizard url.
+        url: String,
+        /// The kind Unipile was asked for in the end.
+        kind: LinkKind,
+    },
+    /// The url alone (older histories: the kind asked for).
+    Url(String),
+}
+
+impl CreatedLink {
+    /// The wizard url.
+    pub fn url(&self) -> &str {
+        match self {
+            CreatedLink::Issued { url, .. } | CreatedLink::Url(url) => url,
+        }
+    }
+
+    /// The kind created; `asked` for an older, bare-url result.
+    pub fn kind(&self, asked: LinkKind) -> LinkKind {
+        match self {
+            CreatedLink::Issued { kind, .. } => *kind,
+            CreatedLink::Url(_) => asked,
+        }
+    }
+}
+
 /// Input of the `mark_connecting` activity: the row shows "Linking" with this token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MarkConnectingInput {
@@ -142,6 +176,11 @@ pub struct MarkConnectingInput {
     /// within the reuse window is answered from PostgreSQL (absent in older histories).
     #[serde(default)]
     pub link: Option<IssuedLink>,
+    /// The kind of link created; a `create` link for a row that names a session (gone
+    /// at Unipile) makes the row a first connection. Absent in older histories (then
+    /// nothing is dropped).
+    #[serde(default)]
+    pub kind: Option<LinkKind>,
 }
 
 /// Input of the `link_account` activity: relink the row to a live Unipile account.

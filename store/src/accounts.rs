@@ -10,7 +10,7 @@ use serde::Serialize;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
-use crate::{Store, StoreError, campaigns::resume_disconnected_campaigns, random_token};
+use crate::{Store, StoreError, random_token};
 
 /// One `linkedin_accounts` row, parsed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,6 +41,10 @@ pub struct AccountRow {
     pub last_activity_at: Option<DateTime<Utc>>,
     /// Last status change (UTC).
     pub status_changed_at: DateTime<Utc>,
+    /// Row version: bumped by every change of status, link token, session or provider
+    /// status (migration 0004). A write justified by a read of Unipile names the version
+    /// read before Unipile was asked, and is a no-op once it moved.
+    pub version: i64,
 }
 
 impl AccountRow {
@@ -70,6 +74,7 @@ struct RawAccount {
     first_connected_at: Option<DateTime<Utc>>,
     last_activity_at: Option<DateTime<Utc>>,
     status_changed_at: DateTime<Utc>,
+    version: i64,
 }
 
 impl TryFrom<RawAccount> for AccountRow {
@@ -89,13 +94,14 @@ impl TryFrom<RawAccount> for AccountRow {
             first_connected_at: r.first_connected_at,
             last_activity_at: r.last_activity_at,
             status_changed_at: r.status_changed_at,
+            version: r.version,
         })
     }
 }
 
 const ACCOUNT_COLUMNS: &str = "id, workspace_id, display_name, status, provider_status, \
     provider_status_since, unipile_account_id, link_token, linkedin_member_id, connecting_since, \
-    first_connected_at, last_activity_at, status_changed_at";
+    first_connected_at, last_activity_at, status_changed_at, version";
 
 /// Who and what a status flip is for: written to the audit row.
 #[derive(Debug, Clone, Default)]
@@ -278,14 +284,10 @@ impl Store {
     /// Errors: [`StoreError::NotFound`].
     pub async fn prepare_link(&self, id: AccountId) -> Result<PreparedLink, StoreError> {
         let row = self.account(id).await?;
-        // A `disconnected` row's Unipile account may be gone (torn down, or vanished from
-        // the listing): it connects afresh. Only a row whose session needs a new login
-        // reconnects its existing Unipile account (which keeps its id).
-        let reconnectable = matches!(
-            row.status,
-            AccountStatus::ReconnectNeeded | AccountStatus::Connecting
-        );
-        let kind = if row.unipile_account_id.is_some() && reconnectable {
+        // A row that names a Unipile session reconnects it, whatever its status: a
+        // `create` link would mint a second session of the same LinkedIn identity. When
+        // Unipile no longer has that session, the link activity falls back to `create`.
+        let kind = if row.unipile_account_id.is_some() {
             LinkKind::Reconnect
         } else {
             LinkKind::Create
@@ -306,12 +308,16 @@ impl Store {
     /// `expected` → `connecting` (audited) unless it already is `connecting`, in which
     /// case only the token changes (a fresh link for the same linking attempt).
     ///
+    /// `kind` is the link actually created: a `create` link for a row that names a
+    /// session (gone at Unipile) drops that session first.
+    ///
     /// Errors: [`StoreError::StatusMoved`] when the row left `expected`/`connecting`.
     pub async fn mark_connecting(
         &self,
         id: AccountId,
         expected: AccountStatus,
         token: &str,
+        kind: LinkKind,
         link: Option<&relink_domain::reconnect::IssuedLink>,
         audit: &AuditContext,
     ) -> Result<(), StoreError> {
@@ -324,6 +330,27 @@ impl Store {
         let current: AccountStatus = current
             .ok_or_else(|| StoreError::NotFound(format!("account {id}")))?
             .parse()?;
+        if kind == LinkKind::Create {
+            // A `create` link for a row that names a session: Unipile answered that the
+            // session is gone. The row links afresh, as a first connection: it lets go
+            // of the dead session, and its linking interval is audited as one (the
+            // first-connection matching counts it).
+            let dropped = sqlx::query(
+                "UPDATE linkedin_accounts SET unipile_account_id = NULL WHERE id = $1 AND unipile_account_id IS NOT NULL",
+            )
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if dropped == 1 && current == AccountStatus::Connecting {
+                let fallback = AuditContext {
+                    action: "reconnect.create_fallback".into(),
+                    reason: Some("Unipile no longer has the session; linking afresh".into()),
+                    ..audit.clone()
+                };
+                insert_audit(&mut tx, id, None, Some(current), Some(current), &fallback).await?;
+            }
+        }
         if current != AccountStatus::Connecting {
             flip_status(&mut tx, id, &[expected], AccountStatus::Connecting, audit).await?;
         }
@@ -366,32 +393,35 @@ impl Store {
         .await?)
     }
 
-    /// Relinks a row to a live Unipile account in one transaction: `connecting` →
-    /// `connected` (audited) with the Unipile id, member id and provider status,
-    /// `first_connected_at` if unset, and the account's campaigns resumed
-    /// (`linkedin_account_disconnected` removed; see [`resume_disconnected_campaigns`]).
+    /// Relinks a row to a live Unipile account in one transaction, through the one
+    /// relink path ([`crate::relink`]): `connecting` → `connected` (audited) with the
+    /// Unipile id, member id and provider status, the pending reconnect email withdrawn
+    /// and the account's campaigns resumed.
     ///
-    /// Only while the row still holds `token` (when given) and is `connecting`; a row
-    /// already connected to this account with this token is [`LinkResult::AlreadyLinked`]
-    /// (a duplicate callback); anything else is [`LinkResult::Moved`]. A Unipile id held by
-    /// another row is [`StoreError::Conflict`].
+    /// Only while the row still holds `token` (when given), is `connecting`, and (when
+    /// given) still has `expected_version`, the version read before Unipile was asked
+    /// whether the session is live. A row already connected to this account with this
+    /// token is [`LinkResult::AlreadyLinked`] (a duplicate callback); anything else is
+    /// [`LinkResult::Moved`]. A Unipile id held by another row is [`StoreError::Conflict`].
+    #[allow(clippy::too_many_arguments)]
     pub async fn link_account(
         &self,
         id: AccountId,
         token: Option<&str>,
+        expected_version: Option<i64>,
         unipile_account_id: &str,
         member_id: Option<&str>,
         provider_status: SourceStatus,
         audit: &AuditContext,
     ) -> Result<LinkResult, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT status, link_token, unipile_account_id FROM linkedin_accounts WHERE id = $1 FOR UPDATE",
+        let row: Option<(String, Option<String>, Option<String>, i64)> = sqlx::query_as(
+            "SELECT status, link_token, unipile_account_id, version FROM linkedin_accounts WHERE id = $1 FOR UPDATE",
         )
         .bind(id.0)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((status, row_token, row_unipile)) = row else {
+        let Some((status, row_token, row_unipile, version)) = row else {
             return Err(StoreError::NotFound(format!("account {id}")));
         };
         let status: AccountStatus = status.parse()?;
@@ -402,46 +432,22 @@ impl Store {
         {
             return Ok(LinkResult::AlreadyLinked);
         }
-        if status != AccountStatus::Connecting || !token_matches {
+        if status != AccountStatus::Connecting
+            || !token_matches
+            || expected_version.is_some_and(|v| v != version)
+        {
             return Ok(LinkResult::Moved { status });
         }
-        let holder: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM linkedin_accounts WHERE unipile_account_id = $1 AND id <> $2",
-        )
-        .bind(unipile_account_id)
-        .bind(id.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(other) = holder {
-            return Err(StoreError::Conflict(format!(
-                "unipile account {unipile_account_id} is already linked to account {other}"
-            )));
-        }
-        sqlx::query(
-            "UPDATE linkedin_accounts SET unipile_account_id = $2, \
-             linkedin_member_id = COALESCE($3, linkedin_member_id), \
-             provider_status_since = CASE WHEN provider_status IS DISTINCT FROM $4 THEN now() ELSE provider_status_since END, \
-             provider_status = $4, \
-             first_connected_at = COALESCE(first_connected_at, now()), updated_at = now() WHERE id = $1",
-        )
-        .bind(id.0)
-        .bind(unipile_account_id)
-        .bind(member_id)
-        .bind(provider_status.as_str())
-        .execute(&mut *tx)
-        .await?;
-        flip_status(
+        let resumed = crate::relink(
             &mut tx,
             id,
-            &[AccountStatus::Connecting],
-            AccountStatus::Connected,
+            AccountStatus::Connecting,
+            unipile_account_id,
+            member_id,
+            provider_status,
             audit,
         )
         .await?;
-        if let Some(member) = member_id {
-            merge_identity_duplicates(&mut tx, id, member, audit).await?;
-        }
-        let resumed = resume_disconnected_campaigns(&mut tx, &[id]).await?;
         tx.commit().await?;
         Ok(LinkResult::Linked {
             resumed_campaigns: resumed,
@@ -524,27 +530,6 @@ impl Store {
         .await?;
         Ok(ids.into_iter().collect())
     }
-
-    /// How many other rows started linking a first connection since `since` less one link
-    /// lifetime (15 minutes), from the audit log (a first connection's flip to
-    /// `connecting` is audited without a Unipile account id). While any was linking, a
-    /// new unclaimed Unipile account cannot be attributed to one row.
-    pub async fn other_first_connections_linking_since(
-        &self,
-        except: AccountId,
-        since: DateTime<Utc>,
-    ) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT count(DISTINCT l.account_id) FROM linkedin_account_audit_log l \
-             WHERE l.to_status = 'connecting' AND l.account_id <> $1 \
-               AND l.unipile_account_id IS NULL \
-               AND l.created_at >= $2 - interval '15 minutes'",
-        )
-        .bind(except.0)
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?)
-    }
 }
 
 impl Store {
@@ -552,9 +537,8 @@ impl Store {
     /// transaction, `connected` → `reconnect_needed` (audited), the account's
     /// campaigns get the `linkedin_account_disconnected` reason with their active
     /// enrollments soft-paused, and one reconnect email is queued for this disconnect
-    /// episode (deduplicated on the audit row that opened it). Returns false when the row
-    /// was not `connected` (nothing written): a row that is `connecting` is in the user's
-    /// hands, and a late `CREDENTIALS` webhook must not pull it back.
+    /// episode. Returns false when the row was not `connected` (nothing written). For
+    /// tests and tools; the loops go through [`Store::apply_decision`].
     pub async fn mark_reconnect_needed(
         &self,
         id: AccountId,
@@ -562,46 +546,11 @@ impl Store {
         audit: &AuditContext,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let moved = flip_status(
-            &mut tx,
-            id,
-            &[AccountStatus::Connected],
-            AccountStatus::ReconnectNeeded,
-            audit,
-        )
-        .await;
-        match moved {
-            Ok(_) => {}
+        match crate::truth::mark_reconnect_needed(&mut tx, id, provider_status, audit).await {
+            Ok(()) => {}
             Err(StoreError::StatusMoved { .. }) => return Ok(false),
             Err(e) => return Err(e),
         }
-        sqlx::query(
-            "UPDATE linkedin_accounts SET provider_status = $2, provider_status_since = now(), \
-             link_token = NULL WHERE id = $1",
-        )
-        .bind(id.0)
-        .bind(provider_status.as_str())
-        .execute(&mut *tx)
-        .await?;
-        crate::campaigns::pause_for_disconnect(&mut tx, id, "LinkedIn account needs a fresh login")
-            .await?;
-        let episode: i64 = sqlx::query_scalar(
-            "SELECT max(id) FROM linkedin_account_audit_log WHERE account_id = $1 AND to_status = 'reconnect_needed'",
-        )
-        .bind(id.0)
-        .fetch_one(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO email_outbox (account_id, kind, dedup_key, recipient, subject, body) \
-             SELECT id, 'reconnect_needed', 'reconnect_needed:' || id || ':' || $2, email, \
-                    'Reconnect your LinkedIn account', \
-                    'LinkedIn ended the session of ' || display_name || '. Open relink and click Reconnect.' \
-             FROM linkedin_accounts WHERE id = $1 ON CONFLICT (dedup_key) DO NOTHING",
-        )
-        .bind(id.0)
-        .bind(episode)
-        .execute(&mut *tx)
-        .await?;
         tx.commit().await?;
         Ok(true)
     }

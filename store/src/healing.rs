@@ -6,9 +6,8 @@ use relink_domain::{AccountId, AccountStatus, PauseReason, SourceStatus};
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{
-    AuditContext, Store, StoreError, campaigns::resume_disconnected_campaigns, flip_status,
-};
+use crate::{AuditContext, Store, StoreError, flip_status};
+use relink_domain::truth::Decision;
 
 /// How long an identical alert (same dedup key) is not raised again.
 pub const ALERT_DEDUP_WINDOW_SECS: i64 = 3600;
@@ -130,118 +129,27 @@ impl Store {
         .await?)
     }
 
-    /// Records the last Unipile source status seen for a row (no status flip);
-    /// `provider_status_since` moves only when the value changes (ERROR ↔ STOPPED is one
-    /// continuing blip).
-    pub async fn set_provider_status(
-        &self,
-        id: AccountId,
-        status: SourceStatus,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE linkedin_accounts SET \
-             provider_status_since = CASE WHEN provider_status IS DISTINCT FROM $2 \
-                 AND NOT (provider_status IN ('ERROR', 'STOPPED') AND $2 IN ('ERROR', 'STOPPED')) \
-                 THEN now() ELSE provider_status_since END, \
-             provider_status = $2, updated_at = now() WHERE id = $1",
-        )
-        .bind(id.0)
-        .bind(status.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// Unipile reports the session live again for a row that is `reconnect_needed`
-    /// (fixed elsewhere): `reconnect_needed` → `connected` (audited, compare-and-set),
-    /// campaigns resumed, and a still-unsent reconnect email withdrawn, in one
-    /// transaction. Returns the campaigns that became active, or `None` when the row
-    /// was not `reconnect_needed` (nothing written).
+    /// (fixed elsewhere): relinked through the one relink path, compare-and-set on the
+    /// row's current version. Returns the campaigns that became active, or `None` when
+    /// the row was not `reconnect_needed` (nothing written). For tests and tools; the
+    /// loops decide on their own reads through [`Store::apply_decision`].
     pub async fn recover_connected(
         &self,
         id: AccountId,
         provider_status: SourceStatus,
         audit: &AuditContext,
     ) -> Result<Option<Vec<Uuid>>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        match flip_status(
-            &mut tx,
-            id,
-            &[AccountStatus::ReconnectNeeded],
-            AccountStatus::Connected,
-            audit,
-        )
-        .await
-        {
-            Ok(_) => {}
-            Err(StoreError::StatusMoved { .. }) => return Ok(None),
-            Err(e) => return Err(e),
+        let row = self.account(id).await?;
+        if row.status != AccountStatus::ReconnectNeeded {
+            return Ok(None);
         }
-        sqlx::query(
-            "UPDATE linkedin_accounts SET provider_status = $2, provider_status_since = now(), link_token = NULL, \
-             first_connected_at = COALESCE(first_connected_at, now()) WHERE id = $1",
-        )
-        .bind(id.0)
-        .bind(provider_status.as_str())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE email_outbox SET withdrawn_at = now() \
-             WHERE account_id = $1 AND kind = 'reconnect_needed' AND sent_at IS NULL AND withdrawn_at IS NULL",
-        )
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?;
-        let resumed = resume_disconnected_campaigns(&mut tx, &[id]).await?;
-        tx.commit().await?;
-        Ok(Some(resumed))
-    }
-
-    /// Flips a linked row to `to` (audited, compare-and-set on `from`) for the
-    /// reconciler; a flip to `reconnect_needed` also pauses the campaigns and queues one
-    /// email, a flip to `connected` resumes them. Returns false when the row moved.
-    pub async fn reconcile_flip(
-        &self,
-        id: AccountId,
-        from: AccountStatus,
-        to: AccountStatus,
-        provider_status: Option<SourceStatus>,
-        audit: &AuditContext,
-    ) -> Result<bool, StoreError> {
-        match (from, to) {
-            (_, AccountStatus::ReconnectNeeded) => {
-                if from != AccountStatus::Connected {
-                    return Ok(false);
-                }
-                self.mark_reconnect_needed(
-                    id,
-                    provider_status.unwrap_or(SourceStatus::Credentials),
-                    audit,
-                )
-                .await
-            }
-            (AccountStatus::ReconnectNeeded, AccountStatus::Connected) => Ok(self
-                .recover_connected(id, provider_status.unwrap_or(SourceStatus::Ok), audit)
-                .await?
-                .is_some()),
-            _ => {
-                let mut tx = self.pool.begin().await?;
-                match flip_status(&mut tx, id, &[from], to, audit).await {
-                    Ok(_) => {}
-                    Err(StoreError::StatusMoved { .. }) => return Ok(false),
-                    Err(e) => return Err(e),
-                }
-                if to == AccountStatus::Disconnected {
-                    crate::campaigns::pause_for_disconnect(
-                        &mut tx,
-                        id,
-                        "account gone from Unipile",
-                    )
-                    .await?;
-                }
-                tx.commit().await?;
-                Ok(true)
-            }
+        match self
+            .apply_decision(id, row.version, Decision::Relink(provider_status), audit)
+            .await?
+        {
+            crate::Applied::Written { resumed, .. } => Ok(Some(resumed)),
+            crate::Applied::Moved { .. } => Ok(None),
         }
     }
 
@@ -257,11 +165,12 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let still: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM linkedin_accounts WHERE id = $1 AND status = 'connected' \
-             AND provider_status IN ('ERROR', 'STOPPED') \
+             AND provider_status = ANY($3) \
              AND provider_status_since <= now() - make_interval(secs => $2) FOR UPDATE)",
         )
         .bind(id.0)
         .bind(tolerance_secs as f64)
+        .bind(crate::truth::blip_statuses())
         .fetch_one(&mut *tx)
         .await?;
         if !still {
@@ -275,28 +184,6 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(Some(paused))
-    }
-
-    /// Unipile reports `OK` for a `connected` row: records it and resumes the campaigns a
-    /// long blip paused (the `linkedin_account_disconnected` reason), in one transaction.
-    pub async fn provider_ok_again(&self, id: AccountId) -> Result<Vec<Uuid>, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let updated = sqlx::query(
-            "UPDATE linkedin_accounts SET \
-             provider_status_since = CASE WHEN provider_status IS DISTINCT FROM 'OK' THEN now() ELSE provider_status_since END, \
-             provider_status = 'OK', updated_at = now() WHERE id = $1 AND status = 'connected'",
-        )
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let resumed = if updated == 1 {
-            resume_disconnected_campaigns(&mut tx, &[id]).await?
-        } else {
-            vec![]
-        };
-        tx.commit().await?;
-        Ok(resumed)
     }
 
     /// Rows `connecting` since before `older_than` (UTC), oldest first.
@@ -315,28 +202,6 @@ impl Store {
             rows.push(self.account(AccountId(id)).await?);
         }
         Ok(rows)
-    }
-
-    /// Every row linked to a Unipile account (the reconciler's fleet).
-    pub async fn linked_accounts(
-        &self,
-    ) -> Result<Vec<(AccountId, AccountStatus, String, Option<SourceStatus>)>, StoreError> {
-        let rows: Vec<(Uuid, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT id, status, unipile_account_id, provider_status FROM linkedin_accounts \
-             WHERE unipile_account_id IS NOT NULL ORDER BY id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(id, s, u, p)| {
-                Ok((
-                    AccountId(id),
-                    s.parse()?,
-                    u,
-                    p.map(|p| p.parse()).transpose()?,
-                ))
-            })
-            .collect()
     }
 
     /// One sweeper batch: removes the `linkedin_account_disconnected` reason from at most
@@ -361,7 +226,7 @@ impl Store {
                 JOIN campaigns c ON c.id = p2.campaign_id \
                 JOIN linkedin_accounts a ON a.id = c.account_id \
                 WHERE p2.reason = 'linkedin_account_disconnected' AND a.status = 'connected' \
-                  AND (a.provider_status IS NULL OR a.provider_status NOT IN ('ERROR', 'STOPPED')) \
+                  AND (a.provider_status IS NULL OR a.provider_status <> ALL($3)) \
                   AND p2.campaign_id > $2 \
                 ORDER BY p2.campaign_id LIMIT $1 FOR UPDATE OF p2 SKIP LOCKED FOR SHARE OF a)) \
              RETURNING p.campaign_id",
@@ -370,6 +235,7 @@ impl Store {
         // The nil UUID sorts first: a plain range keeps the (reason, campaign_id) index
         // scan (an `IS NULL OR` here made PostgreSQL sort every pause row).
         .bind(after.unwrap_or(Uuid::nil()))
+        .bind(crate::truth::blip_statuses())
         .fetch_all(&mut *tx)
         .await?;
         let resumed: Vec<Uuid> = sqlx::query_scalar(
@@ -401,19 +267,35 @@ impl Store {
         campaign: Uuid,
     ) -> Result<ResumeOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(String, bool)> = sqlx::query_as(
-            "SELECT a.status, w.subscription_active FROM campaigns c \
+        // Locks in the sweeper's order (pause rows, then the account, then the campaign),
+        // so that a Resume and a sweeper batch on the same campaign cannot deadlock.
+        sqlx::query("SELECT 1 FROM campaign_pauses WHERE campaign_id = $1 FOR UPDATE")
+            .bind(campaign)
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<(String, Option<String>, bool)> = sqlx::query_as(
+            "SELECT a.status, a.provider_status, w.subscription_active FROM campaigns c \
              JOIN linkedin_accounts a ON a.id = c.account_id JOIN workspaces w ON w.id = c.workspace_id \
-             WHERE c.id = $1 AND c.workspace_id = $2 FOR UPDATE OF c FOR SHARE OF a, w",
+             WHERE c.id = $1 AND c.workspace_id = $2 FOR SHARE OF a, w",
         )
         .bind(campaign)
         .bind(workspace.0)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((account_status, subscription_active)) = row else {
+        let Some((account_status, provider_status, subscription_active)) = row else {
             return Err(StoreError::NotFound(format!("campaign {campaign}")));
         };
-        let account_connected = account_status == AccountStatus::Connected.as_str();
+        sqlx::query("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE")
+            .bind(campaign)
+            .execute(&mut *tx)
+            .await?;
+        // The disconnect reason's cause persists while the account is not connected, and
+        // while its sync is interrupted (a blip that outlasted its tolerance paused it).
+        let in_blip = provider_status
+            .map(|p| p.parse::<SourceStatus>())
+            .transpose()?
+            .is_some_and(SourceStatus::is_blip);
+        let account_connected = account_status == AccountStatus::Connected.as_str() && !in_blip;
         let reasons: Vec<String> = sqlx::query_scalar(
             "SELECT reason FROM campaign_pauses WHERE campaign_id = $1 ORDER BY reason",
         )

@@ -12,6 +12,7 @@ mod error;
 mod healing;
 mod seed;
 mod sending;
+mod truth;
 
 pub use accounts::*;
 pub use campaigns::*;
@@ -20,6 +21,7 @@ pub use error::StoreError;
 pub use healing::*;
 pub use seed::{DemoSeed, SeedAccount, fake_unipile_id, seed_demo};
 pub use sending::*;
+pub use truth::{Applied, LinkedRow, relink};
 
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use std::time::Duration;

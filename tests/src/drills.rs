@@ -978,9 +978,11 @@ pub async fn reconciler_under_fault(opts: AppOptions, fault: UnipileFault) -> Dr
                 json!({"route": GET_ROUTE, "status": 404, "count": big}),
             )
             .await;
+            // The listing says CREDENTIALS, every fresh read says 404: they disagree, so
+            // nothing is written and one alert says so.
             (
                 "every account read 404 (webhooks for all + a pass)",
-                5,
+                0,
                 0,
                 0,
             )
@@ -1025,6 +1027,8 @@ pub async fn reconciler_under_fault(opts: AppOptions, fault: UnipileFault) -> Dr
     let deletes = app.sim_count(DELETE_ROUTE).await - deletes_before;
     let aborted = alerts_since(app, relink_activities::ALERT_PASS_ABORTED, since).await;
     let gate = alerts_since(app, relink_activities::ALERT_SANITY_GATE, since).await;
+    let disagree = alerts_since(app, relink_activities::ALERT_LISTING_DISAGREES, since).await;
+    let expect_disagree = i64::from(fault == UnipileFault::EveryAccount404);
     let wrong: i64 = {
         let ids: Vec<uuid::Uuid> = fleet.iter().skip(5).map(|(id, _)| id.0).collect();
         sqlx::query_scalar(
@@ -1040,14 +1044,15 @@ pub async fn reconciler_under_fault(opts: AppOptions, fault: UnipileFault) -> Dr
         && wrong == 0
         && deletes == 0
         && aborted == expect_aborted
-        && gate == expect_gate;
+        && gate == expect_gate
+        && disagree == expect_disagree;
     DrillRow::new(
         format!("Unipile fault: {name}"),
         format!(
-            "{expect_flips} flips (the 5 CREDENTIALS), 0 wrong, 0 deletes, {expect_aborted} abort alert, {expect_gate} gate alert"
+            "{expect_flips} flips (of the 5 CREDENTIALS), 0 wrong, 0 deletes, {expect_aborted} abort alert, {expect_gate} gate alert, {expect_disagree} disagreement alert"
         ),
         format!(
-            "pass {}; {flips} flips, {wrong} wrong, {deletes} deletes, {aborted} abort alert, {gate} gate alert",
+            "pass {}; {flips} flips, {wrong} wrong, {deletes} deletes, {aborted} abort alert, {gate} gate alert, {disagree} disagreement alert",
             match &report {
                 Ok(r) if r.aborted.is_some() => "aborted".to_string(),
                 Ok(r) if r.gated => "gated".to_string(),

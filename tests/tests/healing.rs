@@ -611,25 +611,31 @@ async fn the_reconciler_never_flips_over_a_partial_listing() {
 #[tokio::test]
 async fn a_stale_reconciler_write_loses_to_a_reconnect() {
     let app = spawn_app(AppOptions::default()).await;
-    let s = app.seed_account(AccountStatus::ReconnectNeeded, "OK").await;
-    // The pass read `connected`, then a reconnect/disconnect moved the row: compare-and-set.
+    let s = app.seed_account(AccountStatus::Connected, "OK").await;
+    // The pass read the row at this version, then a disconnect moved the row on.
+    let read = app.account(s.account).await.version;
     let a = relink_store::AuditContext {
         action: "t".into(),
         actor: "t".into(),
         ..Default::default()
     };
+    assert!(
+        app.store
+            .mark_reconnect_needed(s.account, relink_domain::SourceStatus::Credentials, &a)
+            .await
+            .unwrap()
+    );
     let wrote = app
         .store
-        .reconcile_flip(
-            s.account,
-            AccountStatus::Connected,
-            AccountStatus::Disconnected,
-            None,
-            &a,
-        )
+        .apply_decision(s.account, read, relink_domain::truth::Decision::Gone, &a)
         .await
         .unwrap();
-    assert!(!wrote);
+    assert_eq!(
+        wrote,
+        relink_store::Applied::Moved {
+            status: AccountStatus::ReconnectNeeded
+        }
+    );
     assert_eq!(
         app.account(s.account).await.status,
         AccountStatus::ReconnectNeeded

@@ -24,6 +24,15 @@ pub enum UnipileError {
         /// Response body.
         body: String,
     },
+    /// 401 whose error type describes one account's state, not our key
+    /// (unipile-api.md §6.3: `errors/disconnected_account`, `errors/invalid_credentials`,
+    /// `errors/expired_credentials`, `errors/invalid_credentials_but_valid_account_imap`):
+    /// that account needs a fresh login. See [`account_state_401`].
+    #[error("unipile says the account needs a fresh login (401 {error_type})")]
+    AccountNeedsLogin {
+        /// The error `type`, e.g. `errors/disconnected_account`.
+        error_type: String,
+    },
     /// 404: the resource does not exist (for accounts: "account gone", unipile-api.md §6.2).
     #[error("unipile resource not found (404)")]
     NotFound,
@@ -69,6 +78,25 @@ impl UnipileError {
                 | UnipileError::Decode(_)
         )
     }
+}
+
+/// The error `type` of a 401 body when it describes one account's state rather than
+/// our API key: `errors/disconnected_account` and the `errors/*credentials*` types
+/// except `errors/missing_credentials` (no or a wrong `X-API-KEY`) (unipile-api.md
+/// §6.3). `None` for every other body, undecodable ones included: a 401 we cannot read
+/// is treated as our key's, which flips nothing.
+pub fn account_state_401(body: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        #[serde(rename = "type")]
+        error_type: String,
+    }
+    let t = serde_json::from_str::<ErrorBody>(body).ok()?.error_type;
+    let account_state = t == "errors/disconnected_account"
+        || (t.starts_with("errors/")
+            && t.contains("credentials")
+            && t != "errors/missing_credentials");
+    account_state.then_some(t)
 }
 
 /// The Unipile API key: never printed by `Debug`.
@@ -161,7 +189,10 @@ impl UnipileClient {
             .take(2000)
             .collect::<String>();
         Err(match status {
-            StatusCode::UNAUTHORIZED => UnipileError::Unauthorized { body },
+            StatusCode::UNAUTHORIZED => match account_state_401(&body) {
+                Some(error_type) => UnipileError::AccountNeedsLogin { error_type },
+                None => UnipileError::Unauthorized { body },
+            },
             StatusCode::NOT_FOUND => UnipileError::NotFound,
             StatusCode::TOO_MANY_REQUESTS => UnipileError::RateLimited,
             s if s.is_server_error() => UnipileError::Server {

@@ -12,8 +12,8 @@ use relink_domain::healing::{
     ReconcileReport, SweepInput, SweepSummary, SyncResult,
 };
 use relink_domain::reconnect::{
-    AbandonLinkInput, CreateLinkInput, FindLiveSessionInput, LinkAccountInput, LinkResult,
-    MarkConnectingInput, PreparedLink,
+    AbandonLinkInput, CreateLinkInput, CreatedLink, FindLiveSessionInput, LinkAccountInput,
+    LinkResult, MarkConnectingInput, PreparedLink,
 };
 use relink_domain::{AccountId, WorkspaceId};
 use std::time::Duration;
@@ -77,9 +77,10 @@ impl RelinkActivities {
         unimplemented!()
     }
 
-    /// `POST /api/v1/hosted/accounts/link`; returns the wizard url.
+    /// `POST /api/v1/hosted/accounts/link`; returns the wizard url and the kind created
+    /// (a reconnect link for a session Unipile no longer has falls back to create).
     #[activity(name = names::CREATE_HOSTED_LINK)]
-    pub fn create_hosted_link(input: CreateLinkInput) -> Result<String, ActivityError> {
+    pub fn create_hosted_link(input: CreateLinkInput) -> Result<CreatedLink, ActivityError> {
         unimplemented!()
     }
 

@@ -328,7 +328,7 @@ impl ReconnectWorkflow {
             return Err("account is already connected".into());
         }
         let expires_at = t + millis(ctx.state(|s| s.input.link_ttl_ms));
-        let url = ctx
+        let created = ctx
             .execute_activity(
                 RelinkActivities::create_hosted_link,
                 CreateLinkInput {
@@ -342,6 +342,12 @@ impl ReconnectWorkflow {
             )
             .await
             .map_err(|e| format!("Unipile did not issue a hosted-auth link: {e}"))?;
+        let url = created.url().to_string();
+        let kind = created.kind(prepared.kind);
+        let reconnect_account = match kind {
+            LinkKind::Reconnect => prepared.unipile_account_id.clone(),
+            LinkKind::Create => None,
+        };
         let expected = if linking_here {
             AccountStatus::Connecting
         } else {
@@ -361,6 +367,7 @@ impl ReconnectWorkflow {
                     issued_at: t,
                     expires_at,
                 }),
+                kind: Some(kind),
             },
             db_activity(),
         )
@@ -369,8 +376,8 @@ impl ReconnectWorkflow {
         let link = CurrentLink {
             token: prepared.token,
             url,
-            kind: prepared.kind,
-            unipile_account_id: prepared.unipile_account_id,
+            kind,
+            unipile_account_id: reconnect_account,
             issued_at: t,
             expires_at,
         };

@@ -1,0 +1,348 @@
+//! The one compare-and-set write for every change that a read of Unipile justifies
+//! ([`Store::apply_decision`]), the one relink path ([`relink`]) that every way back to
+//! `connected` ends in, and the reads those writers start from (issue 9).
+//!
+//! The rule: read the row (its `version`) *before* asking Unipile, decide with
+//! `relink_domain::truth::decide`, and write only while the version is unchanged. A
+//! user, a webhook or another loop that changed the row in between wins; the stale
+//! writer gets [`Applied::Moved`] and writes nothing.
+
+use chrono::{DateTime, Utc};
+use relink_domain::{
+    AccountId, AccountStatus, SourceStatus,
+    truth::{Decision, LinkingInterval},
+};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    AuditContext, Store, StoreError, campaigns::resume_disconnected_campaigns, flip_status,
+    merge_identity_duplicates,
+};
+
+/// What [`Store::apply_decision`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// The decision is written (`flipped`: the status changed); `resumed` are the
+    /// campaigns that became active.
+    Written {
+        /// Whether the row's status changed.
+        flipped: bool,
+        /// Campaigns that became active.
+        resumed: Vec<Uuid>,
+    },
+    /// The row changed since the version the decision was made on: nothing written.
+    Moved {
+        /// The row's status now.
+        status: AccountStatus,
+    },
+}
+
+/// One linked row as a pass reads it before asking Unipile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedRow {
+    /// Row id.
+    pub id: AccountId,
+    /// Status read.
+    pub status: AccountStatus,
+    /// Version read.
+    pub version: i64,
+    /// The Unipile account it names.
+    pub unipile_account_id: String,
+    /// Last source status recorded.
+    pub provider_status: Option<SourceStatus>,
+    /// False when relink itself took the row down (its workspace's subscription is
+    /// inactive): a live session does not bring it back.
+    pub may_recover: bool,
+}
+
+/// The one relink path, inside the caller's transaction: the row (in status `from`)
+/// becomes `connected` to `unipile_account_id` (audited), with its member id (when
+/// given), provider status and `first_connected_at`; the hosted-auth link fields are
+/// cleared (the link served its purpose); rows of the same LinkedIn identity merge into
+/// it; a still-unsent reconnect email is withdrawn; the campaigns a disconnect paused
+/// resume (failure window cleared, due enrollments paced). Returns the campaigns that
+/// became active.
+///
+/// Used by the notify callback, the link expiry check, the orphan watcher, the
+/// reconciler's and the account-status sync's recoveries.
+///
+/// Errors: [`StoreError::Conflict`] when another row holds `unipile_account_id`;
+/// [`StoreError::StatusMoved`] when the row is not in `from`.
+pub async fn relink(
+    conn: &mut PgConnection,
+    id: AccountId,
+    from: AccountStatus,
+    unipile_account_id: &str,
+    member_id: Option<&str>,
+    provider_status: SourceStatus,
+    audit: &AuditContext,
+) -> Result<Vec<Uuid>, StoreError> {
+    let holder: Option<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM linkedin_accounts WHERE unipile_account_id = $1 AND id <> $2",
+    )
+    .bind(unipile_account_id)
+    .bind(id.0)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(other) = holder {
+        return Err(StoreError::Conflict(format!(
+            "unipile account {unipile_account_id} is already linked to account {other}"
+        )));
+    }
+    sqlx::query(
+        "UPDATE linkedin_accounts SET unipile_account_id = $2, \
+         linkedin_member_id = COALESCE($3, linkedin_member_id), \
+         provider_status_since = CASE WHEN provider_status IS DISTINCT FROM $4 THEN now() ELSE provider_status_since END, \
+         provider_status = $4, link_url = NULL, link_issued_at = NULL, link_expires_at = NULL, \
+         first_connected_at = COALESCE(first_connected_at, now()), updated_at = now() WHERE id = $1",
+    )
+    .bind(id.0)
+    .bind(unipile_account_id)
+    .bind(member_id)
+    .bind(provider_status.as_str())
+    .execute(&mut *conn)
+    .await?;
+    flip_status(conn, id, &[from], AccountStatus::Connected, audit).await?;
+    let member: Option<String> =
+        sqlx::query_scalar("SELECT linkedin_member_id FROM linkedin_accounts WHERE id = $1")
+            .bind(id.0)
+            .fetch_one(&mut *conn)
+            .await?;
+    if let Some(member) = member {
+        merge_identity_duplicates(conn, id, &member, audit).await?;
+    }
+    sqlx::query(
+        "UPDATE email_outbox SET withdrawn_at = now() \
+         WHERE account_id = $1 AND kind = 'reconnect_needed' AND sent_at IS NULL AND withdrawn_at IS NULL",
+    )
+    .bind(id.0)
+    .execute(&mut *conn)
+    .await?;
+    resume_disconnected_campaigns(conn, &[id]).await
+}
+
+/// `connected` → `reconnect_needed` inside the caller's transaction (the row is
+/// locked and `connected`): provider status recorded, link token cleared, campaigns
+/// paused for the disconnect, and one reconnect email queued for this disconnect
+/// episode (deduplicated on the audit row that opened it).
+pub(crate) async fn mark_reconnect_needed(
+    conn: &mut PgConnection,
+    id: AccountId,
+    provider_status: SourceStatus,
+    audit: &AuditContext,
+) -> Result<(), StoreError> {
+    flip_status(
+        conn,
+        id,
+        &[AccountStatus::Connected],
+        AccountStatus::ReconnectNeeded,
+        audit,
+    )
+    .await?;
+    sqlx::query(
+        "UPDATE linkedin_accounts SET provider_status = $2, provider_status_since = now(), \
+         link_token = NULL WHERE id = $1",
+    )
+    .bind(id.0)
+    .bind(provider_status.as_str())
+    .execute(&mut *conn)
+    .await?;
+    crate::campaigns::pause_for_disconnect(conn, id, "LinkedIn account needs a fresh login")
+        .await?;
+    let episode: i64 = sqlx::query_scalar(
+        "SELECT max(id) FROM linkedin_account_audit_log WHERE account_id = $1 AND to_status = 'reconnect_needed'",
+    )
+    .bind(id.0)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query(
+        "INSERT INTO email_outbox (account_id, kind, dedup_key, recipient, subject, body) \
+         SELECT id, 'reconnect_needed', 'reconnect_needed:' || id || ':' || $2, email, \
+                'Reconnect your LinkedIn account', \
+                'LinkedIn ended the session of ' || display_name || '. Open relink and click Reconnect.' \
+         FROM linkedin_accounts WHERE id = $1 ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(id.0)
+    .bind(episode)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records a source status without a status flip, inside the caller's transaction;
+/// `provider_status_since` moves only when the value changes, and `ERROR` ↔ `STOPPED`
+/// is one continuing blip (`SourceStatus::is_blip`).
+pub(crate) async fn record_provider_status(
+    conn: &mut PgConnection,
+    id: AccountId,
+    status: SourceStatus,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE linkedin_accounts SET \
+         provider_status_since = CASE WHEN provider_status IS DISTINCT FROM $2 \
+                 AND NOT (provider_status = ANY($3) AND $2 = ANY($3)) \
+             THEN now() ELSE provider_status_since END, \
+         provider_status = $2, updated_at = now() WHERE id = $1",
+    )
+    .bind(id.0)
+    .bind(status.as_str())
+    .bind(blip_statuses())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The source statuses `SourceStatus::is_blip` names, for SQL (`= ANY($n)`).
+pub(crate) fn blip_statuses() -> Vec<&'static str> {
+    SourceStatus::ALL
+        .iter()
+        .filter(|s| s.is_blip())
+        .map(|s| s.as_str())
+        .collect()
+}
+
+impl Store {
+    /// Writes `decision` (what a read of Unipile means, `relink_domain::truth::decide`)
+    /// for row `id`, in one transaction, only while the row's version is still
+    /// `expected_version` (read before Unipile was asked). A flip writes its audit row
+    /// with `audit`; a relink goes through [`relink`] to the row's own session.
+    ///
+    /// Errors: [`StoreError::NotFound`] for an unknown id; [`StoreError::Conflict`] when
+    /// a relink's session is held by another row; [`StoreError::Db`].
+    pub async fn apply_decision(
+        &self,
+        id: AccountId,
+        expected_version: i64,
+        decision: Decision,
+        audit: &AuditContext,
+    ) -> Result<Applied, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT status, version, unipile_account_id FROM linkedin_accounts WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((status, version, unipile)) = row else {
+            return Err(StoreError::NotFound(format!("account {id}")));
+        };
+        let status: AccountStatus = status.parse()?;
+        if version != expected_version {
+            return Ok(Applied::Moved { status });
+        }
+        let (flipped, resumed) = match decision {
+            Decision::Nothing => (false, vec![]),
+            Decision::Record(s) => {
+                record_provider_status(&mut tx, id, s).await?;
+                // `OK` on a connected row ends a blip: resume what a long blip paused.
+                let resumed = if s == SourceStatus::Ok && status == AccountStatus::Connected {
+                    resume_disconnected_campaigns(&mut tx, &[id]).await?
+                } else {
+                    vec![]
+                };
+                (false, resumed)
+            }
+            Decision::NeedsLogin(s) => {
+                mark_reconnect_needed(&mut tx, id, s, audit).await?;
+                (true, vec![])
+            }
+            Decision::Gone => {
+                flip_status(
+                    &mut tx,
+                    id,
+                    &[AccountStatus::Connected],
+                    AccountStatus::Disconnected,
+                    audit,
+                )
+                .await?;
+                crate::campaigns::pause_for_disconnect(&mut tx, id, "account gone from Unipile")
+                    .await?;
+                (true, vec![])
+            }
+            Decision::Relink(s) => {
+                let Some(session) = unipile else {
+                    return Err(StoreError::Conflict(format!(
+                        "account {id} names no Unipile session to relink"
+                    )));
+                };
+                let resumed = relink(&mut tx, id, status, &session, None, s, audit).await?;
+                (true, resumed)
+            }
+        };
+        tx.commit().await?;
+        Ok(Applied::Written { flipped, resumed })
+    }
+
+    /// Whether `workspace`'s subscription is active (an unknown workspace is not).
+    pub async fn subscription_active(
+        &self,
+        workspace: relink_domain::WorkspaceId,
+    ) -> Result<bool, StoreError> {
+        let active: Option<bool> =
+            sqlx::query_scalar("SELECT subscription_active FROM workspaces WHERE id = $1")
+                .bind(workspace.0)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(active == Some(true))
+    }
+
+    /// Every row that names a Unipile session, with its version (the reconciler reads
+    /// this *before* it pages Unipile's listing).
+    pub async fn linked_rows(&self) -> Result<Vec<LinkedRow>, StoreError> {
+        let rows: Vec<(Uuid, String, i64, String, Option<String>, bool)> = sqlx::query_as(
+            "SELECT a.id, a.status, a.version, a.unipile_account_id, a.provider_status, w.subscription_active \
+             FROM linkedin_accounts a JOIN workspaces w ON w.id = a.workspace_id \
+             WHERE a.unipile_account_id IS NOT NULL ORDER BY a.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, s, version, u, p, active)| {
+                Ok(LinkedRow {
+                    id: AccountId(id),
+                    status: s.parse()?,
+                    version,
+                    unipile_account_id: u,
+                    provider_status: p.map(|p| p.parse()).transpose()?,
+                    may_recover: active,
+                })
+            })
+            .collect()
+    }
+
+    /// The first-connection linking intervals of every row of the installation (every
+    /// workspace) that were open at some time after `after` (UTC): rows `connecting`
+    /// now without a Unipile session (open, from `connecting_since`), and flips to
+    /// `connecting` without a session (audited with no Unipile id) closed by a flip away
+    /// after `after`, from the audit log. A row that re-clicks stays in one interval. A
+    /// reconnect whose session turned out gone becomes a first connection (its
+    /// `mark_connecting` drops the session and audits the new interval).
+    pub async fn linking_intervals(
+        &self,
+        after: DateTime<Utc>,
+    ) -> Result<Vec<LinkingInterval>, StoreError> {
+        let rows: Vec<(Uuid, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT id, connecting_since, NULL::timestamptz FROM linkedin_accounts \
+             WHERE status = 'connecting' AND connecting_since IS NOT NULL AND unipile_account_id IS NULL \
+             UNION ALL \
+             SELECT e.account_id, s.created_at, e.created_at FROM linkedin_account_audit_log e \
+             CROSS JOIN LATERAL (SELECT s.created_at, s.unipile_account_id FROM linkedin_account_audit_log s \
+                 WHERE s.account_id = e.account_id AND s.id < e.id AND s.to_status = 'connecting' \
+                 ORDER BY s.id DESC LIMIT 1) s \
+             WHERE e.from_status = 'connecting' AND e.to_status IS DISTINCT FROM 'connecting' AND e.created_at >= $1 \
+               AND s.unipile_account_id IS NULL",
+        )
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, start, end)| LinkingInterval {
+                account: AccountId(id),
+                start,
+                end,
+            })
+            .collect())
+    }
+}
