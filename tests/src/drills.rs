@@ -1028,7 +1028,7 @@ pub async fn reconciler_under_fault(opts: AppOptions, fault: UnipileFault) -> Dr
     let aborted = alerts_since(app, relink_activities::ALERT_PASS_ABORTED, since).await;
     let gate = alerts_since(app, relink_activities::ALERT_SANITY_GATE, since).await;
     let disagree = alerts_since(app, relink_activities::ALERT_LISTING_DISAGREES, since).await;
-    let expect_disagree = i64::from(fault == UnipileFault::EveryAccount404);
+    let expect_disagree = usize::from(fault == UnipileFault::EveryAccount404);
     let wrong: i64 = {
         let ids: Vec<uuid::Uuid> = fleet.iter().skip(5).map(|(id, _)| id.0).collect();
         sqlx::query_scalar(
