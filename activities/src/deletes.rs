@@ -4,8 +4,10 @@
 
 use chrono::Utc;
 use relink_domain::deletes::{
-    DeleteKind, DeleteOutcome, DeleteRequester, ENV_DELETES, ENV_RECONCILER_DELETES,
-    ExecuteDeleteInput, PollObservation, RecordDeleteInput, SafeDeleteInput,
+    DEFAULT_MIN_POLL_SPACING_SECS, DEFAULT_MIN_UNDO_WINDOW_SECS, DeleteKind, DeleteOutcome,
+    DeleteRequester, ENV_DELETES, ENV_MIN_POLL_SPACING, ENV_MIN_UNDO_WINDOW,
+    ENV_RECONCILER_DELETES, EnvCheck, ExecuteDeleteInput, PollObservation, RecordDeleteInput,
+    SafeDeleteInput,
 };
 use relink_store::{IntentDecision, Store};
 use relink_unipile::{UnipileClient, UnipileError};
@@ -101,8 +103,35 @@ impl DeleteActivities {
         self: Arc<Self>,
         _ctx: ActivityContext,
         requester: DeleteRequester,
-    ) -> Result<Option<String>, ActivityError> {
-        Ok(self.env_blocks(&requester))
+    ) -> Result<EnvCheck, ActivityError> {
+        let floor = |k: &str, default: u64| match (self.env)(k) {
+            None => Ok(default),
+            Some(v) => v.trim().parse::<u64>().map_err(|_| {
+                format!(
+                    "{k} must be a whole number of seconds, got {:?}",
+                    v.chars().take(32).collect::<String>()
+                )
+            }),
+        };
+        // A malformed floor blocks the delete: a bad setting never shortens a gate.
+        let (poll, undo) = match (
+            floor(ENV_MIN_POLL_SPACING, DEFAULT_MIN_POLL_SPACING_SECS),
+            floor(ENV_MIN_UNDO_WINDOW, DEFAULT_MIN_UNDO_WINDOW_SECS),
+        ) {
+            (Ok(p), Ok(u)) => (p, u),
+            (Err(e), _) | (_, Err(e)) => {
+                return Ok(EnvCheck::Checked {
+                    blocked: Some(e),
+                    min_poll_spacing_secs: DEFAULT_MIN_POLL_SPACING_SECS,
+                    min_undo_window_secs: DEFAULT_MIN_UNDO_WINDOW_SECS,
+                });
+            }
+        };
+        Ok(EnvCheck::Checked {
+            blocked: self.env_blocks(&requester),
+            min_poll_spacing_secs: poll,
+            min_undo_window_secs: undo,
+        })
     }
 
     /// Implements `delete_poll`: a literal 404 is `not_found`; any other failure (401,
@@ -156,12 +185,19 @@ impl DeleteActivities {
                 Err(e) => Err(unipile_err(e)),
             }
         };
-        let outcome = if own && gone_now().await? {
+        // "Still gone?" is asked on every attempt of a gone account's delete, a retry
+        // included: an account that answers again between two attempts is never deleted.
+        let gone = if own || req.kind == DeleteKind::Gone {
+            Some(gone_now().await?)
+        } else {
+            None
+        };
+        let outcome = if own && gone == Some(true) {
             // A retry after the DELETE already went through: done, whatever the gates say now.
             DeleteOutcome::Deleted
         } else if let Some(why) = self.env_blocks(&req.requester) {
             blocked("env", why)
-        } else if req.kind == DeleteKind::Gone && !own && !gone_now().await? {
+        } else if req.kind == DeleteKind::Gone && gone == Some(false) {
             blocked(
                 "polls",
                 "the account answered again right before the DELETE".into(),

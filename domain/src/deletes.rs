@@ -14,6 +14,62 @@ pub const MAX_DELETES_PER_24H: i64 = 3;
 pub const ENV_DELETES: &str = "RELINK_UNIPILE_DELETES";
 /// Env switch of reconciler-requested deletes (gate 1): must also be `enabled`.
 pub const ENV_RECONCILER_DELETES: &str = "RELINK_RECONCILER_DELETES";
+/// Worker setting: the shortest poll spacing gate 3 accepts, seconds (default 60,
+/// DESIGN.md). A Safe delete asking for less is spaced by this floor instead; only a
+/// worker configured with a lower floor (tests, the demo) runs shorter timings.
+pub const ENV_MIN_POLL_SPACING: &str = "RELINK_DELETE_MIN_POLL_SPACING_SECS";
+/// Worker setting: the shortest undo window, seconds (default 60).
+pub const ENV_MIN_UNDO_WINDOW: &str = "RELINK_DELETE_MIN_UNDO_SECS";
+/// Default of [`ENV_MIN_POLL_SPACING`]: 60 s.
+pub const DEFAULT_MIN_POLL_SPACING_SECS: u64 = 60;
+/// Default of [`ENV_MIN_UNDO_WINDOW`]: 60 s.
+pub const DEFAULT_MIN_UNDO_WINDOW_SECS: u64 = 60;
+
+/// Result of gate 1's env check: whether the switches block, and the worker's timing
+/// floors, which the workflow applies to the poll spacing and undo window it was asked
+/// for. Older histories recorded only the blocking reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum EnvCheck {
+    /// The switches' verdict and the floors (seconds).
+    Checked {
+        /// `Some(why)` when gate 1 blocks.
+        blocked: Option<String>,
+        /// Shortest poll spacing, seconds.
+        min_poll_spacing_secs: u64,
+        /// Shortest undo window, seconds.
+        min_undo_window_secs: u64,
+    },
+    /// Older histories: the blocking reason alone (the default floors apply).
+    Legacy(Option<String>),
+}
+
+impl EnvCheck {
+    /// `Some(why)` when gate 1 blocks.
+    pub fn blocked(&self) -> Option<String> {
+        match self {
+            EnvCheck::Checked { blocked, .. } | EnvCheck::Legacy(blocked) => blocked.clone(),
+        }
+    }
+
+    /// The poll spacing and undo window to use for `input` (seconds): what it asked
+    /// for, never below the worker's floors, and the spacing at least 1 s.
+    pub fn timings(&self, input: &SafeDeleteInput) -> (u64, u64) {
+        let (poll, undo) = match self {
+            EnvCheck::Checked {
+                min_poll_spacing_secs,
+                min_undo_window_secs,
+                ..
+            } => (*min_poll_spacing_secs, *min_undo_window_secs),
+            EnvCheck::Legacy(_) => (DEFAULT_MIN_POLL_SPACING_SECS, DEFAULT_MIN_UNDO_WINDOW_SECS),
+        };
+        (
+            input.poll_spacing_secs.max(poll).max(1),
+            input.undo_window_secs.max(undo),
+        )
+    }
+}
+
 /// Audit action of a delete intent, written before the DELETE call (gate 4 counts it).
 pub const AUDIT_DELETE_INTENT: &str = "unipile.delete";
 

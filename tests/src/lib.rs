@@ -39,6 +39,8 @@ pub struct AppOptions {
     pub delete_env: Vec<(&'static str, &'static str)>,
     /// The Temporal frontend (`host:port`); default `TEMPORAL_ADDRESS` or 127.0.0.1:7233.
     pub temporal_address: Option<String>,
+    /// The worker's Unipile client timeout, seconds (`UNIPILE_TIMEOUT_SECS`; default 5).
+    pub unipile_timeout_secs: u64,
     /// Run the worker as this executable (the `worker` binary) in a child process, so
     /// that a kill is a real SIGKILL; `None` runs it in-process on its own thread.
     pub worker_process: Option<WorkerProcess>,
@@ -64,6 +66,7 @@ impl Default for AppOptions {
             delete_env: vec![],
             worker_process: None,
             temporal_address: None,
+            unipile_timeout_secs: 5,
         }
     }
 }
@@ -92,6 +95,7 @@ pub struct TestApp {
 struct WorkerConfig {
     process: Option<WorkerProcess>,
     delete_env: Vec<(&'static str, &'static str)>,
+    unipile_timeout_secs: u64,
     temporal_address: String,
     task_queue: String,
     database_url: String,
@@ -136,7 +140,7 @@ impl WorkerHandle {
             .env("DATABASE_URL", &cfg.database_url)
             .env("UNIPILE_DSN", &cfg.sim_url)
             .env("UNIPILE_API_KEY", SIM_KEY)
-            .env("UNIPILE_TIMEOUT_SECS", "5")
+            .env("UNIPILE_TIMEOUT_SECS", cfg.unipile_timeout_secs.to_string())
             .env("PUBLIC_BASE_URL", &cfg.public_base_url)
             .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
             .env("RUST_LOG", &p.rust_log)
@@ -145,7 +149,7 @@ impl WorkerHandle {
             .stdin(std::process::Stdio::null())
             .stdout(log)
             .stderr(err);
-        for (k, v) in &cfg.delete_env {
+        for (k, v) in with_test_delete_floors(&cfg.delete_env) {
             cmd.env(k, v);
         }
         let child = cmd
@@ -193,9 +197,9 @@ impl WorkerHandle {
                     let unipile = relink_worker::UnipileSettings {
                         unipile_dsn: cfg.sim_url.parse()?,
                         unipile_api_key: SIM_KEY.into(),
-                        unipile_timeout_secs: 5,
+                        unipile_timeout_secs: cfg.unipile_timeout_secs,
                     };
-                    let env = cfg.delete_env.clone();
+                    let env = with_test_delete_floors(&cfg.delete_env);
                     let reader: relink_activities::EnvReader =
                         std::sync::Arc::new(move |k: &str| {
                             env.iter()
@@ -362,6 +366,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
     let worker_config = WorkerConfig {
         process: opts.worker_process.clone(),
         delete_env: opts.delete_env.clone(),
+        unipile_timeout_secs: opts.unipile_timeout_secs,
         temporal_address,
         task_queue: task_queue.clone(),
         database_url: database_url.clone(),
@@ -753,6 +758,24 @@ pub fn worker_exe(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         worker.display()
     );
     Ok(worker)
+}
+
+/// The worker's delete settings for a test: `given`, plus short Safe delete timing
+/// floors (poll spacing 1 s, undo window 0 s) unless `given` sets them, so that the
+/// tests' 1–3 s timings are not raised to the production floors of 60 s.
+pub fn with_test_delete_floors(
+    given: &[(&'static str, &'static str)],
+) -> Vec<(&'static str, &'static str)> {
+    let mut env = given.to_vec();
+    for (k, v) in [
+        (relink_domain::deletes::ENV_MIN_POLL_SPACING, "1"),
+        (relink_domain::deletes::ENV_MIN_UNDO_WINDOW, "0"),
+    ] {
+        if !env.iter().any(|(name, _)| *name == k) {
+            env.push((k, v));
+        }
+    }
+    env
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout`.

@@ -18,14 +18,41 @@ async fn big_fleet(app: &TestApp) {
     app.seed_fleet("zzzz", 300, "OK").await;
 }
 
-/// Delays the listing's second page by 5 s and starts a reconciler pass; returns once
-/// the first page has been served (the pass is now waiting for page 2).
+/// How long the listing's second page is held back: long enough for a user to finish
+/// hosted auth meanwhile, and shorter than the worker's Unipile timeout in these tests
+/// (a timed-out page would retry the whole listing and read the new state).
+const PAGE_TWO_DELAY_MS: u64 = 15_000;
+
+/// An app whose worker waits up to 30 s for Unipile (so the held page is not retried).
+async fn app() -> TestApp {
+    spawn_app(AppOptions {
+        unipile_timeout_secs: 30,
+        ..AppOptions::default()
+    })
+    .await
+}
+
+/// Panics unless the pass is still waiting for page 2: the race was produced.
+async fn assert_page_two_still_held(app: &TestApp, listed_before: usize) {
+    assert_eq!(
+        app.sim_count(LIST_ROUTE).await,
+        listed_before + 1,
+        "the interleaving under test did not happen: page 2 was served before the action"
+    );
+}
+
+/// Delays the listing's second page and starts a reconciler pass; returns once the
+/// first page has been served (the pass is now waiting for page 2) and the number of
+/// listing calls before it.
 async fn pass_waiting_for_page_two(
     app: &TestApp,
-) -> tokio::task::JoinHandle<anyhow::Result<(String, Value)>> {
+) -> (
+    tokio::task::JoinHandle<anyhow::Result<(String, Value)>>,
+    usize,
+) {
     app.sim_post(
         "/_sim/faults",
-        json!({"route": LIST_ROUTE, "status": 0, "skip": 1, "count": 1, "latency_ms": 5000}),
+        json!({"route": LIST_ROUTE, "status": 0, "skip": 1, "count": 1, "latency_ms": PAGE_TWO_DELAY_MS}),
     )
     .await;
     let before = app.sim_count(LIST_ROUTE).await;
@@ -36,7 +63,7 @@ async fn pass_waiting_for_page_two(
         (app.sim_count(LIST_ROUTE).await > before).then_some(())
     })
     .await;
-    pass
+    (pass, before)
 }
 
 async fn pending_emails(app: &TestApp, account: relink_domain::AccountId) -> i64 {
@@ -51,14 +78,14 @@ async fn pending_emails(app: &TestApp, account: relink_domain::AccountId) -> i64
 
 #[tokio::test]
 async fn a_reconnect_finished_while_the_reconciler_pages_is_not_undone() {
-    let app = spawn_app(AppOptions::default()).await;
+    let app = app().await;
     app.unregister_webhooks().await;
     big_fleet(&app).await;
     let s = app
         .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
         .await;
     let flips_before = app.audit_count(s.account, "reconnect_needed").await;
-    let pass = pass_waiting_for_page_two(&app).await;
+    let (pass, listed_before) = pass_waiting_for_page_two(&app).await;
     // Page 1 said CREDENTIALS for Sam; Sam finishes hosted auth now.
     let (code, link) = app.click_reconnect(&s.token, &s.account.to_string()).await;
     assert_eq!(code, 200, "{link}");
@@ -71,6 +98,7 @@ async fn a_reconnect_finished_while_the_reconciler_pages_is_not_undone() {
         (app.account(s.account).await.status == AccountStatus::Connected).then_some(())
     })
     .await;
+    assert_page_two_still_held(&app, listed_before).await;
     let (_, report) = pass.await.unwrap().unwrap();
     assert_eq!(
         app.account(s.account).await.status,
@@ -87,7 +115,7 @@ async fn a_reconnect_finished_while_the_reconciler_pages_is_not_undone() {
 
 #[tokio::test]
 async fn a_first_connection_finished_while_the_reconciler_pages_is_not_disconnected_or_deleted() {
-    let app = spawn_app(AppOptions::default()).await;
+    let app = app().await;
     app.unregister_webhooks().await;
     big_fleet(&app).await;
     let (ws, token) = app.store.create_workspace("New seat").await.unwrap();
@@ -106,7 +134,7 @@ async fn a_first_connection_finished_while_the_reconciler_pages_is_not_disconnec
     let (code, link) = app.click_reconnect(&token, &seat.to_string()).await;
     assert_eq!(code, 200, "{link}");
     let flips_before = app.audit_count(seat, "disconnected").await;
-    let pass = pass_waiting_for_page_two(&app).await;
+    let (pass, listed_before) = pass_waiting_for_page_two(&app).await;
     app.sim_post(
         "/_sim/hosted/complete",
         json!({"url": link["url"], "notify": true, "name": "Nia New"}),
@@ -117,6 +145,7 @@ async fn a_first_connection_finished_while_the_reconciler_pages_is_not_disconnec
         (r.status == AccountStatus::Connected).then_some(r)
     })
     .await;
+    assert_page_two_still_held(&app, listed_before).await;
     let (_, report) = pass.await.unwrap().unwrap();
     assert_eq!(
         app.account(seat).await.status,
@@ -137,12 +166,12 @@ async fn a_first_connection_finished_while_the_reconciler_pages_is_not_disconnec
 
 #[tokio::test]
 async fn a_stale_ok_listing_does_not_recover_a_row_that_just_lost_its_session() {
-    let app = spawn_app(AppOptions::default()).await;
+    let app = app().await;
     app.unregister_webhooks().await;
     big_fleet(&app).await;
     let s = app.seed_account(AccountStatus::Connected, "OK").await;
     let uid = s.unipile_id.clone().unwrap();
-    let pass = pass_waiting_for_page_two(&app).await;
+    let (pass, listed_before) = pass_waiting_for_page_two(&app).await;
     // Page 1 said OK; now LinkedIn ends the session and the webhook flips the row.
     app.sim_post(
         &format!("/_sim/accounts/{uid}/status"),
@@ -160,6 +189,7 @@ async fn a_stale_ok_listing_does_not_recover_a_row_that_just_lost_its_session() 
             .await
             .unwrap()
     );
+    assert_page_two_still_held(&app, listed_before).await;
     let (_, report) = pass.await.unwrap().unwrap();
     let row = app.account(s.account).await;
     assert_eq!(row.status, AccountStatus::ReconnectNeeded, "{report}");
@@ -216,17 +246,30 @@ async fn a_session_created_while_two_workspaces_link_is_given_to_neither() {
         let (ws, _) = app.store.create_workspace(name).await.unwrap();
         let id = app
             .store
-            .create_account(ws, name, AccountStatus::Connecting, None, None, "test")
+            .create_account(ws, name, AccountStatus::Disconnected, None, None, "test")
             .await
             .unwrap();
+        // The seat has been linking for `minutes`: its flip to `connecting` (and its
+        // audit row) happened that long ago.
+        let mut tx = app.store.pool().begin().await.unwrap();
         sqlx::query(
-            "UPDATE linkedin_accounts SET connecting_since = now() - make_interval(mins => $2) WHERE id = $1",
+            "INSERT INTO linkedin_account_audit_log (account_id, action, from_status, to_status, actor, created_at) \
+             VALUES ($1, 'reconnect.link_issued', 'disconnected', 'connecting', 'test', now() - make_interval(mins => $2))",
         )
         .bind(id.0)
         .bind(minutes)
-        .execute(app.store.pool())
+        .execute(&mut *tx)
         .await
         .unwrap();
+        sqlx::query(
+            "UPDATE linkedin_accounts SET status = 'connecting', connecting_since = now() - make_interval(mins => $2) WHERE id = $1",
+        )
+        .bind(id.0)
+        .bind(minutes)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
         seats.push(id);
     }
     // A's user just created a session on Unipile; its notify callback was lost.

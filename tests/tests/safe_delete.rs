@@ -592,3 +592,60 @@ async fn a_duplicate_linked_to_a_row_during_the_undo_window_is_not_deleted() {
     assert_eq!(blocked_by(&out), "polls", "{out:?}");
     assert_eq!(app.sim_count(DELETE).await, 0);
 }
+
+/// The spacing and undo window a run actually waits (its timers), read from history.
+async fn timers_of(app: &TestApp, id: &str) -> Vec<u64> {
+    use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
+    let events = app
+        .temporal
+        .get_workflow_handle::<temporalio_client::UntypedWorkflow>(id)
+        .fetch_history(temporalio_client::WorkflowFetchHistoryOptions::default())
+        .into_events()
+        .await
+        .unwrap();
+    events
+        .into_iter()
+        .filter_map(|e| match e.attributes {
+            Some(Attributes::TimerStartedEventAttributes(t)) => {
+                t.start_to_fire_timeout.map(|d| d.seconds as u64)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_workflow_itself_keeps_polls_60_s_apart_whatever_its_input_asks() {
+    // A worker with the production floors; a run started directly with 1 s spacing.
+    let app = spawn_app(AppOptions {
+        delete_env: vec![
+            ("RELINK_UNIPILE_DELETES", "enabled"),
+            (relink_domain::deletes::ENV_MIN_POLL_SPACING, "60"),
+            (relink_domain::deletes::ENV_MIN_UNDO_WINDOW, "60"),
+        ],
+        ..AppOptions::default()
+    })
+    .await;
+    let id = start_safe_delete(
+        &app.temporal,
+        &app.task_queue,
+        input("Ugone000000000000000001", DeleteKind::Gone, 0),
+    )
+    .await
+    .unwrap();
+    let timers = eventually(
+        Duration::from_secs(30),
+        "the first poll's timer",
+        || async {
+            let t = timers_of(&app, &id).await;
+            (!t.is_empty()).then_some(t)
+        },
+    )
+    .await;
+    assert_eq!(timers, vec![60], "the second poll waits the worker's floor");
+    let _ = app
+        .temporal
+        .get_workflow_handle::<SafeDeleteWorkflow>(id)
+        .terminate(Default::default())
+        .await;
+}

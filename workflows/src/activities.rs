@@ -5,7 +5,8 @@
 #![allow(clippy::unused_async)]
 
 use relink_domain::deletes::{
-    DeleteOutcome, DeleteRequester, ExecuteDeleteInput, PollObservation, RecordDeleteInput,
+    DeleteOutcome, DeleteRequester, EnvCheck, ExecuteDeleteInput, PollObservation,
+    RecordDeleteInput,
 };
 use relink_domain::healing::{
     AccountStatusSyncInput, BlipCheck, OrphanPassInput, OrphanPassSummary, ReconcileInput,
@@ -143,7 +144,7 @@ impl RelinkActivities {
 
     /// Gate 1: reads the env kill switches now; `Some(why)` when they block.
     #[activity(name = names::DELETE_ENV_CHECK)]
-    pub fn delete_env_check(requester: DeleteRequester) -> Result<Option<String>, ActivityError> {
+    pub fn delete_env_check(requester: DeleteRequester) -> Result<EnvCheck, ActivityError> {
         unimplemented!()
     }
 

@@ -65,11 +65,18 @@ pub struct ReconnectWorkflow {
     issuing: bool,
     /// The callback that matched the current token, not yet handled.
     callback: Option<HostedAuthCallback>,
+    /// Callbacks that arrived while a link was being issued, before the workflow adopted
+    /// its token (the row already holds it, so the web tier forwarded them): applied
+    /// once the link is adopted if they name its token. At most [`EARLY_CALLBACKS`].
+    early: Vec<HostedAuthCallback>,
     /// A matching callback is being applied: no new link may replace the token now.
     applying_callback: bool,
     /// Set once the run has decided its outcome; later requests are refused.
     finished: bool,
 }
+
+/// How many early callbacks (see `ReconnectWorkflow::early`) a run keeps.
+const EARLY_CALLBACKS: usize = 4;
 
 fn now(ctx_time: Option<std::time::SystemTime>) -> DateTime<Utc> {
     // Workflow time comes from the activation (replay-safe), never the wall clock.
@@ -94,6 +101,7 @@ impl ReconnectWorkflow {
             linking_since: None,
             issuing: false,
             callback: None,
+            early: Vec::new(),
             applying_callback: false,
             finished: false,
         }
@@ -395,13 +403,19 @@ impl ReconnectWorkflow {
                 });
             }
             s.linking_since.get_or_insert(t);
+            // A callback for this token that arrived before the token was adopted.
+            if let Some(i) = s.early.iter().position(|cb| cb.name == link.token) {
+                s.callback = Some(s.early.swap_remove(i));
+            }
+            s.early.clear();
             s.current = Some(link);
         });
         Ok(issued)
     }
 
     /// Unipile's notify_url callback, forwarded by the web tier. Only a callback whose
-    /// `name` is the current token counts; older links' callbacks are ignored.
+    /// `name` is the current token counts; older links' callbacks are ignored. One that
+    /// arrives while a link is being issued waits for that link's token.
     #[signal]
     pub fn hosted_auth_completed(
         &mut self,
@@ -414,6 +428,10 @@ impl ReconnectWorkflow {
             .is_some_and(|l| l.token == callback.name)
         {
             self.callback = Some(callback);
+        } else if self.issuing && self.early.len() < EARLY_CALLBACKS {
+            // The link being issued may be this callback's: its token is on the row
+            // before this run adopts it. Kept until the issue ends.
+            self.early.push(callback);
         }
     }
 

@@ -7,8 +7,8 @@
 
 use chrono::Duration as ChronoDuration;
 use relink_domain::deletes::{
-    DeleteGates, DeleteKind, DeleteOutcome, ExecuteDeleteInput, GateState, RecordDeleteInput,
-    SafeDeleteInput,
+    DeleteGates, DeleteKind, DeleteOutcome, EnvCheck, ExecuteDeleteInput, GateState,
+    RecordDeleteInput, SafeDeleteInput,
 };
 use std::time::Duration;
 use temporalio_macros::{workflow, workflow_methods};
@@ -58,22 +58,24 @@ impl SafeDeleteWorkflow {
                 db_activity(),
             )
             .await
-            .unwrap_or_else(|e| Some(format!("the env check failed: {e}")));
-        if let Some(why) = env {
+            .unwrap_or_else(|e| EnvCheck::Legacy(Some(format!("the env check failed: {e}"))));
+        if let Some(why) = env.blocked() {
             return Self::stop(ctx, "env", why, |g, b| g.env = b).await;
         }
         ctx.state_mut(|s| s.gates.env = GateState::Passed);
+        // The poll spacing and the undo window never go below the worker's floors
+        // (60 s each by default), whoever started this run and with what input.
+        let (poll_spacing_secs, undo_window_secs) = env.timings(&input);
 
         // Gate 3: three observations, each at least `spacing` after the previous one as
         // the activity recorded it; late timers after an outage cannot compress them.
-        let spacing = ChronoDuration::seconds(input.poll_spacing_secs.max(1) as i64);
+        let spacing = ChronoDuration::seconds(poll_spacing_secs as i64);
         let mut last_at = None;
         let mut seen = 0;
         let mut early = 0;
         while seen < 3 {
             if last_at.is_some() {
-                ctx.timer(Duration::from_secs(input.poll_spacing_secs.max(1)))
-                    .await;
+                ctx.timer(Duration::from_secs(poll_spacing_secs)).await;
             }
             let obs = match ctx
                 .execute_activity(
@@ -135,7 +137,7 @@ impl SafeDeleteWorkflow {
 
         // Undo window.
         select! {
-            _ = ctx.timer(Duration::from_secs(input.undo_window_secs)) => {}
+            _ = ctx.timer(Duration::from_secs(undo_window_secs)) => {}
             _ = ctx.wait_condition(|s| s.cancelled.is_some()) => {}
         };
         if let Some(who) = ctx.state(|s| s.cancelled.clone()) {
