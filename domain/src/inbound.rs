@@ -73,6 +73,10 @@ pub enum InboundError {
     /// The reservation `action` is not a known [`ActionType`]. Answer 400.
     #[error(transparent)]
     Action(#[from] ParseError),
+    /// A send outcome's `outcome` is not `sent` or `failed`, or its `provider_error` is
+    /// not a Unipile error type (`errors/<snake_case>`, at most 64 bytes). Answer 400.
+    #[error("{0}")]
+    SendOutcome(&'static str),
 }
 
 /// The flat body Unipile POSTs to a hosted-auth link's `notify_url` (§9). Unknown extra
@@ -206,6 +210,85 @@ pub fn parse_send_reservation(body: &[u8]) -> Result<SendReservationRequest, Inb
     Ok(SendReservationRequest {
         action: raw.action.parse()?,
         campaign_id: raw.campaign_id,
+    })
+}
+
+/// The body of `POST /api/accounts/{id}/send-outcomes`; unknown fields are refused.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendOutcomeBody {
+    campaign_id: uuid::Uuid,
+    action: String,
+    outcome: String,
+    provider_error: Option<String>,
+}
+
+/// What the platform's sender did with one action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendOutcome {
+    /// LinkedIn accepted the action.
+    Sent,
+    /// The action failed at Unipile or LinkedIn (`provider_error` says how).
+    Failed,
+}
+
+impl SendOutcome {
+    /// The database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendOutcome::Sent => "sent",
+            SendOutcome::Failed => "failed",
+        }
+    }
+}
+
+/// An accepted send-outcome report. Internal deferrals are never reported here: only
+/// actions the sender actually attempted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendOutcomeReport {
+    /// The campaign the action belonged to (its failure-rate window).
+    pub campaign_id: uuid::Uuid,
+    /// The action attempted.
+    pub action: ActionType,
+    /// Sent or failed.
+    pub outcome: SendOutcome,
+    /// Unipile's error `type` of a failure, e.g. `errors/disconnected_account`.
+    pub provider_error: Option<String>,
+}
+
+/// Longest `provider_error` accepted (bytes).
+pub const MAX_PROVIDER_ERROR_LEN: usize = 64;
+
+/// Parses the body of `POST /api/accounts/{id}/send-outcomes`: `{"campaign_id": uuid,
+/// "action": "invite"|"message"|"inmail"|"profile_view", "outcome": "sent"|"failed",
+/// "provider_error"?: "errors/<snake_case>"}` (Unipile's error types, unipile-api.md
+/// §6.3), no other field.
+pub fn parse_send_outcome(body: &[u8]) -> Result<SendOutcomeReport, InboundError> {
+    let raw: SendOutcomeBody = decode(body, "send outcome")?;
+    let outcome = match raw.outcome.as_str() {
+        "sent" => SendOutcome::Sent,
+        "failed" => SendOutcome::Failed,
+        _ => return Err(InboundError::SendOutcome("outcome must be sent or failed")),
+    };
+    if let Some(e) = &raw.provider_error {
+        let rest = e.strip_prefix("errors/").unwrap_or("");
+        let ok = e.len() <= MAX_PROVIDER_ERROR_LEN
+            && !rest.is_empty()
+            && rest
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !ok {
+            return Err(InboundError::SendOutcome(
+                "provider_error must be a Unipile error type, errors/<snake_case>",
+            ));
+        }
+    }
+    Ok(SendOutcomeReport {
+        campaign_id: raw.campaign_id,
+        action: raw.action.parse()?,
+        outcome,
+        provider_error: raw.provider_error,
     })
 }
 
@@ -557,6 +640,42 @@ mod tests {
                 prop_assert!(n.message.chars().count() <= MAX_STATUS_MESSAGE_CHARS);
                 prop_assert!(message.starts_with(&n.message));
             }
+        }
+    }
+
+    // --- send outcomes ---
+
+    #[test]
+    fn send_outcomes_accept_the_documented_shape_only() {
+        let c = uuid::Uuid::nil();
+        let ok = parse_send_outcome(&bytes(json!({"campaign_id": c, "action": "invite", "outcome": "failed", "provider_error": "errors/disconnected_account"}))).expect("accepted");
+        assert_eq!(ok.outcome, SendOutcome::Failed);
+        assert_eq!(
+            ok.provider_error.as_deref(),
+            Some("errors/disconnected_account")
+        );
+        assert!(
+            parse_send_outcome(&bytes(
+                json!({"campaign_id": c, "action": "message", "outcome": "sent"})
+            ))
+            .is_ok()
+        );
+        for bad in [
+            json!({"campaign_id": c, "action": "invite", "outcome": "deferred"}),
+            json!({"campaign_id": c, "action": "wave", "outcome": "sent"}),
+            json!({"campaign_id": "nope", "action": "invite", "outcome": "sent"}),
+            json!({"campaign_id": c, "action": "invite", "outcome": "failed", "provider_error": "disconnected"}),
+            json!({"campaign_id": c, "action": "invite", "outcome": "failed", "provider_error": "errors/Bad Type"}),
+            json!({"campaign_id": c, "action": "invite", "outcome": "sent", "extra": 1}),
+        ] {
+            assert!(parse_send_outcome(&bytes(bad.clone())).is_err(), "{bad}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn send_outcome_never_panics_on_bytes(b in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = parse_send_outcome(&b);
         }
     }
 }

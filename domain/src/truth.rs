@@ -87,6 +87,34 @@ pub fn decide(status: AccountStatus, seen: Seen, may_recover: bool) -> Decision 
     }
 }
 
+/// True for the Unipile error types that describe one account's state rather than our
+/// API key or the request: `errors/disconnected_account` and the `errors/*credentials*`
+/// types except `errors/missing_credentials` (no or a wrong `X-API-KEY`)
+/// (unipile-api.md §6.3). Such an error makes relink re-read the account at once.
+pub fn is_account_state_error(error_type: &str) -> bool {
+    error_type == "errors/disconnected_account"
+        || (error_type.starts_with("errors/")
+            && error_type.contains("credentials")
+            && error_type != "errors/missing_credentials")
+}
+
+/// The failure-rate window (issue 9): a campaign is paused with
+/// `linkedin_high_failure_rate` when, among its last [`FAILURE_WINDOW_SENDS`] reported
+/// outcomes within [`FAILURE_WINDOW_SECS`], at least [`FAILURE_MIN_COUNT`] failed and
+/// failures are at least [`FAILURE_MIN_PERCENT`] % of them.
+pub const FAILURE_WINDOW_SENDS: i64 = 20;
+/// The failure-rate window's look-back: one hour, in seconds.
+pub const FAILURE_WINDOW_SECS: i64 = 3600;
+/// At least this many failures in the window...
+pub const FAILURE_MIN_COUNT: i64 = 5;
+/// ... and at least this percentage of the window's outcomes.
+pub const FAILURE_MIN_PERCENT: i64 = 30;
+
+/// True when `failures` of `outcomes` (the window) trip the failure-rate pause.
+pub fn failure_rate_trips(failures: i64, outcomes: i64) -> bool {
+    failures >= FAILURE_MIN_COUNT && failures * 100 >= FAILURE_MIN_PERCENT * outcomes
+}
+
 /// A Unipile account counts as appearing inside a linking interval that began up to
 /// this long after it was created, or ended up to this long before (clock skew between
 /// Unipile and us). Larger skew only makes more matches ambiguous.
@@ -220,6 +248,18 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use uuid::Uuid;
+
+    #[test]
+    fn the_failure_rate_needs_five_failures_and_thirty_percent() {
+        assert!(!failure_rate_trips(4, 4));
+        assert!(failure_rate_trips(5, 5));
+        assert!(failure_rate_trips(6, 20));
+        assert!(!failure_rate_trips(5, 20), "25 % is below the rate");
+        assert!(is_account_state_error("errors/disconnected_account"));
+        assert!(is_account_state_error("errors/expired_credentials"));
+        assert!(!is_account_state_error("errors/missing_credentials"));
+        assert!(!is_account_state_error("errors/too_many_requests"));
+    }
 
     #[test]
     fn a_listing_never_flips_a_row_the_user_is_linking() {

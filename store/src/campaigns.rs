@@ -72,6 +72,10 @@ pub(crate) async fn wake_after_disconnect(
         .bind(resumed)
         .execute(&mut *conn)
         .await?;
+    sqlx::query("DELETE FROM campaign_send_outcomes WHERE campaign_id = ANY($1)")
+        .bind(resumed)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         "UPDATE campaign_enrollments SET state = 'active', updated_at = now() \
          WHERE campaign_id = ANY($1) AND state = 'soft_paused'",

@@ -455,3 +455,102 @@ pub(crate) async fn pace_due_enrollments(
     }
     Ok(paced)
 }
+
+/// What recording one send outcome did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct OutcomeEffect {
+    /// The campaign got the `linkedin_high_failure_rate` reason just now.
+    pub campaign_paused: bool,
+    /// Failures and outcomes in the campaign's failure-rate window after this one.
+    pub window_failures: i64,
+    /// Outcomes in the window.
+    pub window_outcomes: i64,
+}
+
+impl Store {
+    /// Records the sender's outcome of one action of `account` (POST
+    /// /api/accounts/{id}/send-outcomes) in the campaign's failure-rate window and, when
+    /// the window trips (`relink_domain::truth::failure_rate_trips`: at least 5
+    /// failures and 30 % of the last 20 outcomes within an hour), pauses the campaign
+    /// with `linkedin_high_failure_rate` (enrollments soft-paused at their step), in one
+    /// transaction. The resume after a reconnect clears the window.
+    ///
+    /// Errors: [`StoreError::NotFound`] for a campaign that is not `account`'s.
+    pub async fn record_send_outcome(
+        &self,
+        account: AccountId,
+        report: &relink_domain::inbound::SendOutcomeReport,
+    ) -> Result<OutcomeEffect, StoreError> {
+        use relink_domain::truth::{FAILURE_WINDOW_SECS, FAILURE_WINDOW_SENDS, failure_rate_trips};
+        let mut tx = self.pool.begin().await?;
+        let found: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM campaigns WHERE id = $1 AND account_id = $2 FOR UPDATE",
+        )
+        .bind(report.campaign_id)
+        .bind(account.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if found.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "campaign {}",
+                report.campaign_id
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO campaign_send_outcomes (campaign_id, action, outcome, provider_error) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(report.campaign_id)
+        .bind(report.action.as_str())
+        .bind(report.outcome.as_str())
+        .bind(&report.provider_error)
+        .execute(&mut *tx)
+        .await?;
+        let (failures, outcomes): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE outcome = 'failed'), count(*) FROM ( \
+                 SELECT outcome FROM campaign_send_outcomes \
+                 WHERE campaign_id = $1 AND occurred_at > now() - make_interval(secs => $2) \
+                 ORDER BY id DESC LIMIT $3) w",
+        )
+        .bind(report.campaign_id)
+        .bind(FAILURE_WINDOW_SECS as f64)
+        .bind(FAILURE_WINDOW_SENDS)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut campaign_paused = false;
+        if report.outcome == relink_domain::inbound::SendOutcome::Failed
+            && failure_rate_trips(failures, outcomes)
+        {
+            let added = sqlx::query(
+                "INSERT INTO campaign_pauses (campaign_id, reason, detail) VALUES ($1, 'linkedin_high_failure_rate', $2) \
+                 ON CONFLICT (campaign_id, reason) DO NOTHING",
+            )
+            .bind(report.campaign_id)
+            .bind(format!("{failures} of the last {outcomes} sends failed"))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if added == 1 {
+                sqlx::query(
+                    "UPDATE campaigns SET status = 'paused', status_changed_at = now() WHERE id = $1 AND status = 'active'",
+                )
+                .bind(report.campaign_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE campaign_enrollments SET state = 'soft_paused', updated_at = now() \
+                     WHERE campaign_id = $1 AND state = 'active'",
+                )
+                .bind(report.campaign_id)
+                .execute(&mut *tx)
+                .await?;
+                campaign_paused = true;
+            }
+        }
+        tx.commit().await?;
+        Ok(OutcomeEffect {
+            campaign_paused,
+            window_failures: failures,
+            window_outcomes: outcomes,
+        })
+    }
+}

@@ -272,3 +272,129 @@ async fn a_resume_after_a_long_disconnect_spreads_the_backlog_through_the_pacer(
     .unwrap();
     assert_eq!(steps, 0, "steps unchanged");
 }
+
+async fn report_outcome(app: &TestApp, token: &str, account: &str, body: Value) -> (u16, Value) {
+    let r = app
+        .http
+        .post(format!(
+            "{}/api/accounts/{account}/send-outcomes",
+            app.web_url
+        ))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn failed_sends_past_the_rate_pause_the_campaign_and_sent_ones_do_not() {
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app.seed_account(AccountStatus::Connected, "OK").await;
+    let (c, acct) = (s.paused_for_disconnect, s.account.to_string());
+    // Bad input changes nothing.
+    let (code, _) = report_outcome(
+        &app,
+        &s.token,
+        &acct,
+        json!({"campaign_id": c, "action": "invite", "outcome": "maybe"}),
+    )
+    .await;
+    assert_eq!(code, 400);
+    let other = app.seed_account(AccountStatus::Connected, "OK").await;
+    let (code, _) = report_outcome(
+        &app,
+        &other.token,
+        &acct,
+        json!({"campaign_id": c, "action": "invite", "outcome": "failed"}),
+    )
+    .await;
+    assert_eq!(code, 404, "another workspace's account");
+    // 16 sent, then failures: the 5th failure is 5 of the last 20 (25 %): still active;
+    // the 6th is 6 of 20 (30 %): paused.
+    for _ in 0..16 {
+        let (code, body) = report_outcome(
+            &app,
+            &s.token,
+            &acct,
+            json!({"campaign_id": c, "action": "message", "outcome": "sent"}),
+        )
+        .await;
+        assert_eq!((code, body["campaign_paused"].clone()), (200, json!(false)));
+    }
+    for i in 1..=6 {
+        let (code, body) = report_outcome(&app, &s.token, &acct, json!({"campaign_id": c, "action": "message", "outcome": "failed", "provider_error": "errors/too_many_requests"})).await;
+        assert_eq!(code, 200, "{body}");
+        assert_eq!(
+            body["campaign_paused"],
+            json!(i == 6),
+            "failure {i}: {body}"
+        );
+        assert_eq!(body["account_recheck"], json!(false));
+    }
+    let (status, reasons) = app.campaign(c).await;
+    assert_eq!(
+        (status.as_str(), reasons),
+        ("paused", vec!["linkedin_high_failure_rate".to_string()])
+    );
+    assert_eq!(
+        app.account(s.account).await.status,
+        AccountStatus::Connected
+    );
+}
+
+#[tokio::test]
+async fn a_disconnected_account_error_rereads_the_account_and_flips_it_when_unipile_agrees() {
+    let app = spawn_app(AppOptions::default()).await;
+    app.unregister_webhooks().await;
+    let s = app.seed_account(AccountStatus::Connected, "OK").await;
+    let uid = s.unipile_id.clone().unwrap();
+    let (c, acct) = (s.paused_for_disconnect, s.account.to_string());
+    // Unipile says nothing changed: the re-read flips nothing.
+    let (code, body) = report_outcome(&app, &s.token, &acct, json!({"campaign_id": c, "action": "invite", "outcome": "failed", "provider_error": "errors/disconnected_account"})).await;
+    assert_eq!(
+        (code, body["account_recheck"].clone()),
+        (200, json!(true)),
+        "{body}"
+    );
+    let sync = format!("account-status:{uid}");
+    eventually_closed(&app, &sync).await;
+    assert_eq!(
+        app.account(s.account).await.status,
+        AccountStatus::Connected
+    );
+    // LinkedIn ended the session (no webhook reaches relink): the next failure's re-read flips it.
+    app.sim_post(
+        &format!("/_sim/accounts/{uid}/status"),
+        json!({"status": "CREDENTIALS"}),
+    )
+    .await;
+    report_outcome(&app, &s.token, &acct, json!({"campaign_id": c, "action": "invite", "outcome": "failed", "provider_error": "errors/disconnected_account"})).await;
+    relink_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "row reconnect_needed",
+        || async {
+            (app.account(s.account).await.status == AccountStatus::ReconnectNeeded).then_some(())
+        },
+    )
+    .await;
+}
+
+/// Waits until the workflow `id` has closed (its re-read applied).
+async fn eventually_closed(app: &TestApp, id: &str) {
+    relink_tests::eventually(
+        std::time::Duration::from_secs(30),
+        "the account re-read done",
+        || async {
+            let d = app
+                .temporal
+                .get_workflow_handle::<temporalio_client::UntypedWorkflow>(id.to_string())
+                .describe(Default::default())
+                .await
+                .ok()?;
+            (d.raw_description.workflow_execution_info?.status != 1).then_some(())
+        },
+    )
+    .await;
+}

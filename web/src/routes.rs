@@ -11,7 +11,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use relink_domain::{
     AccountId, AccountStatus, Pill, WorkspaceId, derive_pill, first_connected_on,
-    inbound::{parse_hosted_auth_notify, parse_send_reservation},
+    inbound::{parse_hosted_auth_notify, parse_send_outcome, parse_send_reservation},
     reconnect::{LinkRequest, ReconnectInput},
     reconnect_workflow_id,
 };
@@ -41,6 +41,7 @@ pub(crate) fn routes() -> Router<AppState> {
             "/api/accounts/{id}/send-reservations",
             post(send_reservation),
         )
+        .route("/api/accounts/{id}/send-outcomes", post(send_outcome))
         .route("/api/campaigns", get(list_campaigns))
         .route("/api/campaigns/{id}/resume", post(resume_campaign))
         .route(
@@ -314,6 +315,43 @@ async fn send_reservation(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// `POST /api/accounts/{id}/send-outcomes`: the platform's sender reports one action's
+/// result, `{campaign_id, action, outcome: "sent"|"failed", provider_error?}`. Failures
+/// feed the campaign's failure-rate window (at least 5 failures and 30 % of the last 20
+/// outcomes within an hour pause it with `linkedin_high_failure_rate`); a provider error
+/// that names the account's own state (`errors/disconnected_account`,
+/// `errors/*credentials*`) makes relink re-read the account from Unipile at once, which
+/// flips it when Unipile agrees. Answers `{recorded, campaign_paused, account_recheck,
+/// window_failures, window_outcomes}`; 400 for a bad body, 404 for another workspace's
+/// account or campaign.
+async fn send_outcome(
+    State(state): State<AppState>,
+    Workspace(ws): Workspace,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    let report = parse_send_outcome(&body)?;
+    let id = parse_account_id(&id)?;
+    let row = state.store.account_in_workspace(ws, id).await?;
+    let effect = state.store.record_send_outcome(id, &report).await?;
+    let recheck = report
+        .provider_error
+        .as_deref()
+        .is_some_and(relink_domain::truth::is_account_state_error);
+    let mut account_recheck = false;
+    if recheck && let Some(uid) = row.unipile_account_id.as_deref() {
+        let hint = report.provider_error.as_deref().unwrap_or_default();
+        crate::webhooks::request_status_sync(&state, uid, hint).await?;
+        account_recheck = true;
+    }
+    tracing::info!(account_id = %id, campaign_id = %report.campaign_id, outcome = report.outcome.as_str(), campaign_paused = effect.campaign_paused, account_recheck, "send outcome recorded");
+    Ok(Json(json!({
+        "recorded": true, "campaign_paused": effect.campaign_paused, "account_recheck": account_recheck,
+        "window_failures": effect.window_failures, "window_outcomes": effect.window_outcomes,
+    }))
+    .into_response())
 }
 
 /// `POST /api/campaigns/{id}/resume`: the user's Resume. Clears the reasons the user

@@ -44,9 +44,25 @@ pub(crate) async fn account_status(
     }
     let notice = parse_account_status_webhook(&body)?;
     let (account_id, message) = (notice.unipile_account_id, notice.message);
+    request_status_sync(&state, &account_id, &message).await?;
+    tracing::info!(unipile_account_id = %account_id, %message, "account-status webhook accepted");
+    Ok((StatusCode::OK, Json(json!({"result": "accepted"}))).into_response())
+}
+
+/// Hands "re-read this account from Unipile" to its durable account-status sync
+/// (`account-status:<unipile_account_id>`, signal-with-start): used by the webhook and
+/// by a send outcome that names the account's own state. `message` is the hint (the
+/// webhook's status, or the provider error); the workflow trusts only its re-read.
+///
+/// Errors: [`AppError::Internal`] when Temporal cannot take it.
+pub(crate) async fn request_status_sync(
+    state: &AppState,
+    unipile_account_id: &str,
+    message: &str,
+) -> Result<(), AppError> {
     let opts = WorkflowStartOptions::new(
         state.task_queue.clone(),
-        format!("account-status:{account_id}"),
+        format!("account-status:{unipile_account_id}"),
     )
     .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
     .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
@@ -56,19 +72,18 @@ pub(crate) async fn account_status(
         .signal_with_start_workflow(
             AccountStatusSyncWorkflow::run,
             AccountStatusSyncInput {
-                unipile_account_id: account_id.clone(),
+                unipile_account_id: unipile_account_id.to_string(),
                 blip_tolerance_secs: state.blip_tolerance.as_secs(),
             },
             AccountStatusSyncWorkflow::poke,
-            message.clone(),
+            message.to_string(),
             opts,
         )
         .await
         .map_err(|e| {
             AppError::Internal(anyhow::anyhow!(
-                "could not hand the webhook to Temporal: {e}"
+                "could not hand the account re-read to Temporal: {e}"
             ))
         })?;
-    tracing::info!(unipile_account_id = %account_id, %message, "account-status webhook accepted");
-    Ok((StatusCode::OK, Json(json!({"result": "accepted"}))).into_response())
+    Ok(())
 }
