@@ -49,7 +49,19 @@ async fn simulator_responses_match_the_openapi_subset() {
     let page1: Value = r.json().await.unwrap();
     assert_valid(&spec, "/api/v1/accounts", "get", "200", &page1);
     let cursor = page1["cursor"].as_str().expect("a next cursor").to_string();
-    let page2: Value = get(format!("/api/v1/accounts?limit=2&cursor={cursor}"))
+    // Opaque like Unipile's: standard base64, naming no id in the clear.
+    assert!(
+        cursor.len().is_multiple_of(4)
+            && cursor
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)),
+        "not base64: {cursor}"
+    );
+    let last_id = page1["items"][1]["id"].as_str().unwrap();
+    assert!(!cursor.contains(last_id), "cursor names the id: {cursor}");
+    // Standard base64 may hold '+', '/' and '=': the cursor is a query value to encode.
+    let encoded: String = url::form_urlencoded::byte_serialize(cursor.as_bytes()).collect();
+    let page2: Value = get(format!("/api/v1/accounts?limit=2&cursor={encoded}"))
         .await
         .unwrap()
         .json()
@@ -79,6 +91,16 @@ async fn simulator_responses_match_the_openapi_subset() {
     assert_eq!(r.status(), 400);
     let bad: Value = r.json().await.unwrap();
     assert_valid(&spec, "/api/v1/accounts", "get", "400", &bad);
+    // A cursor the simulator did not make (the old `after:<id>` form included) → 400.
+    for cursor in ["after:nope", "bm9wZQ%3D%3D", "%21%21"] {
+        let r = get(format!("/api/v1/accounts?limit=2&cursor={cursor}"))
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "cursor {cursor}");
+        let bad: Value = r.json().await.unwrap();
+        assert_valid(&spec, "/api/v1/accounts", "get", "400", &bad);
+        assert_eq!(bad["type"], "errors/invalid_parameters");
+    }
 
     // Wrong key → 401 with the documented body shape.
     let r = http

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use std::{sync::Arc, time::Duration};
 
 use crate::{
-    deliver,
+    cursor, deliver,
     state::{LoggedRequest, Shared, SimLink, SimWebhook, new_id},
 };
 
@@ -177,34 +177,26 @@ async fn list_accounts(
     if let Some(r) = call.precheck(&headers).await {
         return call.done(r);
     }
-    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
-        None => 100,
-        Some(Ok(n)) if (1..=250).contains(&n) => n,
-        _ => {
-            let r = error(
-                400,
-                "errors/invalid_parameters",
-                "Invalid parameters",
-                Some("limit must be 1-250"),
-            );
-            return call.done(r);
-        }
+    let invalid = |detail: &str| {
+        error(
+            400,
+            "errors/invalid_parameters",
+            "Invalid parameters",
+            Some(detail),
+        )
     };
-    let after = match q.cursor.as_deref() {
+    let position = match q.cursor.as_deref().map(cursor::decode) {
         None => None,
-        Some(c) => match c.strip_prefix("after:") {
-            Some(id) if !id.is_empty() => Some(id.to_string()),
-            _ => {
-                let r = error(
-                    400,
-                    "errors/invalid_parameters",
-                    "Invalid parameters",
-                    Some("invalid cursor"),
-                );
-                return call.done(r);
-            }
-        },
+        Some(Some(p)) => Some(p),
+        Some(None) => return call.done(invalid("invalid cursor")),
     };
+    // The query's limit wins; a cursor alone pages on with the limit it was made for.
+    let limit = match q.limit.as_deref().map(str::parse::<usize>) {
+        None => position.as_ref().map_or(100, |p| p.limit),
+        Some(Ok(n)) if (1..=250).contains(&n) => n,
+        _ => return call.done(invalid("limit must be 1-250")),
+    };
+    let after = position.map(|p| p.last_id);
     let (items, cursor) = {
         let st = s.lock();
         let mut iter: Box<dyn Iterator<Item = _>> = match &after {
@@ -217,7 +209,7 @@ async fn list_accounts(
         let page: Vec<_> = iter.by_ref().take(limit).map(|(_, a)| a.clone()).collect();
         let more = iter.next().is_some();
         let cursor = if more {
-            page.last().map(|a| format!("after:{}", a.id))
+            page.last().map(|a| cursor::encode(limit, &a.id))
         } else {
             None
         };

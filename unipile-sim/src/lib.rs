@@ -8,6 +8,7 @@
 
 mod api;
 mod control;
+mod cursor;
 mod deliver;
 mod state;
 

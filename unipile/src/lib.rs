@@ -15,6 +15,10 @@ use url::Url;
 /// The largest page Unipile serves (unipile-api.md §3: `limit` 1–250).
 pub const MAX_PAGE_SIZE: u32 = 250;
 
+/// The most pages one listing follows before it is an [`UnipileError::EndlessListing`]
+/// (25 million accounts at 250 a page: far past any real fleet).
+pub const MAX_PAGES: usize = 100_000;
+
 /// Errors of a Unipile call. Each variant says what the caller should do.
 #[derive(Debug, thiserror::Error)]
 pub enum UnipileError {
@@ -64,6 +68,11 @@ pub enum UnipileError {
     /// A 2xx whose body is not the documented shape; alert (an API change?), retry later.
     #[error("undecodable unipile response: {0}")]
     Decode(String),
+    /// A listing that would never end: a page answered a cursor this listing had already
+    /// followed, or the listing ran past [`MAX_PAGES`] pages. Following it again would
+    /// loop forever, so the listing fails whole; do not retry, alert.
+    #[error("unipile listing does not end: {0}")]
+    EndlessListing(String),
 }
 
 impl UnipileError {
@@ -215,22 +224,51 @@ impl UnipileClient {
     /// Every item of `GET /api/v1/accounts` decoded as `T`, following the cursor until
     /// it is null (pages of 250); any page's failure fails the whole listing.
     async fn list_all<T: DeserializeOwned>(&self) -> Result<Vec<T>, UnipileError> {
+        self.follow_pages("accounts", MAX_PAGE_SIZE, |page: types::Page<T>| {
+            (page.items, page.cursor)
+        })
+        .await
+    }
+
+    /// Pages through `GET /api/v1/{path}?limit=` until the cursor is null or empty.
+    /// The cursor is opaque: sent back exactly as received, query-encoded (Unipile's
+    /// are base64, whose `+`, `/` and `=` must not reach the server raw). A cursor
+    /// seen before in this listing, or more than [`MAX_PAGES`] pages, is an
+    /// [`UnipileError::EndlessListing`] rather than a loop.
+    async fn follow_pages<P: DeserializeOwned, T>(
+        &self,
+        path: &str,
+        limit: u32,
+        split: impl Fn(P) -> (Vec<T>, Option<String>),
+    ) -> Result<Vec<T>, UnipileError> {
         let mut all = Vec::new();
         let mut cursor: Option<String> = None;
-        loop {
-            let mut url = self.url("accounts");
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..MAX_PAGES {
+            let mut url = self.url(path);
             url.query_pairs_mut()
-                .append_pair("limit", &MAX_PAGE_SIZE.to_string());
+                .append_pair("limit", &limit.to_string());
             if let Some(c) = &cursor {
                 url.query_pairs_mut().append_pair("cursor", c);
             }
-            let page: types::Page<T> = self.call(Method::GET, url, None::<&()>).await?;
-            all.extend(page.items);
-            match page.cursor {
-                Some(c) if !c.is_empty() => cursor = Some(c),
+            let (items, next) = split(self.call(Method::GET, url, None::<&()>).await?);
+            all.extend(items);
+            match next {
+                Some(c) if !c.is_empty() => {
+                    if !seen.insert(c.clone()) {
+                        return Err(UnipileError::EndlessListing(format!(
+                            "GET /api/v1/{path} answered cursor {c:?} a second time, after {} pages",
+                            seen.len() + 1
+                        )));
+                    }
+                    cursor = Some(c);
+                }
                 _ => return Ok(all),
             }
         }
+        Err(UnipileError::EndlessListing(format!(
+            "GET /api/v1/{path} still had a next cursor after {MAX_PAGES} pages"
+        )))
     }
 
     /// Every account's id, provider and source statuses (pages of 250, cursor until
@@ -266,23 +304,13 @@ impl UnipileClient {
         Ok(resp.url)
     }
 
-    /// Every registered webhook (all pages).
+    /// Every registered webhook (all pages, with the same guard against a repeating
+    /// cursor as the account listing).
     pub async fn list_webhooks(&self) -> Result<Vec<Webhook>, UnipileError> {
-        let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let mut url = self.url("webhooks");
-            url.query_pairs_mut().append_pair("limit", "100");
-            if let Some(c) = &cursor {
-                url.query_pairs_mut().append_pair("cursor", c);
-            }
-            let page: WebhookList = self.call(Method::GET, url, None::<&()>).await?;
-            all.extend(page.items);
-            match page.cursor {
-                Some(c) if !c.is_empty() => cursor = Some(c),
-                _ => return Ok(all),
-            }
-        }
+        self.follow_pages("webhooks", 100, |page: WebhookList| {
+            (page.items, page.cursor)
+        })
+        .await
     }
 
     /// `POST /api/v1/webhooks`; returns the new webhook id.

@@ -69,6 +69,91 @@ async fn lists_every_page_until_the_cursor_is_null() {
 }
 
 #[tokio::test]
+async fn a_base64_cursor_goes_back_exactly_as_it_came() {
+    let server = MockServer::start().await;
+    // '+', '/' and '=' would arrive as ' ', a path separator and a pair separator if
+    // the cursor were pasted into the query unencoded.
+    let cursor = "eyJsaW1pdCI6MjUwfQ+/ab==";
+    let mut page1 = fixture("accounts-list-page.json");
+    page1["cursor"] = cursor.into();
+    Mock::given(method("GET"))
+        .and(path("/api/v1/accounts"))
+        .and(query_param_is_missing("cursor"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&page1))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut last = fixture("accounts-list-page.json");
+    last["items"] = serde_json::json!([]);
+    last["cursor"] = serde_json::Value::Null;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/accounts"))
+        .and(query_param("cursor", cursor))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&last))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let all = client(&server, 2000).list_all_accounts().await.unwrap();
+    assert_eq!(all.len(), 2);
+}
+
+#[tokio::test]
+async fn a_repeating_cursor_fails_the_listing_instead_of_looping() {
+    let server = MockServer::start().await;
+    let page1 = fixture("accounts-list-page.json");
+    let cursor = page1["cursor"].as_str().unwrap().to_string();
+    Mock::given(method("GET"))
+        .and(path("/api/v1/accounts"))
+        .and(query_param_is_missing("cursor"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&page1))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Page 2 answers page 1's cursor again: following it would never end.
+    let mut page2 = fixture("accounts-list-page.json");
+    page2["items"] = serde_json::json!([fixture("account-linkedin.json")]);
+    page2["items"][0]["id"] = "Zz9nHc8JqW1eMb4rUo6GyK".into();
+    Mock::given(method("GET"))
+        .and(path("/api/v1/accounts"))
+        .and(query_param("cursor", cursor.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(&page2))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let listing = tokio::time::timeout(
+        Duration::from_secs(10),
+        client(&server, 2000).list_all_accounts(),
+    )
+    .await
+    .expect("the listing ends instead of following the cursor forever");
+    let err = listing.unwrap_err();
+    assert!(matches!(err, UnipileError::EndlessListing(_)), "{err:?}");
+    assert!(!err.is_transient(), "retrying the same listing loops again");
+    assert!(err.to_string().contains(&cursor), "{err}");
+}
+
+#[tokio::test]
+async fn a_repeating_webhook_cursor_fails_too() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v1/webhooks"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "object": "WebhookList", "cursor": "c2FtZQ==", "items": []
+        })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        client(&server, 2000).list_webhooks(),
+    )
+    .await
+    .expect("the listing ends")
+    .unwrap_err();
+    assert!(matches!(err, UnipileError::EndlessListing(_)), "{err:?}");
+}
+
+#[tokio::test]
 async fn other_providers_in_the_listing_do_not_break_decoding() {
     let server = MockServer::start().await;
     let mut page = fixture("accounts-list-page.json");
