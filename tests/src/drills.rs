@@ -48,7 +48,8 @@ pub struct DrillRow {
 }
 
 impl DrillRow {
-    fn new(
+    /// A row of the drill table.
+    pub fn new(
         drill: impl Into<String>,
         expected: impl Into<String>,
         observed: impl Into<String>,

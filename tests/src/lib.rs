@@ -5,6 +5,7 @@
 //! Tests speak HTTP and assert database rows and the simulator's request log.
 
 pub mod drills;
+pub mod interleavings;
 
 use anyhow::Context;
 use relink_domain::{AccountId, AccountStatus, PauseReason, WorkspaceId};

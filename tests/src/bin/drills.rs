@@ -16,8 +16,8 @@ use std::{path::PathBuf, time::Duration};
 struct Args {
     /// Run only the drills whose group is named here: kills (or one workflow's kills:
     /// kills:reconnect, kills:reconnect-expiry, kills:orphan, kills:sweeper,
-    /// kills:delete, kills:delete-blocked), clicks, webhooks, faults, temporal, postgres
-    /// (comma-separated; default all).
+    /// kills:delete, kills:delete-blocked), clicks, webhooks, faults, temporal, postgres,
+    /// interleavings (comma-separated; default all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The `worker` executable (default: `worker` beside this binary; `cargo build --bins`).
@@ -30,6 +30,12 @@ struct Args {
     /// Port of the drills' own Temporal dev server (its UI on port + 1000).
     #[arg(long, default_value_t = 7299)]
     temporal_port: u16,
+    /// How many seeds the interleaving checker runs (`--only interleavings`).
+    #[arg(long, default_value_t = 200)]
+    seeds: u64,
+    /// Run the interleaving checker on this one seed only (the replay of a failure).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Where the markdown table is written (the JSON goes beside it).
     #[arg(long, default_value = ".dev/drills.md")]
     out: PathBuf,
@@ -149,6 +155,63 @@ async fn main() -> anyhow::Result<()> {
                 "skipped: PostgreSQL restart (no RELINK_DRILL_PG_RESTART: PostgreSQL is not managed by ./dev)"
             ),
         }
+    }
+    if wants("interleavings") {
+        let seeds: Vec<u64> = match args.seed {
+            Some(s) => vec![s],
+            None => (1..=args.seeds).collect(),
+        };
+        let started = std::time::Instant::now();
+        let mut failing = Vec::new();
+        let mut actions = 0;
+        for &seed in &seeds {
+            // The worker in-process: a seed is about its interleaving, not about kills.
+            let seed_opts = AppOptions {
+                worker_process: None,
+                delete_env: vec![],
+                ..opts.clone()
+            };
+            let r = relink_tests::interleavings::run_seed(seed_opts, seed).await;
+            actions += r.actions;
+            if r.violations.is_empty() {
+                eprintln!("interleavings: seed {seed} passed ({} actions)", r.actions);
+            } else {
+                eprintln!(
+                    "interleavings: seed {seed} FAILED — {}\n  replay: {}",
+                    r.violations.join("; "),
+                    relink_tests::interleavings::replay_command(seed)
+                );
+                failing.push(r);
+            }
+        }
+        let observed = match failing.first() {
+            None => format!(
+                "{} seeds, {actions} concurrent actions, 0 violations ({:.0} s)",
+                seeds.len(),
+                started.elapsed().as_secs_f64()
+            ),
+            Some(f) => format!(
+                "{} of {} seeds broke a promise; seed {}: {}; replay: {}",
+                failing.len(),
+                seeds.len(),
+                f.seed,
+                f.violations.join("; "),
+                relink_tests::interleavings::replay_command(f.seed)
+            ),
+        };
+        report(
+            &mut rows,
+            DrillRow::new(
+                format!(
+                    "interleaving checker: {} seed(s) of {} rounds of 2-4 concurrent actors",
+                    seeds.len(),
+                    relink_tests::interleavings::ROUNDS
+                ),
+                "rows agree with Unipile; no cross-row session; no Safe delete of a listed account; one email per episode, none pending after recovery; audit matches; disconnect pause exactly while not connected; no deadlock or 5xx",
+                observed,
+                failing.is_empty(),
+            ),
+        );
     }
 
     let table = drills::table(&rows);
