@@ -37,16 +37,17 @@ pub enum Decision {
     Record(SourceStatus),
     /// `connected` → `reconnect_needed`: campaigns paused, one reconnect email queued.
     NeedsLogin(SourceStatus),
-    /// `connected` → `disconnected`: the session is gone from Unipile (campaigns paused;
-    /// the reconciler then asks for a gated Safe delete).
+    /// `connected` or `reconnect_needed` → `disconnected`: the session is gone from
+    /// Unipile (campaigns paused; the reconciler then asks for a gated Safe delete).
     Gone,
     /// Back to `connected` through the one relink path (the store's `relink`).
     Relink(SourceStatus),
 }
 
 impl Decision {
-    /// True for the flips away from `connected`: the ones a listing alone may not
-    /// justify (a fresh single-account GET must agree) and the sanity gate counts.
+    /// True for the flips away from `connected` and for every "gone" flip: the ones a
+    /// listing alone may not justify (a fresh single-account GET must agree) and the
+    /// sanity gate counts.
     pub fn is_away(self) -> bool {
         matches!(self, Decision::NeedsLogin(_) | Decision::Gone)
     }
@@ -68,14 +69,15 @@ impl Decision {
 ///
 /// - `connected`: a login problem (`CREDENTIALS`/`PERMISSIONS`) flips to
 ///   `reconnect_needed`; gone flips to `disconnected`; anything else is recorded.
-/// - `reconnect_needed` and `disconnected`: `OK` relinks; gone changes nothing; other
-///   statuses are recorded.
+/// - `reconnect_needed`: `OK` relinks; gone flips to `disconnected` (there is no
+///   session left to log in to); other statuses are recorded.
+/// - `disconnected`: `OK` relinks; other statuses are recorded.
 /// - `connecting`: the user is linking; statuses are recorded (so that a relink decided
 ///   on an older read loses its compare-and-set), never flipped.
 pub fn decide(status: AccountStatus, seen: Seen, may_recover: bool) -> Decision {
     match (status, seen) {
         (AccountStatus::Connected, Seen::Source(s)) if s.needs_login() => Decision::NeedsLogin(s),
-        (AccountStatus::Connected, Seen::Gone) => Decision::Gone,
+        (AccountStatus::Connected | AccountStatus::ReconnectNeeded, Seen::Gone) => Decision::Gone,
         (_, Seen::Gone) => Decision::Nothing,
         (AccountStatus::ReconnectNeeded, Seen::Source(SourceStatus::Ok)) => {
             Decision::Relink(SourceStatus::Ok)
@@ -296,8 +298,16 @@ mod tests {
             for s in SourceStatus::ALL {
                 assert!(!decide(st, Seen::Source(*s), true).is_away(), "{st} {s}");
             }
-            assert_eq!(decide(st, Seen::Gone, true), Decision::Nothing);
         }
+        assert_eq!(
+            decide(AccountStatus::ReconnectNeeded, Seen::Gone, true),
+            Decision::Gone,
+            "no session is left to log in to"
+        );
+        assert_eq!(
+            decide(AccountStatus::Disconnected, Seen::Gone, true),
+            Decision::Nothing
+        );
     }
 
     #[test]

@@ -434,12 +434,8 @@ impl Store {
         workspace: relink_domain::WorkspaceId,
         audit: &AuditContext,
     ) -> Result<u64, StoreError> {
-        let active: Option<bool> =
-            sqlx::query_scalar("SELECT subscription_active FROM workspaces WHERE id = $1")
-                .bind(workspace.0)
-                .fetch_optional(&self.pool)
-                .await?;
-        if active != Some(false) {
+        // An unknown workspace has no rows either: nothing flips.
+        if self.subscription_active(workspace).await? {
             return Ok(0);
         }
         let rows: Vec<(Uuid, String)> = sqlx::query_as(

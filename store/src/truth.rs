@@ -251,7 +251,7 @@ impl Store {
                 flip_status(
                     &mut tx,
                     id,
-                    &[AccountStatus::Connected],
+                    &[AccountStatus::Connected, AccountStatus::ReconnectNeeded],
                     AccountStatus::Disconnected,
                     audit,
                 )

@@ -16,7 +16,9 @@
 //!    `connecting`;
 //! 2. no row holds a session that another row's hosted auth created;
 //! 3. no Safe delete was requested for an account the checker never made vanish;
-//! 4. one reconnect email per disconnect episode, none pending for a connected row;
+//! 4. one reconnect email per disconnect episode (a flip `connected` →
+//!    `reconnect_needed`; a link that expires unused continues the episode), none
+//!    pending for a connected row;
 //! 5. every row's status is the `to_status` of its last audit row;
 //! 6. a campaign carries the disconnect pause exactly while its account is not
 //!    connected;
@@ -497,7 +499,7 @@ async fn check(app: &TestApp, log: &Mutex<Log>, seats: &[Seat]) -> Vec<String> {
         }
         // 4. Emails.
         let (episodes, emails, pending): (i64, i64, i64) = sqlx::query_as(
-            "SELECT (SELECT count(*) FROM linkedin_account_audit_log WHERE account_id = $1 AND to_status = 'reconnect_needed' AND from_status IS NOT NULL), \
+            "SELECT (SELECT count(*) FROM linkedin_account_audit_log WHERE account_id = $1 AND from_status = 'connected' AND to_status = 'reconnect_needed'), \
                     (SELECT count(*) FROM email_outbox WHERE account_id = $1), \
                     (SELECT count(*) FROM email_outbox WHERE account_id = $1 AND sent_at IS NULL AND withdrawn_at IS NULL)",
         )

@@ -649,3 +649,60 @@ async fn the_workflow_itself_keeps_polls_60_s_apart_whatever_its_input_asks() {
         .terminate(Default::default())
         .await;
 }
+
+#[tokio::test]
+async fn a_retried_delete_step_asks_still_gone_again_and_spares_an_account_that_came_back() {
+    let app = spawn_app(open_env()).await;
+    enable_flag(&app, 3600).await;
+    let uid = "Ucameback0000000000001";
+    const GET: &str = "GET /api/v1/accounts/{id}";
+    // The first DELETE attempt hangs 3 s and fails: the step will be retried.
+    app.sim_post(
+        "/_sim/faults",
+        json!({"route": DELETE, "status": 500, "count": 1, "latency_ms": 3000}),
+    )
+    .await;
+    let id = start_safe_delete(
+        &app.temporal,
+        &app.task_queue,
+        input(uid, DeleteKind::Gone, 0),
+    )
+    .await
+    .unwrap();
+    // Three polls and the DELETE step's own "still gone?" read: 404 each time.
+    eventually(
+        Duration::from_secs(60),
+        "the DELETE step's first read",
+        || async { (app.sim_count(GET).await >= 4).then_some(()) },
+    )
+    .await;
+    // While that first DELETE hangs, the account answers again.
+    app.sim_post(
+        "/_sim/accounts",
+        json!({"id": uid, "name": "Came back", "status": "OK"}),
+    )
+    .await;
+    let outcome = app
+        .temporal
+        .get_workflow_handle::<SafeDeleteWorkflow>(id)
+        .get_result(Default::default())
+        .await
+        .unwrap();
+    assert_eq!(blocked_by(&outcome), "polls", "{outcome:?}");
+    let deleted = app
+        .sim_requests()
+        .await
+        .iter()
+        .filter(|r| r["route"] == DELETE && r["status"] == 200)
+        .count();
+    assert_eq!(deleted, 0, "an account that answers again is never deleted");
+    let present = app
+        .http
+        .get(format!("{}/api/v1/accounts/{uid}", app.sim_url))
+        .header("X-API-KEY", relink_tests::SIM_KEY)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(present, 200);
+}
