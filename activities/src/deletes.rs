@@ -4,8 +4,8 @@
 
 use chrono::Utc;
 use relink_domain::deletes::{
-    DEFAULT_MIN_POLL_SPACING_SECS, DEFAULT_MIN_UNDO_WINDOW_SECS, DeleteKind, DeleteOutcome,
-    DeleteRequester, ENV_DELETES, ENV_MIN_POLL_SPACING, ENV_MIN_UNDO_WINDOW,
+    DEFAULT_MIN_POLL_SPACING_SECS, DEFAULT_MIN_UNDO_WINDOW_SECS, DeleteGate, DeleteKind,
+    DeleteOutcome, DeleteRequester, ENV_DELETES, ENV_MIN_POLL_SPACING, ENV_MIN_UNDO_WINDOW,
     ENV_RECONCILER_DELETES, EnvCheck, ExecuteDeleteInput, PollObservation, RecordDeleteInput,
     SafeDeleteInput,
 };
@@ -169,10 +169,7 @@ impl DeleteActivities {
         input: ExecuteDeleteInput,
     ) -> Result<DeleteOutcome, ActivityError> {
         let req = &input.request;
-        let blocked = |gate: &str, detail: String| DeleteOutcome::Blocked {
-            gate: gate.into(),
-            detail,
-        };
+        let blocked = |gate: DeleteGate, detail: String| DeleteOutcome::Blocked { gate, detail };
         let own = self
             .store
             .own_delete_intent(&input.workflow_id, &input.run_id)
@@ -196,10 +193,10 @@ impl DeleteActivities {
             // A retry after the DELETE already went through: done, whatever the gates say now.
             DeleteOutcome::Deleted
         } else if let Some(why) = self.env_blocks(&req.requester) {
-            blocked("env", why)
+            blocked(DeleteGate::Env, why)
         } else if req.kind == DeleteKind::Gone && gone == Some(false) {
             blocked(
-                "polls",
+                DeleteGate::Polls,
                 "the account answered again right before the DELETE".into(),
             )
         } else {
@@ -216,12 +213,13 @@ impl DeleteActivities {
                 .await
                 .map_err(store_err)?
             {
-                IntentDecision::FlagClosed(why) => blocked("flag", why),
-                IntentDecision::CapReached(n) => {
-                    blocked("hard_cap", format!("{n} deletes in the last 24 h (max 3)"))
-                }
+                IntentDecision::FlagClosed(why) => blocked(DeleteGate::Flag, why),
+                IntentDecision::CapReached(n) => blocked(
+                    DeleteGate::HardCap,
+                    format!("{n} deletes in the last 24 h (max 3)"),
+                ),
                 IntentDecision::Referenced(row) => blocked(
-                    "polls",
+                    DeleteGate::Polls,
                     format!("account {row} references it now: not an inert duplicate"),
                 ),
                 IntentDecision::Proceed => {
@@ -234,21 +232,7 @@ impl DeleteActivities {
             }
         };
         let mut gates = input.gates.clone();
-        match &outcome {
-            DeleteOutcome::Blocked { gate, detail } => {
-                let b = relink_domain::deletes::GateState::Blocked(detail.clone());
-                match gate.as_str() {
-                    "flag" => gates.flag = b,
-                    "hard_cap" => gates.hard_cap = b,
-                    "polls" => gates.polls = b,
-                    _ => gates.env = b,
-                }
-            }
-            _ => {
-                gates.flag = relink_domain::deletes::GateState::Passed;
-                gates.hard_cap = relink_domain::deletes::GateState::Passed;
-            }
-        }
+        gates.record(&outcome);
         self.alert(
             req,
             &outcome,

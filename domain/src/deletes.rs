@@ -152,6 +152,49 @@ pub enum GateState {
     Blocked(String),
 }
 
+/// A gate of the Safe delete (DESIGN.md, "Safe delete"), and the DELETE call itself.
+/// Serialized as its snake_case name (`env`, `sanity`, `polls`, `undo`, `hard_cap`,
+/// `flag`, `delete_call`), the spelling older histories carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteGate {
+    /// Gate 1: the env kill switches.
+    Env,
+    /// Gate 2: the reconciler's sanity threshold.
+    Sanity,
+    /// Gate 3: three spaced polls.
+    Polls,
+    /// The undo window.
+    Undo,
+    /// Gate 4: at most 3 deletes in any rolling 24 h.
+    HardCap,
+    /// Gate 5: the `unipile_deletes` flag.
+    Flag,
+    /// Not a gate: the DELETE call failed past its retries.
+    DeleteCall,
+}
+
+impl DeleteGate {
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeleteGate::Env => "env",
+            DeleteGate::Sanity => "sanity",
+            DeleteGate::Polls => "polls",
+            DeleteGate::Undo => "undo",
+            DeleteGate::HardCap => "hard_cap",
+            DeleteGate::Flag => "flag",
+            DeleteGate::DeleteCall => "delete_call",
+        }
+    }
+}
+
+impl std::fmt::Display for DeleteGate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Every gate of one Safe delete run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeleteGates {
@@ -169,6 +212,44 @@ pub struct DeleteGates {
     pub hard_cap: GateState,
     /// Gate 5, DB flag.
     pub flag: GateState,
+    /// The DELETE call (absent in older histories).
+    #[serde(default = "pending")]
+    pub delete_call: GateState,
+}
+
+fn pending() -> GateState {
+    GateState::Pending
+}
+
+impl DeleteGates {
+    /// Records that `gate` stopped the delete with `detail`: the one place that maps a
+    /// gate to its field.
+    pub fn block(&mut self, gate: DeleteGate, detail: String) {
+        let b = GateState::Blocked(detail);
+        match gate {
+            DeleteGate::Env => self.env = b,
+            DeleteGate::Sanity => self.sanity = b,
+            DeleteGate::Polls => self.polls = b,
+            DeleteGate::Undo => self.undo = b,
+            DeleteGate::HardCap => self.hard_cap = b,
+            DeleteGate::Flag => self.flag = b,
+            DeleteGate::DeleteCall => self.delete_call = b,
+        }
+    }
+
+    /// Records `outcome` of the final step: a block on its gate, or the flag, the cap
+    /// and the call passed.
+    pub fn record(&mut self, outcome: &DeleteOutcome) {
+        match outcome {
+            DeleteOutcome::Blocked { gate, detail } => self.block(*gate, detail.clone()),
+            DeleteOutcome::Deleted => {
+                self.flag = GateState::Passed;
+                self.hard_cap = GateState::Passed;
+                self.delete_call = GateState::Passed;
+            }
+            DeleteOutcome::Cancelled => {}
+        }
+    }
 }
 
 impl Default for DeleteGates {
@@ -181,6 +262,7 @@ impl Default for DeleteGates {
             undo: GateState::Pending,
             hard_cap: GateState::Pending,
             flag: GateState::Pending,
+            delete_call: GateState::Pending,
         }
     }
 }
@@ -219,8 +301,8 @@ pub enum DeleteOutcome {
     Deleted,
     /// A gate stopped it.
     Blocked {
-        /// `env`, `sanity`, `polls`, `hard_cap`, `flag`.
-        gate: String,
+        /// The gate that stopped it.
+        gate: DeleteGate,
         /// Why.
         detail: String,
     },

@@ -79,7 +79,7 @@ async fn wait_for_gates(
 
 fn blocked_by(o: &DeleteOutcome) -> &str {
     match o {
-        DeleteOutcome::Blocked { gate, .. } => gate,
+        DeleteOutcome::Blocked { gate, .. } => gate.as_str(),
         DeleteOutcome::Deleted => "deleted",
         DeleteOutcome::Cancelled => "cancelled",
     }

@@ -7,7 +7,7 @@
 
 use chrono::Duration as ChronoDuration;
 use relink_domain::deletes::{
-    DeleteGates, DeleteKind, DeleteOutcome, EnvCheck, ExecuteDeleteInput, GateState,
+    DeleteGate, DeleteGates, DeleteKind, DeleteOutcome, EnvCheck, ExecuteDeleteInput, GateState,
     RecordDeleteInput, SafeDeleteInput,
 };
 use std::time::Duration;
@@ -60,7 +60,7 @@ impl SafeDeleteWorkflow {
             .await
             .unwrap_or_else(|e| EnvCheck::Legacy(Some(format!("the env check failed: {e}"))));
         if let Some(why) = env.blocked() {
-            return Self::stop(ctx, "env", why, |g, b| g.env = b).await;
+            return Self::stop(ctx, DeleteGate::Env, why).await;
         }
         ctx.state_mut(|s| s.gates.env = GateState::Passed);
         // The poll spacing and the undo window never go below the worker's floors
@@ -89,9 +89,8 @@ impl SafeDeleteWorkflow {
                 Err(e) => {
                     return Self::stop(
                         ctx,
-                        "polls",
+                        DeleteGate::Polls,
                         format!("poll {} failed: {e}", seen + 1),
-                        |g, b| g.polls = b,
                     )
                     .await;
                 }
@@ -115,16 +114,15 @@ impl SafeDeleteWorkflow {
             let too_early = last_at.is_some_and(|prev| obs.at - prev < spacing);
             ctx.state_mut(|s| s.gates.observations.push(obs.clone()));
             if !ok {
-                return Self::stop(ctx, "polls", detail, |g, b| g.polls = b).await;
+                return Self::stop(ctx, DeleteGate::Polls, detail).await;
             }
             if too_early {
                 early += 1;
                 if early > 5 {
                     return Self::stop(
                         ctx,
-                        "polls",
+                        DeleteGate::Polls,
                         "polls keep landing too early by the activity's clock".into(),
-                        |g, b| g.polls = b,
                     )
                     .await;
                 }
@@ -164,42 +162,23 @@ impl SafeDeleteWorkflow {
                 // intent may already count; record the failed attempt.
                 return Self::stop(
                     ctx,
-                    "delete_call",
+                    DeleteGate::DeleteCall,
                     format!("the DELETE step failed: {e}"),
-                    |g, b| g.flag = b,
                 )
                 .await;
             }
         };
-        ctx.state_mut(|s| match &outcome {
-            DeleteOutcome::Blocked { gate, detail } => {
-                let b = GateState::Blocked(detail.clone());
-                match gate.as_str() {
-                    "flag" => s.gates.flag = b,
-                    "hard_cap" => s.gates.hard_cap = b,
-                    "polls" => s.gates.polls = b,
-                    _ => s.gates.env = b,
-                }
-            }
-            _ => {
-                s.gates.flag = GateState::Passed;
-                s.gates.hard_cap = GateState::Passed;
-            }
-        });
+        ctx.state_mut(|s| s.gates.record(&outcome));
         Ok(outcome)
     }
 
     async fn stop(
         ctx: &mut WorkflowContext<Self>,
-        gate: &str,
+        gate: DeleteGate,
         detail: String,
-        set: impl FnOnce(&mut DeleteGates, GateState),
     ) -> WorkflowResult<DeleteOutcome> {
-        ctx.state_mut(|s| set(&mut s.gates, GateState::Blocked(detail.clone())));
-        let outcome = DeleteOutcome::Blocked {
-            gate: gate.into(),
-            detail,
-        };
+        ctx.state_mut(|s| s.gates.block(gate, detail.clone()));
+        let outcome = DeleteOutcome::Blocked { gate, detail };
         Self::record(ctx, outcome.clone()).await?;
         Ok(outcome)
     }

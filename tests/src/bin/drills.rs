@@ -33,6 +33,9 @@ struct Args {
     /// How many seeds the interleaving checker runs (`--only interleavings`).
     #[arg(long, default_value_t = 200)]
     seeds: u64,
+    /// The first seed of `--seeds` (seeds `first_seed ..= first_seed + seeds - 1`).
+    #[arg(long, default_value_t = 1)]
+    first_seed: u64,
     /// Run the interleaving checker on this one seed only (the replay of a failure).
     #[arg(long)]
     seed: Option<u64>,
@@ -159,7 +162,7 @@ async fn main() -> anyhow::Result<()> {
     if wants("interleavings") {
         let seeds: Vec<u64> = match args.seed {
             Some(s) => vec![s],
-            None => (1..=args.seeds).collect(),
+            None => (args.first_seed..args.first_seed.saturating_add(args.seeds)).collect(),
         };
         let started = std::time::Instant::now();
         let mut failing = Vec::new();
