@@ -140,6 +140,9 @@ pub async fn run_seed(opts: AppOptions, seed: u64) -> SeedResult {
         }
     }
     let created = log.lock().expect("log").created_by.len();
+    // Many seeds run in one process: give this seed's connections back now (the web
+    // tier shares this pool; the in-process worker closes its own when dropped).
+    app.store.pool().close().await;
     SeedResult {
         seed,
         actions,
