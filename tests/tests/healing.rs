@@ -681,3 +681,36 @@ async fn a_401_on_our_own_api_key_flips_nothing_and_alerts() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_401_about_the_account_itself_is_its_login_not_our_key() {
+    let app = spawn_app(AppOptions::default()).await;
+    app.unregister_webhooks().await;
+    let s = app.seed_account(AccountStatus::Connected, "OK").await;
+    let uid = s.unipile_id.clone().unwrap();
+    // Unipile answers the account read with 401 errors/disconnected_account: that
+    // account needs a fresh login (unipile-api.md §6.3); our key is fine.
+    app.sim_post(
+        "/_sim/faults",
+        json!({"route": "GET /api/v1/accounts/{id}", "status": 401, "error_type": "errors/disconnected_account", "count": 5}),
+    )
+    .await;
+    assert_eq!(
+        webhook(
+            &app,
+            Some(WEBHOOK_SECRET),
+            &status_body(&uid, "CREDENTIALS")
+        )
+        .await,
+        200
+    );
+    eventually(Duration::from_secs(30), "row reconnect_needed", || async {
+        (app.account(s.account).await.status == AccountStatus::ReconnectNeeded).then_some(())
+    })
+    .await;
+    let alerts = app.store.alerts().await.unwrap();
+    assert!(
+        !alerts.iter().any(|a| a.kind == "unipile.unauthorized"),
+        "not an alert about our API key: {alerts:?}"
+    );
+}

@@ -116,19 +116,22 @@ impl<'a> Call<'a> {
                 }
                 if f.count > 0 {
                     f.count -= 1;
-                    hit = Some((f.status, f.latency_ms));
+                    hit = Some((f.status, f.latency_ms, f.error_type.clone()));
                     break;
                 }
             }
             st.faults.retain(|f| f.count > 0);
             hit
         };
-        if let Some((status, latency)) = fault {
+        if let Some((status, latency, error_type)) = fault {
             if latency > 0 {
                 tokio::time::sleep(Duration::from_millis(latency)).await;
             }
             if status != 0 {
-                return Some(fault_error(status));
+                return Some(match error_type {
+                    Some(t) => error(status, &t, "Injected error", None),
+                    None => fault_error(status),
+                });
             }
         }
         let key = headers.get("x-api-key").and_then(|v| v.to_str().ok());

@@ -128,6 +128,10 @@ pub struct Fault {
     /// Delay before answering, in milliseconds.
     #[serde(default)]
     pub latency_ms: u64,
+    /// The error `type` of the answer (e.g. `errors/disconnected_account` for a 401
+    /// about one account's state); default: the usual type of `status`.
+    #[serde(default)]
+    pub error_type: Option<String>,
 }
 
 fn one() -> u32 {
