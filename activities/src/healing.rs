@@ -34,10 +34,6 @@ pub const ALERT_PASS_ABORTED: &str = "healing.pass_aborted";
 /// disagreed: those rows were left as they were.
 pub const ALERT_LISTING_DISAGREES: &str = "reconciler.listing_disagrees";
 
-/// How often a writer re-reads (row version, then Unipile) when its compare-and-set
-/// lost to a concurrent change before it gives up and leaves the row to the winner.
-const MOVED_RETRIES: usize = 3;
-
 /// The healing-loop activities.
 pub struct HealingActivities {
     store: Store,
@@ -92,11 +88,7 @@ impl HealingActivities {
             return Err(unipile_err(e));
         }
         let cause = e.to_string();
-        let run = format!(
-            "{}/{}",
-            info.workflow_id.as_deref().unwrap_or("-"),
-            info.workflow_run_id.as_deref().unwrap_or("-")
-        );
+        let run = run_key(ctx);
         self.store
             .raise_alert(
                 ALERT_PASS_ABORTED,
@@ -112,6 +104,17 @@ impl HealingActivities {
             .map_err(store_err)?;
         Ok(Listing::Aborted(cause))
     }
+}
+
+/// `<workflow id>/<run id>` of the activity's run: the dedup key of the alerts raised
+/// once per pass.
+fn run_key(ctx: &ActivityContext) -> String {
+    let info = ctx.info();
+    format!(
+        "{}/{}",
+        info.workflow_id.as_deref().unwrap_or("-"),
+        info.workflow_run_id.as_deref().unwrap_or("-")
+    )
 }
 
 /// Runs `work`, recording an activity heartbeat every 10 s until it finishes.
@@ -241,12 +244,7 @@ impl HealingActivities {
                 .filter_map(|r| r.connecting_since)
                 .min()
                 .unwrap_or(cutoff);
-            let intervals = self
-                .store
-                .linking_intervals(
-                    earliest
-                        - chrono::Duration::seconds(2 * relink_domain::truth::CREATION_SKEW_SECS),
-                )
+            let intervals = crate::matching::intervals_for(&self.store, earliest)
                 .await
                 .map_err(store_err)?;
             for row in rows {
@@ -261,13 +259,8 @@ impl HealingActivities {
                         .map(|a| a.id.clone())),
                     None => {
                         let since = row.connecting_since.unwrap_or(cutoff);
-                        let unclaimed = crate::matching::unclaimed(&listing, &claimed);
-                        match relink_domain::truth::match_first_connection(
-                            row.id,
-                            since,
-                            row.linkedin_member_id.as_deref(),
-                            &unclaimed,
-                            &intervals,
+                        match crate::matching::first_connection(
+                            &row, since, &listing, &claimed, &intervals,
                         ) {
                             FirstConnectionMatch::One { unipile_account_id } => {
                                 Ok(Some(unipile_account_id))
@@ -525,12 +518,7 @@ impl HealingActivities {
             }
         }
         if !disagreements.is_empty() {
-            let info = ctx.info();
-            let run = format!(
-                "{}/{}",
-                info.workflow_id.as_deref().unwrap_or("-"),
-                info.workflow_run_id.as_deref().unwrap_or("-")
-            );
+            let run = run_key(&ctx);
             report.disagreed = disagreements.len();
             self.store
                 .raise_alert(
@@ -596,7 +584,7 @@ impl HealingActivities {
         input: AccountStatusSyncInput,
     ) -> Result<SyncResult, ActivityError> {
         let mut last = None;
-        for _ in 0..MOVED_RETRIES {
+        for _ in 0..crate::MOVED_RETRIES {
             let (row, seen) = match self.reread(&input.unipile_account_id).await? {
                 Reread::NoRow => return Ok(SyncResult::UnknownAccount),
                 Reread::Found(_, Seen::Gone) => return Ok(SyncResult::Gone),

@@ -85,6 +85,10 @@ impl Activities {
     }
 }
 
+/// How often a writer re-reads (row version, then Unipile) when its compare-and-set
+/// lost to a concurrent change, before it leaves the row to whoever changed it.
+pub(crate) const MOVED_RETRIES: usize = 3;
+
 /// What Unipile says of one account now (`GET /api/v1/accounts/{id}`): its worst
 /// source status (an account without a readable one counts as `ERROR`, a blip), or
 /// [`Seen::Gone`] on a 404. A 401 whose error type describes the account's own state
@@ -237,7 +241,7 @@ impl Activities {
             &input.run_id,
         );
         let mut result = LinkResult::NotLive;
-        for _ in 0..3 {
+        for attempt in 0..MOVED_RETRIES {
             // The row's version is read before Unipile is asked whether the session is
             // live; the link is written only while the row is unchanged.
             let row = self
@@ -245,6 +249,10 @@ impl Activities {
                 .account(input.account_id)
                 .await
                 .map_err(store_err)?;
+            if attempt > 0 && row.link_token.as_deref() != Some(input.token.as_str()) {
+                // A newer link replaced this one since the last attempt: it decides.
+                break;
+            }
             let account = match self.unipile.get_account(&input.unipile_account_id).await {
                 Ok(a) => a,
                 Err(UnipileError::NotFound | UnipileError::AccountNeedsLogin { .. }) => {
@@ -268,22 +276,13 @@ impl Activities {
                 )
                 .await
                 .map_err(store_err)?;
-            // Moved while still `connecting` under this token: something recorded a newer
-            // read meanwhile (a webhook); read both again.
-            let retry = matches!(
-                result,
-                LinkResult::Moved {
-                    status: AccountStatus::Connecting
-                }
-            ) && self
-                .store
-                .account(input.account_id)
-                .await
-                .map_err(store_err)?
-                .link_token
-                .as_deref()
-                == Some(input.token.as_str());
-            if !retry {
+            // Moved while still `connecting`: something recorded a newer read meanwhile
+            // (a webhook) or replaced the token; the next attempt reads both again.
+            if result
+                != (LinkResult::Moved {
+                    status: AccountStatus::Connecting,
+                })
+            {
                 break;
             }
         }
@@ -305,9 +304,9 @@ impl Activities {
             let Some(id) = input.unipile_account_id else {
                 return Ok(None);
             };
-            return match self.unipile.get_account(&id).await {
-                Ok(a) if a.source_status() == Some(SourceStatus::Ok) => Ok(Some(a.id)),
-                Ok(_) | Err(UnipileError::NotFound) => Ok(None),
+            return match seen_now(&self.unipile, &id).await {
+                Ok(Seen::Source(SourceStatus::Ok)) => Ok(Some(id)),
+                Ok(_) => Ok(None),
                 Err(e) => Err(unipile_err(e)),
             };
         }
@@ -322,22 +321,11 @@ impl Activities {
             .await
             .map_err(unipile_err)?;
         let claimed = self.store.claimed_unipile_ids().await.map_err(store_err)?;
-        let intervals = self
-            .store
-            .linking_intervals(
-                input.linking_since
-                    - chrono::Duration::seconds(2 * relink_domain::truth::CREATION_SKEW_SECS),
-            )
+        let intervals = matching::intervals_for(&self.store, input.linking_since)
             .await
             .map_err(store_err)?;
-        let unclaimed = matching::unclaimed(&listing, &claimed);
-        let found = relink_domain::truth::match_first_connection(
-            row.id,
-            row.connecting_since.unwrap_or(input.linking_since),
-            row.linkedin_member_id.as_deref(),
-            &unclaimed,
-            &intervals,
-        );
+        let since = row.connecting_since.unwrap_or(input.linking_since);
+        let found = matching::first_connection(&row, since, &listing, &claimed, &intervals);
         // Ambiguity is left to the orphan watcher, which alerts on it.
         Ok(match found {
             relink_domain::truth::FirstConnectionMatch::One { unipile_account_id } => {

@@ -104,13 +104,6 @@ pub struct PlannedFlip {
     pub source_status: Option<SourceStatus>,
 }
 
-impl PlannedFlip {
-    /// True for flips away from `connected` (the ones the sanity gate counts).
-    pub fn is_away(&self) -> bool {
-        self.from == AccountStatus::Connected && self.to != AccountStatus::Connected
-    }
-}
-
 /// The reconciler's plan and what it did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReconcileReport {

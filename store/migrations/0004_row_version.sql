@@ -25,7 +25,10 @@ CREATE INDEX audit_left_connecting ON linkedin_account_audit_log (created_at)
     WHERE from_status = 'connecting';
 
 -- Send outcomes the platform's sender reports (POST /api/accounts/{id}/send-outcomes):
--- the failure-rate window counts the failures among a campaign's recent outcomes.
+-- the failure-rate window counts the failures among a campaign's recent outcomes. It
+-- replaces `campaign_send_failures`, which held failures only (a rate needs the sends
+-- too) and which no code ever wrote.
+DROP TABLE campaign_send_failures;
 CREATE TABLE campaign_send_outcomes (
     id             bigserial PRIMARY KEY,
     campaign_id    uuid NOT NULL REFERENCES campaigns(id),

@@ -68,10 +68,6 @@ pub(crate) async fn wake_after_disconnect(
     if resumed.is_empty() {
         return Ok(());
     }
-    sqlx::query("DELETE FROM campaign_send_failures WHERE campaign_id = ANY($1)")
-        .bind(resumed)
-        .execute(&mut *conn)
-        .await?;
     sqlx::query("DELETE FROM campaign_send_outcomes WHERE campaign_id = ANY($1)")
         .bind(resumed)
         .execute(&mut *conn)
@@ -87,40 +83,63 @@ pub(crate) async fn wake_after_disconnect(
     Ok(())
 }
 
-/// Pauses every campaign of `account` for the disconnect, inside the caller's
-/// transaction: each gets the `linkedin_account_disconnected` reason (kept if already
-/// there), becomes paused, and its active enrollments are soft-paused at their step.
-/// Returns the ids of the campaigns that now carry the reason.
-pub async fn pause_for_disconnect(
+/// Gives each of `campaigns` the pause `reason` (kept if already there) with `detail`,
+/// inside the caller's transaction: each becomes paused and its active enrollments are
+/// soft-paused at their step. The one way a campaign gets a pause reason from relink
+/// (a disconnect, a subscription end, a high failure rate). Returns the campaigns that
+/// got the reason just now. Set-based: three statements.
+pub(crate) async fn pause_campaigns(
     conn: &mut PgConnection,
-    account: AccountId,
+    campaigns: &[Uuid],
+    reason: PauseReason,
     detail: &str,
 ) -> Result<Vec<Uuid>, StoreError> {
-    let paused: Vec<Uuid> = sqlx::query_scalar(
+    let added: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO campaign_pauses (campaign_id, reason, detail) \
-         SELECT id, 'linkedin_account_disconnected', $2 \
-         FROM campaigns WHERE account_id = $1 \
+         SELECT id, $2, $3 FROM unnest($1::uuid[]) AS id \
          ON CONFLICT (campaign_id, reason) DO NOTHING RETURNING campaign_id",
     )
-    .bind(account.0)
+    .bind(campaigns)
+    .bind(reason.as_str())
     .bind(detail)
     .fetch_all(&mut *conn)
     .await?;
     sqlx::query(
         "UPDATE campaigns SET status = 'paused', status_changed_at = now() \
-         WHERE account_id = $1 AND status = 'active'",
+         WHERE id = ANY($1) AND status = 'active'",
     )
-    .bind(account.0)
+    .bind(campaigns)
     .execute(&mut *conn)
     .await?;
     sqlx::query(
-        "UPDATE campaign_enrollments e SET state = 'soft_paused', updated_at = now() \
-         FROM campaigns c WHERE e.campaign_id = c.id AND c.account_id = $1 AND e.state = 'active'",
+        "UPDATE campaign_enrollments SET state = 'soft_paused', updated_at = now() \
+         WHERE campaign_id = ANY($1) AND state = 'active'",
     )
-    .bind(account.0)
+    .bind(campaigns)
     .execute(&mut *conn)
     .await?;
-    Ok(paused)
+    Ok(added)
+}
+
+/// Pauses every campaign of `account` for the disconnect, inside the caller's
+/// transaction ([`pause_campaigns`] with `linkedin_account_disconnected`). Returns the
+/// ids of the campaigns that got the reason just now.
+pub async fn pause_for_disconnect(
+    conn: &mut PgConnection,
+    account: AccountId,
+    detail: &str,
+) -> Result<Vec<Uuid>, StoreError> {
+    let campaigns: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM campaigns WHERE account_id = $1")
+        .bind(account.0)
+        .fetch_all(&mut *conn)
+        .await?;
+    pause_campaigns(
+        conn,
+        &campaigns,
+        PauseReason::LinkedinAccountDisconnected,
+        detail,
+    )
+    .await
 }
 
 /// One campaign with its remaining pause reasons (the "pause hint").

@@ -362,26 +362,17 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let mut tx = self.pool.begin().await?;
         set_subscription_active(&mut tx, workspace, false).await?;
-        sqlx::query(
-            "INSERT INTO campaign_pauses (campaign_id, reason, detail) \
-             SELECT id, 'subscription_inactive', 'subscription ended' FROM campaigns WHERE workspace_id = $1 \
-             ON CONFLICT (campaign_id, reason) DO NOTHING",
+        let campaigns: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM campaigns WHERE workspace_id = $1")
+                .bind(workspace.0)
+                .fetch_all(&mut *tx)
+                .await?;
+        crate::campaigns::pause_campaigns(
+            &mut tx,
+            &campaigns,
+            PauseReason::SubscriptionInactive,
+            "subscription ended",
         )
-        .bind(workspace.0)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE campaigns SET status = 'paused', status_changed_at = now() WHERE workspace_id = $1 AND status = 'active'",
-        )
-        .bind(workspace.0)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE campaign_enrollments e SET state = 'soft_paused', updated_at = now() FROM campaigns c \
-             WHERE e.campaign_id = c.id AND c.workspace_id = $1 AND e.state = 'active'",
-        )
-        .bind(workspace.0)
-        .execute(&mut *tx)
         .await?;
         let n: i64 = sqlx::query_scalar(
             "SELECT count(*) FROM campaign_pauses p JOIN campaigns c ON c.id = p.campaign_id \

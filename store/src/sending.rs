@@ -520,31 +520,14 @@ impl Store {
         if report.outcome == relink_domain::inbound::SendOutcome::Failed
             && failure_rate_trips(failures, outcomes)
         {
-            let added = sqlx::query(
-                "INSERT INTO campaign_pauses (campaign_id, reason, detail) VALUES ($1, 'linkedin_high_failure_rate', $2) \
-                 ON CONFLICT (campaign_id, reason) DO NOTHING",
+            let added = crate::campaigns::pause_campaigns(
+                &mut tx,
+                &[report.campaign_id],
+                relink_domain::PauseReason::LinkedinHighFailureRate,
+                &format!("{failures} of the last {outcomes} sends failed"),
             )
-            .bind(report.campaign_id)
-            .bind(format!("{failures} of the last {outcomes} sends failed"))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if added == 1 {
-                sqlx::query(
-                    "UPDATE campaigns SET status = 'paused', status_changed_at = now() WHERE id = $1 AND status = 'active'",
-                )
-                .bind(report.campaign_id)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE campaign_enrollments SET state = 'soft_paused', updated_at = now() \
-                     WHERE campaign_id = $1 AND state = 'active'",
-                )
-                .bind(report.campaign_id)
-                .execute(&mut *tx)
-                .await?;
-                campaign_paused = true;
-            }
+            .await?;
+            campaign_paused = !added.is_empty();
         }
         tx.commit().await?;
         Ok(OutcomeEffect {

@@ -681,6 +681,52 @@ impl TestApp {
             .as_u16()
     }
 
+    /// The user finishes hosted auth on the link `url` (as answered by a click); with
+    /// `notify`, Unipile's notify callback is delivered. Returns the simulator's answer
+    /// (`account_id`, `status`, the deliveries).
+    pub async fn finish_hosted_auth(&self, url: &Value, notify: bool) -> Value {
+        self.sim_post(
+            "/_sim/hosted/complete",
+            json!({"url": url, "notify": notify}),
+        )
+        .await
+    }
+
+    /// Sets the source status of simulator account `uid` (Unipile sends its webhook).
+    pub async fn set_sim_status(&self, uid: &str, status: &str) {
+        self.sim_post(
+            &format!("/_sim/accounts/{uid}/status"),
+            json!({"status": status}),
+        )
+        .await;
+    }
+
+    /// Simulator account `uid` vanishes (GET → 404, absent from the listing; no webhook).
+    pub async fn vanish(&self, uid: &str) {
+        self.http
+            .delete(format!("{}/_sim/accounts/{uid}", self.sim_url))
+            .send()
+            .await
+            .expect("sim");
+    }
+
+    /// Waits (at most 30 s) until the row is `status`; returns it.
+    pub async fn wait_status(
+        &self,
+        id: AccountId,
+        status: AccountStatus,
+    ) -> relink_store::AccountRow {
+        eventually(
+            Duration::from_secs(30),
+            &format!("account {id} {status}"),
+            || async {
+                let r = self.account(id).await;
+                (r.status == status).then_some(r)
+            },
+        )
+        .await
+    }
+
     /// The account row.
     pub async fn account(&self, id: AccountId) -> relink_store::AccountRow {
         self.store.account(id).await.expect("account row")
@@ -759,6 +805,15 @@ pub fn worker_exe(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         worker.display()
     );
     Ok(worker)
+}
+
+/// An audit context for a change a test makes itself (`actor` = `test`).
+pub fn test_audit(action: &str) -> relink_store::AuditContext {
+    relink_store::AuditContext {
+        action: action.into(),
+        actor: "test".into(),
+        ..Default::default()
+    }
 }
 
 /// The worker's delete settings for a test: `given`, plus short Safe delete timing

@@ -5,7 +5,7 @@
 
 use relink_domain::{AccountStatus, PauseReason, healing::OrphanPassInput};
 use relink_starter::ops::{Pass, run_orphan_watcher, run_pass};
-use relink_tests::{AppOptions, TestApp, eventually, spawn_app};
+use relink_tests::{AppOptions, TestApp, eventually, spawn_app, test_audit};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -89,15 +89,8 @@ async fn a_reconnect_finished_while_the_reconciler_pages_is_not_undone() {
     // Page 1 said CREDENTIALS for Sam; Sam finishes hosted auth now.
     let (code, link) = app.click_reconnect(&s.token, &s.account.to_string()).await;
     assert_eq!(code, 200, "{link}");
-    app.sim_post(
-        "/_sim/hosted/complete",
-        json!({"url": link["url"], "notify": true}),
-    )
-    .await;
-    eventually(Duration::from_secs(30), "Sam relinked", || async {
-        (app.account(s.account).await.status == AccountStatus::Connected).then_some(())
-    })
-    .await;
+    app.finish_hosted_auth(&link["url"], true).await;
+    app.wait_status(s.account, AccountStatus::Connected).await;
     assert_page_two_still_held(&app, listed_before).await;
     let (_, report) = pass.await.unwrap().unwrap();
     assert_eq!(
@@ -140,11 +133,7 @@ async fn a_first_connection_finished_while_the_reconciler_pages_is_not_disconnec
         json!({"url": link["url"], "notify": true, "name": "Nia New"}),
     )
     .await;
-    let row = eventually(Duration::from_secs(30), "Nia linked", || async {
-        let r = app.account(seat).await;
-        (r.status == AccountStatus::Connected).then_some(r)
-    })
-    .await;
+    let row = app.wait_status(seat, AccountStatus::Connected).await;
     assert_page_two_still_held(&app, listed_before).await;
     let (_, report) = pass.await.unwrap().unwrap();
     assert_eq!(
@@ -173,16 +162,8 @@ async fn a_stale_ok_listing_does_not_recover_a_row_that_just_lost_its_session() 
     let uid = s.unipile_id.clone().unwrap();
     let (pass, listed_before) = pass_waiting_for_page_two(&app).await;
     // Page 1 said OK; now LinkedIn ends the session and the webhook flips the row.
-    app.sim_post(
-        &format!("/_sim/accounts/{uid}/status"),
-        json!({"status": "CREDENTIALS"}),
-    )
-    .await;
-    let a = relink_store::AuditContext {
-        action: "test.webhook".into(),
-        actor: "test".into(),
-        ..Default::default()
-    };
+    app.set_sim_status(&uid, "CREDENTIALS").await;
+    let a = test_audit("test.webhook");
     assert!(
         app.store
             .mark_reconnect_needed(s.account, relink_domain::SourceStatus::Credentials, &a)
@@ -208,11 +189,7 @@ async fn a_listing_and_a_fresh_read_that_disagree_write_nothing_and_alert_once()
     let uid = s.unipile_id.clone().unwrap();
     // The listing says CREDENTIALS, but the fresh read right before the write answers
     // 404: the two reads of Unipile disagree.
-    app.sim_post(
-        &format!("/_sim/accounts/{uid}/status"),
-        json!({"status": "CREDENTIALS"}),
-    )
-    .await;
+    app.set_sim_status(&uid, "CREDENTIALS").await;
     app.sim_post(
         "/_sim/faults",
         json!({"route": "GET /api/v1/accounts/{id}", "status": 404, "count": 1}),
@@ -298,11 +275,7 @@ async fn a_disconnected_row_whose_session_is_listed_ok_again_recovers() {
     let s = app.seed_account(AccountStatus::Connected, "OK").await;
     let uid = s.unipile_id.clone().unwrap();
     // One pass while the account is missing from Unipile: disconnected.
-    app.http
-        .delete(format!("{}/_sim/accounts/{uid}", app.sim_url))
-        .send()
-        .await
-        .unwrap();
+    app.vanish(&uid).await;
     run_pass(
         &app.temporal,
         &app.task_queue,
@@ -376,11 +349,7 @@ async fn reconnect_of_a_session_unipile_no_longer_has_links_afresh() {
     let app = spawn_app(AppOptions::default()).await;
     let s = app.seed_account(AccountStatus::ReconnectNeeded, "OK").await;
     let uid = s.unipile_id.clone().unwrap();
-    app.http
-        .delete(format!("{}/_sim/accounts/{uid}", app.sim_url))
-        .send()
-        .await
-        .unwrap();
+    app.vanish(&uid).await;
     let (code, body) = app.click_reconnect(&s.token, &s.account.to_string()).await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(
@@ -402,26 +371,15 @@ async fn a_relink_by_the_notify_callback_withdraws_the_pending_reconnect_email()
     let s = app
         .seed_account(AccountStatus::Connected, "CREDENTIALS")
         .await;
-    let a = relink_store::AuditContext {
-        action: "test.webhook".into(),
-        actor: "test".into(),
-        ..Default::default()
-    };
+    let a = test_audit("test.webhook");
     app.store
         .mark_reconnect_needed(s.account, relink_domain::SourceStatus::Credentials, &a)
         .await
         .unwrap();
     assert_eq!(pending_emails(&app, s.account).await, 1);
     let (_, link) = app.click_reconnect(&s.token, &s.account.to_string()).await;
-    app.sim_post(
-        "/_sim/hosted/complete",
-        json!({"url": link["url"], "notify": true}),
-    )
-    .await;
-    eventually(Duration::from_secs(30), "relinked", || async {
-        (app.account(s.account).await.status == AccountStatus::Connected).then_some(())
-    })
-    .await;
+    app.finish_hosted_auth(&link["url"], true).await;
+    app.wait_status(s.account, AccountStatus::Connected).await;
     assert_eq!(
         pending_emails(&app, s.account).await,
         0,
