@@ -70,7 +70,7 @@ impl HealingActivities {
         &self,
         ctx: &ActivityContext,
         pass: &str,
-        listing: impl std::future::Future<Output = Result<Vec<T>, UnipileError>>,
+        listing: impl Future<Output = Result<Vec<T>, UnipileError>>,
     ) -> Result<Listing<T>, ActivityError> {
         // The pass activities have a 60 s heartbeat timeout: a long listing (many pages,
         // a slow Unipile) heartbeats every 10 s so that it is not timed out mid-way.
@@ -118,7 +118,7 @@ fn run_key(ctx: &ActivityContext) -> String {
 }
 
 /// Runs `work`, recording an activity heartbeat every 10 s until it finishes.
-async fn with_heartbeats<F: std::future::Future>(ctx: &ActivityContext, work: F) -> F::Output {
+async fn with_heartbeats<F: Future>(ctx: &ActivityContext, work: F) -> F::Output {
     tokio::pin!(work);
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
     tick.tick().await;
@@ -149,7 +149,7 @@ enum Reread {
     /// No row is linked to this Unipile account.
     NoRow,
     /// The row (read first) and what Unipile says of its account now.
-    Found(relink_store::AccountRow, Seen),
+    Found(Box<relink_store::AccountRow>, Seen),
 }
 
 impl HealingActivities {
@@ -166,7 +166,7 @@ impl HealingActivities {
             return Ok(Reread::NoRow);
         };
         match crate::seen_now(&self.unipile, unipile_account_id).await {
-            Ok(seen) => Ok(Reread::Found(row, seen)),
+            Ok(seen) => Ok(Reread::Found(Box::new(row), seen)),
             Err(UnipileError::Unauthorized { body }) => {
                 self.alert_unauthorized(&body).await?;
                 Err(permanent("Unipile rejected our API key".into()))
@@ -588,7 +588,7 @@ impl HealingActivities {
             let (row, seen) = match self.reread(&input.unipile_account_id).await? {
                 Reread::NoRow => return Ok(SyncResult::UnknownAccount),
                 Reread::Found(_, Seen::Gone) => return Ok(SyncResult::Gone),
-                Reread::Found(row, seen) => (row, seen),
+                Reread::Found(row, seen) => (*row, seen),
             };
             let Seen::Source(src) = seen else {
                 return Ok(SyncResult::Gone);
@@ -634,7 +634,7 @@ impl HealingActivities {
     ) -> Result<BlipCheck, ActivityError> {
         let (row, seen) = match self.reread(&input.unipile_account_id).await? {
             Reread::NoRow => return Ok(BlipCheck::Healed),
-            Reread::Found(row, seen) => (row, seen),
+            Reread::Found(row, seen) => (*row, seen),
         };
         match seen {
             Seen::Source(s) if s.is_blip() => {

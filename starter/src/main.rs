@@ -296,8 +296,8 @@ async fn main() -> anyhow::Result<()> {
                     caps.weekly
                 );
                 println!(
-                    "  {:<12} {:>5}  {:<12} {}",
-                    "day (UTC)", "slots", "limited by", "window opens (UTC)"
+                    "  {:<12} {:>5}  {:<12} window opens (UTC)",
+                    "day (UTC)", "slots", "limited by"
                 );
                 for d in plan {
                     println!(

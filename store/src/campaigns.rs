@@ -188,8 +188,9 @@ impl Store {
              FROM campaigns c LEFT JOIN campaign_pauses p ON p.campaign_id = c.id \
              WHERE {filter} GROUP BY c.id ORDER BY c.name, c.id"
         );
-        let rows: Vec<(Uuid, Uuid, String, String, DateTime<Utc>, Vec<String>)> =
-            sqlx::query_as(&sql).bind(id).fetch_all(&self.pool).await?;
+        /// id, account, name, status, status changed at, pause reasons.
+        type Row = (Uuid, Uuid, String, String, DateTime<Utc>, Vec<String>);
+        let rows: Vec<Row> = sqlx::query_as(&sql).bind(id).fetch_all(&self.pool).await?;
         rows.into_iter()
             .map(|(id, account, name, status, changed, reasons)| {
                 Ok(CampaignView {

@@ -166,13 +166,15 @@ pub async fn seed_demo(store: &Store) -> Result<DemoSeed, StoreError> {
         format!("ACoAA{}", fake_unipile_id()),
         format!("ACoAA{}", fake_unipile_id()),
     );
-    let specs: [(
-        &str,
+    /// Display name, status, Unipile account id, member id, campaigns with their pauses.
+    type Seat<'a> = (
+        &'a str,
         AccountStatus,
-        Option<&str>,
-        Option<&str>,
-        &[(&str, &[PauseReason])],
-    ); 3] = [
+        Option<&'a str>,
+        Option<&'a str>,
+        &'a [(&'a str, &'a [PauseReason])],
+    );
+    let specs: [Seat; 3] = [
         (
             "Alex Example",
             AccountStatus::Connected,

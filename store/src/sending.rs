@@ -312,7 +312,9 @@ pub(crate) async fn load_settings(
     conn: &mut PgConnection,
     account: AccountId,
 ) -> Result<SendSettings, StoreError> {
-    let row: Option<(String, NaiveTime, NaiveTime, Vec<i16>, Option<NaiveDate>)> = sqlx::query_as(
+    /// time zone, window start, window end, active days, ramp start.
+    type Row = (String, NaiveTime, NaiveTime, Vec<i16>, Option<NaiveDate>);
+    let row: Option<Row> = sqlx::query_as(
         "SELECT time_zone, window_start, window_end, active_days, ramp_start FROM account_send_settings WHERE account_id = $1",
     )
     .bind(account.0)

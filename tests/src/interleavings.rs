@@ -479,12 +479,12 @@ async fn check(app: &TestApp, log: &Mutex<Log>, seats: &[Seat]) -> Vec<String> {
         }
         if let Some(uid) = &row.unipile_account_id {
             let src = sim_status(app, uid).await;
-            let ok = match (row.status, src.as_deref()) {
-                (AccountStatus::Connected, Some("OK")) => true,
-                (AccountStatus::ReconnectNeeded, Some("CREDENTIALS")) => true,
-                (AccountStatus::Disconnected, None) => true,
-                _ => false,
-            };
+            let ok = matches!(
+                (row.status, src.as_deref()),
+                (AccountStatus::Connected, Some("OK"))
+                    | (AccountStatus::ReconnectNeeded, Some("CREDENTIALS"))
+                    | (AccountStatus::Disconnected, None)
+            );
             if !ok {
                 v.push(format!(
                     "{who}: row {} but Unipile says {src:?}",

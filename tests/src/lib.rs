@@ -3,6 +3,7 @@
 //! `./dev test` provides, creates a fresh migrated database and a unique task queue,
 //! and runs unipile-sim, the web tier (both on port 0) and a worker in-process.
 //! Tests speak HTTP and assert database rows and the simulator's request log.
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 pub mod drills;
 pub mod interleavings;

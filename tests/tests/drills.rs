@@ -1,6 +1,7 @@
 //! The fast subset of the fault drills (`./dev drills` runs them all, with a worker
 //! process killed by SIGKILL and its own Temporal server): here the worker runs
 //! in-process and the shared Temporal dev server and PostgreSQL stay up.
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_tests::{
     AppOptions,

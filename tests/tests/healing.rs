@@ -1,6 +1,7 @@
 //! The healing loops against real Temporal, PostgreSQL and unipile-sim: the
 //! account-status webhook, the orphan watcher, the sweeper, the user's Resume and the
 //! reconciler with its sanity gate.
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_domain::{AccountStatus, PauseReason};
 use relink_starter::ops::{Pass, run_pass};

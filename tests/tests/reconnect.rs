@@ -1,5 +1,6 @@
 //! The Reconnect flow end to end: web tier → Temporal workflow → unipile-sim →
 //! PostgreSQL, on a real Temporal dev server and a real database.
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_domain::AccountStatus;
 use relink_tests::{AppOptions, eventually, spawn_app};
@@ -12,8 +13,7 @@ const LINK: &str = "POST /api/v1/hosted/accounts/link";
 fn newest_link_token(requests: &[Value]) -> String {
     requests
         .iter()
-        .filter(|r| r["route"] == LINK)
-        .last()
+        .rfind(|r| r["route"] == LINK)
         .and_then(|r| r["body"]["name"].as_str())
         .expect("a link request with a name")
         .to_string()

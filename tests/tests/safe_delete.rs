@@ -1,5 +1,6 @@
 //! Safe delete: every gate blocking on its own, the hard cap under 20 concurrent
 //! deletes, and the undo window (short timings: polls 1 s apart, undo 1 s).
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_domain::{
     AccountStatus,

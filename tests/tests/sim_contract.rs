@@ -1,5 +1,6 @@
 //! unipile-sim answers with the shapes of Unipile's published v1 OpenAPI document
 //! (`../shared/fixtures/unipile/openapi-v1-subset.json`, read in place, never copied).
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_domain::AccountStatus;
 use relink_tests::{AppOptions, SIM_KEY, fixture, spawn_app};
@@ -191,7 +192,9 @@ async fn deliveries_carry_no_json_content_type_and_are_retried_until_200() {
     use std::sync::{Arc, Mutex};
     let app = spawn_app(AppOptions::default()).await;
     app.unregister_webhooks().await; // only this test's receivers below
-    let seen: Arc<Mutex<Vec<(Option<String>, Option<String>, Vec<u8>)>>> = Arc::default();
+    /// Content type, authentication header and body of one delivery.
+    type Delivery = (Option<String>, Option<String>, Vec<u8>);
+    let seen: Arc<Mutex<Vec<Delivery>>> = Arc::default();
     let seen2 = seen.clone();
     let hook = Router::new().route(
         "/hook",
@@ -239,17 +242,15 @@ async fn deliveries_carry_no_json_content_type_and_are_retried_until_200() {
         || async { (seen.lock().unwrap().len() >= 3).then_some(()) },
     )
     .await;
-    let seen = seen.lock().unwrap();
-    for (ct, auth, body) in seen.iter() {
-        assert_eq!(ct, &None, "no content type, as Unipile sends it");
+    for (ct, auth, body) in seen.lock().unwrap().clone() {
+        assert_eq!(ct, None, "no content type, as Unipile sends it");
         assert_eq!(auth.as_deref(), Some("sekret"));
-        let v: Value = serde_json::from_slice(body).unwrap();
+        let v: Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(
             v,
             json!({"AccountStatus": {"account_id": id, "account_type": "LINKEDIN", "message": "CREDENTIALS"}})
         );
     }
-    drop(seen);
     // OK is not in Unipile's default event set: default registrations are not told.
     let r = app
         .http

@@ -153,6 +153,8 @@ impl<'a> Call<'a> {
     }
 }
 
+// An axum `Response` is this module's error: handlers return it as is.
+#[allow(clippy::result_large_err)]
 fn parse_body(body: &Bytes) -> Result<Value, Response> {
     serde_json::from_slice(body).map_err(|e| {
         error(
@@ -270,6 +272,7 @@ fn valid_unipile_datetime(s: &str) -> bool {
         && s.as_bytes()[19] == b'.'
 }
 
+#[allow(clippy::result_large_err)]
 fn validate_link(body: &Value, s: &Shared) -> Result<(), Response> {
     let bad = |detail: &str| {
         Err(error(

@@ -15,7 +15,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: SimConfig) -> Self {
+    pub(crate) fn new(config: SimConfig) -> Self {
         Shared {
             config,
             state: Mutex::new(SimState::default()),
@@ -28,7 +28,7 @@ impl Shared {
 
     /// Locks the state; a poisoned lock (a panicked handler) is recovered because the
     /// state is plain data with no half-applied invariants across awaits.
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, SimState> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, SimState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -55,7 +55,7 @@ pub(crate) struct SimAccount {
 
 impl SimAccount {
     /// The account in Unipile's v1 `Account` shape (unipile-api.md §4).
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({
             "object": "Account",
             "type": self.kind,
@@ -100,7 +100,7 @@ impl SimWebhook {
     /// Whether this webhook receives `message` (an AccountStatus message such as `OK`).
     /// Without explicit events, Unipile's default set covers everything except
     /// CONNECTING, OK and STOPPED (unipile-api.md §10.1).
-    pub fn wants(&self, message: &str) -> bool {
+    pub(crate) fn wants(&self, message: &str) -> bool {
         let event = message.to_ascii_lowercase();
         match &self.events {
             Some(events) => events.iter().any(|e| e == &event),

@@ -224,7 +224,7 @@ impl UnipileClient {
     /// Every item of `GET /api/v1/accounts` decoded as `T`, following the cursor until
     /// it is null (pages of 250); any page's failure fails the whole listing.
     async fn list_all<T: DeserializeOwned>(&self) -> Result<Vec<T>, UnipileError> {
-        self.follow_pages("accounts", MAX_PAGE_SIZE, |page: types::Page<T>| {
+        self.follow_pages("accounts", MAX_PAGE_SIZE, |page: Page<T>| {
             (page.items, page.cursor)
         })
         .await

@@ -367,18 +367,12 @@ async fn webhook_registration_is_idempotent_on_request_url() {
 fn a_401_about_one_account_is_not_a_401_about_our_key() {
     let body = |t: &str| format!(r#"{{"status":401,"type":"{t}","title":"x"}}"#);
     assert_eq!(
-        crate::account_state_401(&body("errors/disconnected_account")).as_deref(),
+        account_state_401(&body("errors/disconnected_account")).as_deref(),
         Some("errors/disconnected_account")
     );
-    assert!(crate::account_state_401(&body("errors/expired_credentials")).is_some());
-    assert!(crate::account_state_401(&body("errors/invalid_credentials")).is_some());
-    assert_eq!(
-        crate::account_state_401(&body("errors/missing_credentials")),
-        None
-    );
-    assert_eq!(
-        crate::account_state_401(&body("errors/multiple_sessions")),
-        None
-    );
-    assert_eq!(crate::account_state_401("not json"), None);
+    assert!(account_state_401(&body("errors/expired_credentials")).is_some());
+    assert!(account_state_401(&body("errors/invalid_credentials")).is_some());
+    assert_eq!(account_state_401(&body("errors/missing_credentials")), None);
+    assert_eq!(account_state_401(&body("errors/multiple_sessions")), None);
+    assert_eq!(account_state_401("not json"), None);
 }

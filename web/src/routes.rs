@@ -137,7 +137,7 @@ async fn list_accounts(
 
 /// Answer of `POST /api/accounts/{id}/reconnect`.
 #[derive(Serialize, Deserialize, Debug)]
-pub struct ReconnectResponse {
+pub(crate) struct ReconnectResponse {
     /// Hosted-auth url to open.
     pub url: String,
     /// When the link expires (UTC).

@@ -6,6 +6,7 @@
 //! from `/proc/<pid>/status`, reset through `/proc/<pid>/clear_refs` before the pass)
 //! and logs every SQL statement it executes (`sqlx::query` at DEBUG), which the bench
 //! counts. Debug build: the numbers are for comparison within one run.
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use clap::Parser;
 use relink_domain::{AccountStatus, healing::SweepInput};
