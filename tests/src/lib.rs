@@ -18,7 +18,6 @@ use std::{
     time::{Duration, Instant},
 };
 use temporalio_client::Client;
-use temporalio_sdk::{Runtime, Worker};
 use tokio::sync::oneshot;
 use url::Url;
 
@@ -103,6 +102,27 @@ struct WorkerConfig {
     database_url: String,
     sim_url: String,
     public_base_url: String,
+}
+
+impl WorkerConfig {
+    /// The settings the `worker` binary would read from its environment.
+    fn settings(&self) -> anyhow::Result<relink_worker::WorkerSettings> {
+        Ok(relink_worker::WorkerSettings {
+            temporal: relink_runtime::TemporalSettings {
+                temporal_address: self.temporal_address.clone(),
+                temporal_namespace: "default".into(),
+                task_queue: self.task_queue.clone(),
+            },
+            unipile: relink_runtime::UnipileSettings {
+                unipile_dsn: self.sim_url.parse()?,
+                unipile_api_key: SIM_KEY.into(),
+                unipile_timeout_secs: self.unipile_timeout_secs,
+            },
+            database: relink_runtime::DatabaseSettings::new(self.database_url.clone()),
+            public_base_url: self.public_base_url.parse()?,
+            webhook: relink_runtime::WebhookSecretSettings::new(WEBHOOK_SECRET),
+        })
+    }
 }
 
 /// A worker under test: in-process on its own thread and Tokio runtime, so that it can
@@ -195,38 +215,17 @@ impl WorkerHandle {
                 }
             };
             rt.block_on(async move {
-                let built = async {
-                    let unipile = relink_worker::UnipileSettings {
-                        unipile_dsn: cfg.sim_url.parse()?,
-                        unipile_api_key: SIM_KEY.into(),
-                        unipile_timeout_secs: cfg.unipile_timeout_secs,
-                    };
-                    let env = with_test_delete_floors(&cfg.delete_env);
-                    let reader: relink_activities::EnvReader =
-                        std::sync::Arc::new(move |k: &str| {
-                            env.iter()
-                                .find(|(name, _)| *name == k)
-                                .map(|(_, v)| v.to_string())
-                        });
-                    let activities = relink_worker::build_activities(
-                        &cfg.database_url,
-                        &unipile,
-                        cfg.public_base_url.parse::<Url>()?,
-                        reader,
-                    )
-                    .await?;
-                    let client =
-                        relink_worker::connect_temporal(&cfg.temporal_address, "default").await?;
-                    let runtime = Runtime::from_current_tokio(Default::default())?;
-                    let worker = Worker::new(
-                        &runtime,
-                        client,
-                        relink_worker::worker_options(&cfg.task_queue, activities)?,
-                    )?;
-                    anyhow::Ok((runtime, worker))
-                }
-                .await;
-                let (_runtime, mut worker) = match built {
+                let env = with_test_delete_floors(&cfg.delete_env);
+                let reader: relink_activities::EnvReader = std::sync::Arc::new(move |k: &str| {
+                    env.iter()
+                        .find(|(name, _)| *name == k)
+                        .map(|(_, v)| v.to_string())
+                });
+                let worker = match cfg.settings() {
+                    Ok(settings) => relink_worker::build(&settings, reader).await,
+                    Err(e) => Err(e),
+                };
+                let worker = match worker {
                     Ok(w) => {
                         let _ = ready_tx.send(Ok(()));
                         w
@@ -236,6 +235,8 @@ impl WorkerHandle {
                         return;
                     }
                 };
+                // Dropping the worker's future mid-flight is the crash being modelled:
+                // nothing is drained.
                 tokio::select! {
                     r = worker.run() => { if let Err(e) = r { eprintln!("worker stopped: {e}"); } }
                     _ = killed => {}
@@ -308,23 +309,13 @@ pub fn fixture(name: &str) -> Value {
 
 /// Starts a fresh relink: new database, simulator, web tier and worker.
 pub async fn spawn_app(opts: AppOptions) -> TestApp {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,relink=info".into()),
-        )
-        .with_test_writer()
-        .try_init();
+    relink_runtime::init_test_tracing();
     let admin_url = std::env::var("RELINK_TEST_DATABASE_URL")
         .or_else(|_| std::env::var("DATABASE_URL"))
         .expect("RELINK_TEST_DATABASE_URL or DATABASE_URL must point at a PostgreSQL server (./dev test sets it)");
     let database_url = fresh_database(&admin_url)
         .await
         .expect("create test database");
-    let store = Store::connect(&database_url, 10)
-        .await
-        .expect("connect test database");
-    store.migrate().await.expect("migrate");
 
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -343,27 +334,32 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         .temporal_address
         .clone()
         .unwrap_or_else(|| env_or("TEMPORAL_ADDRESS", "127.0.0.1:7233"));
-    let temporal = relink_worker::connect_temporal(&temporal_address, "default")
+    let temporal = relink_runtime::connect_temporal(&temporal_address, "default")
         .await
         .expect("a Temporal server at TEMPORAL_ADDRESS (./dev test starts one)");
     let task_queue = format!("relink-test-{}", uuid::Uuid::new_v4().simple());
 
-    let web_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    // The web tier as the `web` binary builds it (it applies the migrations).
+    let web = relink_web::build(&relink_web::WebSettings {
+        temporal: relink_runtime::TemporalSettings {
+            temporal_address: temporal_address.clone(),
+            temporal_namespace: "default".into(),
+            task_queue: task_queue.clone(),
+        },
+        database: relink_runtime::DatabaseSettings::new(database_url.clone()),
+        web_addr: ([127, 0, 0, 1], 0).into(),
+        link_reuse_window_secs: opts.link_reuse_window.as_secs(),
+        link_ttl_secs: opts.link_ttl.as_secs(),
+        webhook: relink_runtime::WebhookSecretSettings::new(WEBHOOK_SECRET),
+        blip_tolerance_secs: opts.blip_tolerance.as_secs(),
+    })
+    .await
+    .expect("web tier starts");
+    let web_url = format!("http://{}", web.local_addr());
+    tokio::spawn(web.run_until(std::future::pending()));
+    let store = Store::connect(&database_url, 10)
         .await
-        .expect("bind web");
-    let web_url = format!("http://{}", web_listener.local_addr().expect("addr"));
-    let state = relink_web::AppState {
-        store: store.clone(),
-        temporal: temporal.clone(),
-        task_queue: task_queue.clone(),
-        link_reuse_window: opts.link_reuse_window,
-        link_ttl: opts.link_ttl,
-        webhook_secret: WEBHOOK_SECRET.into(),
-        blip_tolerance: opts.blip_tolerance,
-    };
-    tokio::spawn(async move {
-        let _ = axum::serve(web_listener, relink_web::app(state)).await;
-    });
+        .expect("connect test database");
 
     let worker_config = WorkerConfig {
         process: opts.worker_process.clone(),
@@ -375,21 +371,6 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         sim_url: sim_url.clone(),
         public_base_url: web_url.clone(),
     };
-    let unipile = relink_worker::UnipileSettings {
-        unipile_dsn: sim_url.parse().expect("sim url"),
-        unipile_api_key: SIM_KEY.into(),
-        unipile_timeout_secs: 5,
-    };
-    // A worker process registers the webhook itself when it starts (as in production).
-    if opts.worker_process.is_none() {
-        relink_worker::register_account_status_webhook(
-            &unipile.client().expect("client"),
-            &web_url.parse().expect("web url"),
-            WEBHOOK_SECRET,
-        )
-        .await
-        .expect("webhook registration");
-    }
     let worker = Some(WorkerHandle::start(worker_config.clone()));
     TestApp {
         store,

@@ -8,8 +8,9 @@ pub use types::*;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Serialize, de::DeserializeOwned};
-use std::{fmt, time::Duration};
+use std::time::Duration;
 use url::Url;
 
 /// The largest page Unipile serves (unipile-api.md §3: `limit` 1–250).
@@ -108,9 +109,9 @@ pub fn account_state_401(body: &str) -> Option<String> {
     account_state.then_some(t)
 }
 
-/// The Unipile API key: never printed by `Debug`.
-#[derive(Clone)]
-pub struct ApiKey(String);
+/// The Unipile API key (a [`SecretString`]: `Debug` prints it redacted).
+#[derive(Clone, Debug)]
+pub struct ApiKey(SecretString);
 
 impl ApiKey {
     /// Wraps a key. Errors when it is empty.
@@ -119,14 +120,8 @@ impl ApiKey {
         if key.trim().is_empty() {
             Err("API key is empty")
         } else {
-            Ok(ApiKey(key))
+            Ok(ApiKey(SecretString::from(key)))
         }
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(****)")
     }
 }
 
@@ -182,7 +177,7 @@ impl UnipileClient {
         let mut req = self
             .http
             .request(method, url)
-            .header("X-API-KEY", &self.api_key.0)
+            .header("X-API-KEY", self.api_key.0.expose_secret())
             .header(reqwest::header::ACCEPT, "application/json");
         if let Some(body) = body {
             req = req.json(body);

@@ -9,9 +9,11 @@ mod webhooks;
 
 pub use error::AppError;
 
+use anyhow::Context;
 use axum::{Router, extract::DefaultBodyLimit};
+use relink_runtime::{DatabaseSettings, SecretString, TemporalSettings, WebhookSecretSettings};
 use relink_store::Store;
-use std::time::Duration;
+use std::{future::Future, net::SocketAddr, time::Duration};
 use temporalio_client::Client;
 
 /// Largest request body accepted anywhere (bytes). Unipile's callbacks and our JSON
@@ -32,7 +34,7 @@ pub struct AppState {
     /// Hosted-auth link lifetime.
     pub link_ttl: Duration,
     /// The `Unipile-Auth` secret of the account-status webhook.
-    pub webhook_secret: String,
+    pub webhook_secret: SecretString,
     /// How long a sync blip may last before campaigns pause.
     pub blip_tolerance: Duration,
 }
@@ -42,4 +44,110 @@ pub fn app(state: AppState) -> Router {
     routes::routes()
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Largest number of PostgreSQL connections one web tier holds.
+const DATABASE_POOL_SIZE: u32 = 10;
+
+/// Everything the web tier reads at start-up.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WebSettings {
+    /// Temporal frontend, namespace and task queue.
+    #[command(flatten)]
+    pub temporal: TemporalSettings,
+    /// The application database.
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    /// Address to listen on (port 0 picks a free port; see [`WebApp::local_addr`]).
+    #[arg(
+        long,
+        env = "WEB_ADDR",
+        value_name = "WEB_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub web_addr: SocketAddr,
+    /// Hosted-auth link reuse window, seconds (DESIGN.md: 90).
+    #[arg(
+        long,
+        env = "LINK_REUSE_WINDOW_SECS",
+        value_name = "LINK_REUSE_WINDOW_SECS",
+        default_value_t = 90
+    )]
+    pub link_reuse_window_secs: u64,
+    /// Hosted-auth link lifetime, seconds (at least the reuse window).
+    #[arg(
+        long,
+        env = "LINK_TTL_SECS",
+        value_name = "LINK_TTL_SECS",
+        default_value_t = 900
+    )]
+    pub link_ttl_secs: u64,
+    /// The account-status webhook's shared secret.
+    #[command(flatten)]
+    pub webhook: WebhookSecretSettings,
+    /// How long an ERROR/STOPPED blip may last before campaigns pause, seconds.
+    #[arg(long, env = "BLIP_TOLERANCE_SECS", value_name = "BLIP_TOLERANCE_SECS", default_value_t = relink_domain::healing::DEFAULT_BLIP_TOLERANCE_SECS)]
+    pub blip_tolerance_secs: u64,
+}
+
+/// A built web tier: its listener is bound, its database migrated.
+pub struct WebApp {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    local_addr: SocketAddr,
+}
+
+impl WebApp {
+    /// The address it listens on (the chosen port when `WEB_ADDR` named port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    ///
+    /// Errors: the listener failed.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        tracing::info!(addr = %self.local_addr, "web listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Builds the web tier: checks the settings, connects to PostgreSQL and applies the
+/// migrations, connects to Temporal and binds `WEB_ADDR`. The `web` binary and the test
+/// harness both start the web tier through this function.
+///
+/// Errors: a bad setting (naming its variable), PostgreSQL or Temporal not answering,
+/// or the address already in use.
+pub async fn build(settings: &WebSettings) -> anyhow::Result<WebApp> {
+    let webhook_secret = settings.webhook.secret()?.clone();
+    if settings.link_ttl_secs < settings.link_reuse_window_secs {
+        anyhow::bail!("LINK_TTL_SECS must be at least LINK_REUSE_WINDOW_SECS");
+    }
+    let store = settings.database.connect(DATABASE_POOL_SIZE).await?;
+    store.migrate().await.context("applying migrations")?;
+    let temporal = settings.temporal.connect().await?;
+    let state = AppState {
+        store,
+        temporal,
+        task_queue: settings.temporal.task_queue.clone(),
+        link_reuse_window: Duration::from_secs(settings.link_reuse_window_secs),
+        link_ttl: Duration::from_secs(settings.link_ttl_secs),
+        webhook_secret,
+        blip_tolerance: Duration::from_secs(settings.blip_tolerance_secs.max(1)),
+    };
+    let listener = tokio::net::TcpListener::bind(settings.web_addr)
+        .await
+        .with_context(|| format!("WEB_ADDR: cannot listen on {}", settings.web_addr))?;
+    let local_addr = listener.local_addr()?;
+    Ok(WebApp {
+        listener,
+        router: app(state),
+        local_addr,
+    })
 }

@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq;
 use temporalio_client::{WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions};
 
 use crate::{AppError, AppState};
+use relink_runtime::ExposeSecret;
 
 /// Constant-time comparison of the presented secret with ours. Both sides are hashed
 /// first so that neither the content nor the length leaks through timing.
@@ -37,7 +38,9 @@ pub(crate) async fn account_status(
         .get("unipile-auth")
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    if presented.is_empty() || !secret_matches(presented, state.webhook_secret.as_bytes()) {
+    if presented.is_empty()
+        || !secret_matches(presented, state.webhook_secret.expose_secret().as_bytes())
+    {
         return Err(AppError::Unauthorized(
             "missing or wrong Unipile-Auth".into(),
         ));

@@ -140,7 +140,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let app = spawn_app(opts).await;
     app.quiet_webhooks().await;
-    let unipile = relink_worker::UnipileSettings {
+    let unipile = relink_runtime::UnipileSettings {
         unipile_dsn: app.sim_url.parse()?,
         unipile_api_key: relink_tests::SIM_KEY.into(),
         unipile_timeout_secs: 60,
