@@ -45,6 +45,48 @@ pub struct LinkRequest {
     pub actor: String,
 }
 
+/// Why the Reconnect workflow refused a [`LinkRequest`]. The Rust SDK carries an update's
+/// failure to the caller as a message only, so the message starts with the refusal's
+/// code ([`LinkRefusal::message`]) and the web tier reads it back with
+/// [`LinkRefusal::from_failure_message`]: one definition on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkRefusal {
+    /// The run has decided its outcome; the caller retries, which starts a fresh run.
+    RunFinished,
+    /// The account is connected and no link of this run is out: nothing to reconnect.
+    AlreadyConnected,
+}
+
+impl LinkRefusal {
+    const ALL: [LinkRefusal; 2] = [LinkRefusal::RunFinished, LinkRefusal::AlreadyConnected];
+
+    /// The stable code, e.g. `relink.AlreadyConnected`.
+    pub fn code(self) -> &'static str {
+        match self {
+            LinkRefusal::RunFinished => "relink.RunFinished",
+            LinkRefusal::AlreadyConnected => "relink.AlreadyConnected",
+        }
+    }
+
+    /// The update failure's message: `<code>: <explanation>`.
+    pub fn message(self) -> String {
+        let why = match self {
+            LinkRefusal::RunFinished => "this reconnect run has finished; start a new one",
+            LinkRefusal::AlreadyConnected => "account is already connected",
+        };
+        format!("{}: {why}", self.code())
+    }
+
+    /// The refusal an update failure's message names, if it is one.
+    pub fn from_failure_message(message: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| {
+            message
+                .strip_prefix(r.code())
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
+    }
+}
+
 /// The answer to a [`LinkRequest`]: the hosted-auth url and when it expires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuedLink {
@@ -249,4 +291,24 @@ pub struct AbandonLinkInput {
     pub workflow_id: String,
     /// Audit context.
     pub run_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_reads_back_from_its_message_and_nothing_else_does() {
+        for r in LinkRefusal::ALL {
+            assert_eq!(LinkRefusal::from_failure_message(&r.message()), Some(r));
+        }
+        assert_eq!(
+            LinkRefusal::from_failure_message("could not prepare the link: x"),
+            None
+        );
+        assert_eq!(
+            LinkRefusal::from_failure_message("relink.RunFinishedSoon: x"),
+            None
+        );
+    }
 }

@@ -212,7 +212,7 @@ pub async fn kill_at(
             app.kill_worker();
             let waited = start.elapsed();
             tokio::time::sleep(Duration::from_millis(200)).await;
-            app.start_worker();
+            app.start_worker().await;
             return Ok(waited);
         }
         if start.elapsed() > timeout {
@@ -1191,7 +1191,7 @@ pub async fn temporal_restart_mid_timer(app: &mut TestApp, server: &mut OwnTempo
     let restarted = server.restart().await;
     let worker_survived = app.worker_alive();
     if !worker_survived {
-        app.start_worker();
+        app.start_worker().await;
     }
     let reverted = wait_row(
         app,

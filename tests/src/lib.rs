@@ -141,10 +141,10 @@ pub enum WorkerHandle {
 }
 
 impl WorkerHandle {
-    fn start(cfg: WorkerConfig) -> Self {
+    async fn start(cfg: WorkerConfig) -> Self {
         match cfg.process.clone() {
             Some(p) => Self::start_process(&cfg, &p),
-            None => Self::start_thread(cfg),
+            None => Self::start_thread(cfg).await,
         }
     }
 
@@ -199,9 +199,11 @@ impl WorkerHandle {
         }
     }
 
-    fn start_thread(cfg: WorkerConfig) -> Self {
+    /// Starts the worker on its own thread and waits (without blocking this runtime,
+    /// which serves the simulator the worker registers its webhook with) until it polls.
+    async fn start_thread(cfg: WorkerConfig) -> Self {
         let (kill, killed) = oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
+        let (ready_tx, ready_rx) = oneshot::channel::<Result<(), String>>();
         let thread = std::thread::spawn(move || {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -244,10 +246,11 @@ impl WorkerHandle {
             });
             rt.shutdown_background();
         });
-        match ready_rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => panic!("worker failed to start: {e}"),
-            Err(e) => panic!("worker did not start: {e}"),
+        match tokio::time::timeout(Duration::from_secs(60), ready_rx).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => panic!("worker failed to start: {e}"),
+            Ok(Err(_)) => panic!("worker thread ended before it started"),
+            Err(_) => panic!("worker did not start within 60 s"),
         }
         WorkerHandle::Thread {
             kill: Some(kill),
@@ -371,7 +374,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         sim_url: sim_url.clone(),
         public_base_url: web_url.clone(),
     };
-    let worker = Some(WorkerHandle::start(worker_config.clone()));
+    let worker = Some(WorkerHandle::start(worker_config.clone()).await);
     TestApp {
         store,
         database_url,
@@ -427,8 +430,8 @@ impl TestApp {
     }
 
     /// Starts a new worker (after [`TestApp::kill_worker`]).
-    pub fn start_worker(&mut self) {
-        self.worker = Some(WorkerHandle::start(self.worker_config.clone()));
+    pub async fn start_worker(&mut self) {
+        self.worker = Some(WorkerHandle::start(self.worker_config.clone()).await);
     }
 
     /// Whether a worker is running.

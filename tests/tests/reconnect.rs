@@ -291,7 +291,7 @@ async fn a_worker_killed_while_waiting_for_the_callback_is_replaced_and_the_run_
     let (code, link) = app.click_reconnect(&s.token, &s.account.to_string()).await;
     assert_eq!(code, 200, "{link}");
     app.kill_worker();
-    app.start_worker();
+    app.start_worker().await;
     app.sim_post(
         "/_sim/hosted/complete",
         json!({"url": link["url"], "notify": true}),
@@ -375,4 +375,53 @@ async fn a_lost_callback_is_healed_at_expiry_when_the_session_is_live() {
     )
     .await;
     assert_eq!(app.campaign(s.paused_for_disconnect).await.0, "active");
+}
+
+/// The workflow's own refusal (the web tier's pre-check bypassed, as when the account
+/// became connected between that check and the click's update) reaches the caller as a
+/// failure the web tier reads as `LinkRefusal::AlreadyConnected`, i.e. a 409.
+#[tokio::test]
+async fn the_workflows_already_connected_refusal_is_read_back_by_its_code() {
+    use relink_domain::reconnect::{LinkRefusal, LinkRequest, ReconnectInput};
+    use relink_workflows::ReconnectWorkflow;
+    use temporalio_client::{
+        WorkflowIdConflictPolicy, WorkflowUpdateWithStartOptions,
+        errors::{WorkflowUpdateError, WorkflowUpdateWithStartError},
+    };
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app.seed_account(AccountStatus::Connected, "OK").await;
+    let opts = WorkflowUpdateWithStartOptions::new(
+        app.task_queue.clone(),
+        relink_domain::reconnect_workflow_id(s.account),
+        WorkflowIdConflictPolicy::UseExisting,
+    )
+    .build();
+    let err = app
+        .temporal
+        .execute_update_with_start_workflow(
+            ReconnectWorkflow::run,
+            ReconnectInput {
+                account_id: s.account,
+                workspace_id: s.workspace,
+                link_reuse_window_ms: 90_000,
+                link_ttl_ms: 600_000,
+            },
+            ReconnectWorkflow::request_link,
+            LinkRequest {
+                actor: "test".into(),
+            },
+            opts,
+        )
+        .await
+        .expect_err("a connected account gets no link");
+    let WorkflowUpdateWithStartError::Update(WorkflowUpdateError::Failed(failure)) = &err else {
+        panic!("expected the update's failure, got {err:?}");
+    };
+    assert_eq!(
+        LinkRefusal::from_failure_message(&failure.message),
+        Some(LinkRefusal::AlreadyConnected),
+        "{}",
+        failure.message
+    );
+    assert_eq!(app.sim_count(LINK).await, 0, "nothing reached Unipile");
 }

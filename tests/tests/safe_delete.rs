@@ -464,7 +464,7 @@ async fn a_worker_killed_between_polls_is_replaced_and_deletes_exactly_once() {
     })
     .await;
     app.kill_worker();
-    app.start_worker();
+    app.start_worker().await;
     let out = handle.get_result(Default::default()).await.unwrap();
     assert_eq!(out, DeleteOutcome::Deleted);
     assert_eq!(app.sim_count(DELETE).await, 1, "one DELETE call");
@@ -510,7 +510,7 @@ async fn a_worker_killed_during_the_delete_call_retries_into_done_without_counti
     })
     .await;
     app.kill_worker();
-    app.start_worker();
+    app.start_worker().await;
     let out = handle.get_result(Default::default()).await.unwrap();
     assert_eq!(
         out,

@@ -13,7 +13,8 @@ use serde::Deserialize;
 
 use crate::{
     AppError, AppState,
-    routes::{account_view, request_link, workspace_for_token},
+    accounts::{account_view, request_link},
+    auth::workspace_for_token,
 };
 
 #[derive(Deserialize)]

@@ -2,15 +2,22 @@
 //! (DESIGN.md, "Web tier"). It starts, updates and signals workflows; it never changes
 //! an account's status itself except through the store's audited helpers.
 
+mod accounts;
+mod auth;
+mod campaigns;
 mod dashboard;
 mod error;
-mod routes;
+mod sending;
 mod webhooks;
 
 pub use error::AppError;
 
 use anyhow::Context;
-use axum::{Router, extract::DefaultBodyLimit};
+use axum::{
+    Json, Router,
+    extract::DefaultBodyLimit,
+    routing::{get, post},
+};
 use relink_runtime::{DatabaseSettings, SecretString, TemporalSettings, WebhookSecretSettings};
 use relink_store::Store;
 use std::{future::Future, net::SocketAddr, time::Duration};
@@ -39,9 +46,43 @@ pub struct AppState {
     pub blip_tolerance: Duration,
 }
 
+/// Every route, by the slice that owns it.
+fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/api/accounts", get(accounts::list_accounts))
+        .route("/api/accounts/{id}/reconnect", post(accounts::reconnect))
+        .route(
+            "/api/accounts/{id}/send-reservations",
+            post(sending::send_reservation),
+        )
+        .route(
+            "/api/accounts/{id}/send-outcomes",
+            post(sending::send_outcome),
+        )
+        .route("/api/campaigns", get(campaigns::list_campaigns))
+        .route(
+            "/api/campaigns/{id}/resume",
+            post(campaigns::resume_campaign),
+        )
+        .route(
+            "/webhooks/unipile/account-status",
+            post(webhooks::account_status),
+        )
+        .route(
+            "/webhooks/unipile/hosted-auth/{token}",
+            post(webhooks::hosted_auth_callback),
+        )
+        .route("/", get(dashboard::page))
+        .route("/ui/accounts/{id}/reconnect", post(dashboard::reconnect))
+}
+
 /// Builds the router over `state`.
 pub fn app(state: AppState) -> Router {
-    routes::routes()
+    routes()
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
@@ -58,7 +99,7 @@ pub struct WebSettings {
     /// The application database.
     #[command(flatten)]
     pub database: DatabaseSettings,
-    /// Address to listen on (port 0 picks a free port; see [`WebApp::local_addr`]).
+    /// Address to listen on (port 0 picks a free port).
     #[arg(
         long,
         env = "WEB_ADDR",

@@ -1,3 +1,5 @@
+//! What Unipile calls: the account-status webhook and the hosted-auth notify callback.
+//!
 //! `POST /webhooks/unipile/account-status`: Unipile's account-status webhook
 //! (unipile-api.md §10). Authenticated by the `Unipile-Auth` shared secret (compared in
 //! constant time). Unipile sends no JSON content type and retries anything but a 200
@@ -7,15 +9,22 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::State,
+    extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use relink_domain::{healing::AccountStatusSyncInput, inbound::parse_account_status_webhook};
-use relink_workflows::AccountStatusSyncWorkflow;
+use relink_domain::{
+    AccountStatus,
+    healing::AccountStatusSyncInput,
+    inbound::{parse_account_status_webhook, parse_hosted_auth_notify},
+    reconnect_workflow_id,
+};
+use relink_workflows::{AccountStatusSyncWorkflow, ReconnectWorkflow};
 use serde_json::json;
 use subtle::ConstantTimeEq;
-use temporalio_client::{WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowStartOptions};
+use temporalio_client::{
+    WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowSignalOptions, WorkflowStartOptions,
+};
 
 use crate::{AppError, AppState};
 use relink_runtime::ExposeSecret;
@@ -89,4 +98,48 @@ pub(crate) async fn request_status_sync(
             ))
         })?;
     Ok(())
+}
+
+/// `POST /webhooks/unipile/hosted-auth/{token}`: the token in the path is the only
+/// authentication. Unknown or stale token → 404, nothing changed; a duplicate of a
+/// callback already applied → 200, nothing changed. The body is parsed as JSON whatever
+/// its content type (Unipile sends none).
+pub(crate) async fn hosted_auth_callback(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    // Body checks answer 400, an over-long token 404 (InboundError::StaleLink).
+    let callback = parse_hosted_auth_notify(&body, &token)?;
+    let stale = || AppError::NotFound("unknown or stale link".into());
+    let row = state
+        .store
+        .account_by_link_token(&token)
+        .await?
+        .ok_or_else(stale)?;
+    if row.status == AccountStatus::Connected
+        && row.unipile_account_id.as_deref() == Some(&callback.account_id)
+    {
+        return Ok((StatusCode::OK, Json(json!({"result": "duplicate"}))).into_response());
+    }
+    if row.status != AccountStatus::Connecting {
+        return Err(stale());
+    }
+    let handle = state
+        .temporal
+        .get_workflow_handle::<ReconnectWorkflow>(reconnect_workflow_id(row.id));
+    match handle
+        .signal(
+            ReconnectWorkflow::hosted_auth_completed,
+            callback,
+            WorkflowSignalOptions::default(),
+        )
+        .await
+    {
+        Ok(()) => Ok((StatusCode::OK, Json(json!({"result": "accepted"}))).into_response()),
+        Err(temporalio_client::errors::WorkflowInteractionError::NotFound(_)) => Err(
+            AppError::NotFound("no linking in progress for this link".into()),
+        ),
+        Err(e) => Err(AppError::Internal(anyhow::anyhow!("signal failed: {e}"))),
+    }
 }

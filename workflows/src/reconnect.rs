@@ -14,8 +14,8 @@ use relink_domain::{
     AccountStatus,
     reconnect::{
         AbandonLinkInput, CreateLinkInput, FindLiveSessionInput, HostedAuthCallback, IssuedLink,
-        LinkAccountInput, LinkKind, LinkRequest, LinkResult, MarkConnectingInput, ReconnectInput,
-        ReconnectOutcome,
+        LinkAccountInput, LinkKind, LinkRefusal, LinkRequest, LinkResult, MarkConnectingInput,
+        ReconnectInput, ReconnectOutcome,
     },
 };
 use std::time::Duration;
@@ -290,7 +290,7 @@ impl ReconnectWorkflow {
         _req: &LinkRequest,
     ) -> Result<(), UpdateError> {
         if self.finished {
-            return Err("this reconnect run has finished; start a new one".into());
+            return Err(LinkRefusal::RunFinished.message().into());
         }
         Ok(())
     }
@@ -313,7 +313,7 @@ impl ReconnectWorkflow {
             return Ok(link.issued());
         }
         if ctx.state(|s| s.finished) {
-            return Err("this reconnect run has finished; start a new one".into());
+            return Err(LinkRefusal::RunFinished.message().into());
         }
         ctx.state_mut(|s| s.issuing = true);
         let result = Self::issue(ctx, req, t).await;
@@ -333,7 +333,7 @@ impl ReconnectWorkflow {
             .map_err(|e| format!("could not prepare the link: {e}"))?;
         let linking_here = ctx.state(|s| s.current.is_some());
         if prepared.status == AccountStatus::Connected && !linking_here {
-            return Err("account is already connected".into());
+            return Err(LinkRefusal::AlreadyConnected.message().into());
         }
         let expires_at = t + millis(ctx.state(|s| s.input.link_ttl_ms));
         let created = ctx

@@ -1,0 +1,206 @@
+//! The accounts of a workspace: `GET /api/accounts` (each with its pill) and
+//! `POST /api/accounts/{id}/reconnect` (a hosted-auth link from the account's Reconnect
+//! workflow, shared with the dashboard's button).
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    response::{IntoResponse, Response},
+};
+use chrono::{DateTime, Utc};
+use relink_domain::{
+    AccountId, AccountStatus, Pill, WorkspaceId, derive_pill, first_connected_on,
+    reconnect::{LinkRefusal, LinkRequest, ReconnectInput},
+    reconnect_workflow_id,
+};
+use relink_store::AccountRow;
+use relink_workflows::ReconnectWorkflow;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use temporalio_client::{
+    WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowUpdateWithStartOptions,
+    errors::{WorkflowUpdateError, WorkflowUpdateWithStartError},
+};
+use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributes};
+
+use crate::{AppError, AppState, auth::Workspace};
+
+const ACCOUNT_ID_KEY: SearchAttributeKey<String> =
+    SearchAttributeKey::keyword(relink_domain::SEARCH_ATTR_ACCOUNT_ID);
+const WORKSPACE_ID_KEY: SearchAttributeKey<String> =
+    SearchAttributeKey::keyword(relink_domain::SEARCH_ATTR_WORKSPACE_ID);
+
+/// An account id from a path. Errors: 404 for anything that is not one.
+pub(crate) fn parse_account_id(raw: &str) -> Result<AccountId, AppError> {
+    raw.parse()
+        .map_err(|_| AppError::NotFound(format!("account {raw:?} not found")))
+}
+
+/// One account as served by `GET /api/accounts`.
+#[derive(Serialize)]
+pub(crate) struct AccountView {
+    pub id: AccountId,
+    pub display_name: String,
+    pub status: AccountStatus,
+    pub pill: Pill,
+    /// `DD/MM/YYYY` (UTC), shown as "First connected on …".
+    pub first_connected_on: Option<String>,
+    pub unipile_account_id: Option<String>,
+}
+
+/// The account as the API and the dashboard show it at `now` (UTC).
+pub(crate) fn account_view(row: AccountRow, now: DateTime<Utc>) -> AccountView {
+    AccountView {
+        pill: derive_pill(&row.pill_input(), now),
+        first_connected_on: row.first_connected_at.map(first_connected_on),
+        id: row.id,
+        display_name: row.display_name,
+        status: row.status,
+        unipile_account_id: row.unipile_account_id,
+    }
+}
+
+/// `GET /api/accounts`: `{accounts: [AccountView]}` of the caller's workspace.
+pub(crate) async fn list_accounts(
+    State(state): State<AppState>,
+    Workspace(ws): Workspace,
+) -> Result<Response, AppError> {
+    let now = Utc::now();
+    let accounts: Vec<_> = state
+        .store
+        .accounts_of_workspace(ws)
+        .await?
+        .into_iter()
+        .map(|r| account_view(r, now))
+        .collect();
+    Ok(Json(json!({ "accounts": accounts })).into_response())
+}
+
+/// Answer of `POST /api/accounts/{id}/reconnect`.
+#[derive(Serialize, Deserialize, Debug)]
+pub(crate) struct ReconnectResponse {
+    /// Hosted-auth url to open.
+    pub url: String,
+    /// When the link expires (UTC).
+    pub expires_at: DateTime<Utc>,
+    /// The Reconnect workflow id (`reconnect:<account_id>`).
+    pub workflow_id: String,
+}
+
+/// `POST /api/accounts/{id}/reconnect`: a hosted-auth link (see [`request_link`]).
+pub(crate) async fn reconnect(
+    State(state): State<AppState>,
+    Workspace(ws): Workspace,
+    Path(id): Path<String>,
+) -> Result<Json<ReconnectResponse>, AppError> {
+    let id = parse_account_id(&id)?;
+    Ok(Json(request_link(&state, ws, id).await?))
+}
+
+/// Asks the account's Reconnect workflow for a hosted-auth link (update-with-start,
+/// conflict policy UseExisting, so concurrent clicks join one run).
+pub(crate) async fn request_link(
+    state: &AppState,
+    ws: WorkspaceId,
+    id: AccountId,
+) -> Result<ReconnectResponse, AppError> {
+    let workflow_id = reconnect_workflow_id(id);
+    // A repeated click within the reuse window: the link the workflow recorded on the
+    // row, straight from PostgreSQL (the workflow would answer the same url).
+    if let Some((url, expires_at)) = state
+        .store
+        .reusable_link(ws, id, state.link_reuse_window)
+        .await?
+    {
+        return Ok(ReconnectResponse {
+            url,
+            expires_at,
+            workflow_id,
+        });
+    }
+    let row = state.store.account_in_workspace(ws, id).await?;
+    if row.status == AccountStatus::Connected {
+        return Err(AppError::Conflict("account is already connected".into()));
+    }
+    let input = ReconnectInput {
+        account_id: id,
+        workspace_id: ws,
+        link_reuse_window_ms: state.link_reuse_window.as_millis() as u64,
+        link_ttl_ms: state.link_ttl.as_millis() as u64,
+    };
+    let request = LinkRequest {
+        actor: format!("user:{ws}"),
+    };
+    // A run that has just decided its outcome refuses new requests; once it closes,
+    // the same call starts a fresh run. Retry briefly across that instant.
+    let mut last_err = None;
+    for attempt in 0..4 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+        let opts = WorkflowUpdateWithStartOptions::new(
+            state.task_queue.clone(),
+            workflow_id.clone(),
+            WorkflowIdConflictPolicy::UseExisting,
+        )
+        .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+        .search_attributes(SearchAttributes::new([
+            ACCOUNT_ID_KEY.value_set(id.to_string()),
+            WORKSPACE_ID_KEY.value_set(ws.to_string()),
+        ]))
+        .static_summary(format!("Reconnect {}", row.display_name))
+        .build();
+        match state
+            .temporal
+            .execute_update_with_start_workflow(
+                ReconnectWorkflow::run,
+                input.clone(),
+                ReconnectWorkflow::request_link,
+                request.clone(),
+                opts,
+            )
+            .await
+        {
+            Ok(link) => {
+                return Ok(ReconnectResponse {
+                    url: link.url,
+                    expires_at: link.expires_at,
+                    workflow_id,
+                });
+            }
+            Err(e) => {
+                let text = format!("{e:#}");
+                tracing::warn!(%workflow_id, error = %text, "link request failed");
+                match refusal(&e) {
+                    Some(LinkRefusal::AlreadyConnected) => {
+                        return Err(AppError::Conflict("account is already connected".into()));
+                    }
+                    Some(LinkRefusal::RunFinished) => last_err = Some(text),
+                    None => {
+                        last_err = Some(text);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    Err(AppError::Upstream(format!(
+        "could not get a hosted-auth link; try again ({})",
+        last_err
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect::<String>()
+    )))
+}
+
+/// The workflow's refusal, when the update failed with one (its failure message starts
+/// with the refusal's code).
+fn refusal(e: &WorkflowUpdateWithStartError) -> Option<LinkRefusal> {
+    match e {
+        WorkflowUpdateWithStartError::Update(WorkflowUpdateError::Failed(failure)) => {
+            LinkRefusal::from_failure_message(&failure.message)
+        }
+        _ => None,
+    }
+}

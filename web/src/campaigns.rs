@@ -1,0 +1,62 @@
+//! A workspace's campaigns: `GET /api/campaigns` (with each pause reason) and the user's
+//! `POST /api/campaigns/{id}/resume`.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::{AppError, AppState, auth::Workspace};
+
+/// `GET /api/campaigns`: `{campaigns: [{id, account_id, name, status, pause_reasons,
+/// pause_hint}]}` of the caller's workspace.
+pub(crate) async fn list_campaigns(
+    State(state): State<AppState>,
+    Workspace(ws): Workspace,
+) -> Result<Response, AppError> {
+    let campaigns: Vec<_> = state
+        .store
+        .campaigns_of_workspace(ws)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let hint = if c.pause_reasons.is_empty() {
+                None
+            } else {
+                let reasons: Vec<_> = c.pause_reasons.iter().map(|r| r.as_str()).collect();
+                Some(format!("Paused: {}", reasons.join(", ")))
+            };
+            json!({
+                "id": c.id, "account_id": c.account_id, "name": c.name, "status": c.status,
+                "pause_reasons": c.pause_reasons, "pause_hint": hint,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "campaigns": campaigns })).into_response())
+}
+
+/// `POST /api/campaigns/{id}/resume`: the user's Resume. Clears the reasons the user
+/// may clear and says which reason (if any) keeps the campaign paused.
+pub(crate) async fn resume_campaign(
+    State(state): State<AppState>,
+    Workspace(ws): Workspace,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    let id: uuid::Uuid = id
+        .parse()
+        .map_err(|_| AppError::NotFound(format!("campaign {id:?} not found")))?;
+    let outcome = state.store.user_resume(ws, id).await?;
+    let message = if outcome.remaining.is_empty() {
+        "campaign resumed".to_string()
+    } else {
+        let r: Vec<_> = outcome.remaining.iter().map(|r| r.as_str()).collect();
+        format!("still paused: {} (its cause persists)", r.join(", "))
+    };
+    Ok(Json(json!({
+        "id": id, "status": outcome.status, "cleared": outcome.cleared,
+        "remaining_reasons": outcome.remaining, "message": message,
+    }))
+    .into_response())
+}
