@@ -9,6 +9,7 @@ use relink_domain::deletes::{
     ENV_RECONCILER_DELETES, EnvCheck, ExecuteDeleteInput, PollObservation, RecordDeleteInput,
     SafeDeleteInput,
 };
+use relink_domain::{AlertKind, Severity};
 use relink_store::{IntentDecision, Store};
 use relink_unipile::{UnipileClient, UnipileError};
 use relink_workflows::activities::names;
@@ -64,11 +65,15 @@ impl DeleteActivities {
         gates: serde_json::Value,
     ) -> Result<(), ActivityError> {
         let (severity, what) = match outcome {
-            DeleteOutcome::Deleted => ("critical", "deleted".to_string()),
-            DeleteOutcome::Cancelled => ("info", "cancelled during the undo window".to_string()),
-            DeleteOutcome::Blocked { gate, detail } => {
-                ("warning", format!("blocked by gate {gate}: {detail}"))
-            }
+            DeleteOutcome::Deleted => (Severity::Critical, "deleted".to_string()),
+            DeleteOutcome::Cancelled => (
+                Severity::Info,
+                "cancelled during the undo window".to_string(),
+            ),
+            DeleteOutcome::Blocked { gate, detail } => (
+                Severity::Warning,
+                format!("blocked by gate {gate}: {detail}"),
+            ),
         };
         let message = format!(
             "[SENSITIVE-OP] Unipile DELETE of account {} {what}; requested by {} ({})",
@@ -83,12 +88,13 @@ impl DeleteActivities {
         });
         // A unique key per attempt: every delete and every blocked attempt gets its row.
         let key = format!(
-            "unipile.delete:{}:{}",
+            "{}:{}:{}",
+            AlertKind::UnipileDelete,
             req.unipile_account_id,
             relink_store::random_token()
         );
         self.store
-            .raise_alert("unipile.delete", severity, &message, payload, &key)
+            .raise_alert(AlertKind::UnipileDelete, severity, &message, payload, &key)
             .await
             .map_err(store_err)?;
         Ok(())

@@ -4,13 +4,13 @@
 
 use chrono::Utc;
 use relink_domain::{
-    AccountStatus, SourceStatus,
+    AccountStatus, AlertKind, Severity, SourceStatus,
     healing::{
         AccountStatusSyncInput, BlipCheck, OrphanPassInput, OrphanPassSummary,
         PASS_LISTING_ATTEMPTS, PlannedFlip, ReconcileInput, ReconcileReport, SweepInput,
         SweepSummary, SyncResult, sanity_gate_holds,
     },
-    truth::{Decision, FirstConnectionMatch, Seen, decide},
+    truth::{Decision, FirstConnectionMatch, RelinkPath, Seen, decide},
 };
 use relink_store::{Applied, AuditContext, Store};
 use relink_unipile::{AccountStatusEntry, UnipileClient, UnipileError};
@@ -21,18 +21,6 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
 use crate::{permanent, store_err, unipile_err};
-
-/// Alert kind of an orphan row with more than one possible Unipile account.
-pub const ALERT_ORPHAN_AMBIGUOUS: &str = "orphan.ambiguous_match";
-/// Alert kind of a reconciler pass stopped by the sanity gate.
-pub const ALERT_SANITY_GATE: &str = "reconciler.sanity_gate";
-/// Alert kind of Unipile refusing our own API key.
-pub const ALERT_UNAUTHORIZED: &str = "unipile.unauthorized";
-/// Alert kind of a pass aborted because Unipile's listing could not be read completely.
-pub const ALERT_PASS_ABORTED: &str = "healing.pass_aborted";
-/// Alert kind of a reconciler pass whose listing and fresh single-account reads
-/// disagreed: those rows were left as they were.
-pub const ALERT_LISTING_DISAGREES: &str = "reconciler.listing_disagrees";
 
 /// The healing-loop activities.
 pub struct HealingActivities {
@@ -49,11 +37,11 @@ impl HealingActivities {
     async fn alert_unauthorized(&self, body: &str) -> Result<(), ActivityError> {
         self.store
             .raise_alert(
-                ALERT_UNAUTHORIZED,
-                "critical",
+                AlertKind::Unauthorized,
+                Severity::Critical,
                 "Unipile rejected relink's API key (401); nothing was flipped",
                 json!({"body": body}),
-                ALERT_UNAUTHORIZED,
+                AlertKind::Unauthorized.as_str(),
             )
             .await
             .map_err(store_err)?;
@@ -91,14 +79,14 @@ impl HealingActivities {
         let run = run_key(ctx);
         self.store
             .raise_alert(
-                ALERT_PASS_ABORTED,
-                "critical",
+                AlertKind::PassAborted,
+                Severity::Critical,
                 &format!(
                     "{pass} pass aborted after {} attempts: Unipile's listing failed ({cause}); nothing was changed",
                     info.attempt
                 ),
                 json!({"pass": pass, "attempts": info.attempt, "cause": cause, "run": run}),
-                &format!("{ALERT_PASS_ABORTED}:{run}"),
+                &format!("{}:{run}", AlertKind::PassAborted),
             )
             .await
             .map_err(store_err)?;
@@ -281,7 +269,7 @@ impl HealingActivities {
                         };
                         let a = audit(
                             "workflow:orphan-watcher",
-                            "orphan.relinked",
+                            RelinkPath::OrphanWatcher.audit_action(),
                             "session live on Unipile while the row was stuck connecting".into(),
                         );
                         // Compare-and-set on the version read before the listing: a
@@ -295,6 +283,7 @@ impl HealingActivities {
                                 &account.id,
                                 account.linkedin_member_id(),
                                 SourceStatus::Ok,
+                                RelinkPath::OrphanWatcher,
                                 &a,
                             )
                             .await;
@@ -312,11 +301,11 @@ impl HealingActivities {
                     }
                     Ok(None) => summary.unmatched.push(row.id),
                     Err(candidates) => {
-                        let key = format!("{ALERT_ORPHAN_AMBIGUOUS}:{}", row.id);
+                        let key = format!("{}:{}", AlertKind::OrphanAmbiguous, row.id);
                         self.store
                             .raise_alert(
-                                ALERT_ORPHAN_AMBIGUOUS,
-                                "warning",
+                                AlertKind::OrphanAmbiguous,
+                                Severity::Warning,
                                 &format!(
                                     "{} is stuck linking and {candidates} Unipile accounts or linking rows (any workspace) could be its session; not linked",
                                     row.display_name
@@ -333,7 +322,7 @@ impl HealingActivities {
             }
         }
         self.store
-            .acknowledge_healed(ALERT_ORPHAN_AMBIGUOUS, &still_ambiguous)
+            .acknowledge_healed(AlertKind::OrphanAmbiguous, &still_ambiguous)
             .await
             .map_err(store_err)?;
         tracing::info!(?summary, "orphan-watcher pass");
@@ -443,20 +432,20 @@ impl HealingActivities {
         if report.gated {
             self.store
                 .raise_alert(
-                    ALERT_SANITY_GATE,
-                    "critical",
+                    AlertKind::SanityGate,
+                    Severity::Critical,
                     &format!(
                         "reconciler would flip {away} of {} linked accounts away from connected; flipped none",
                         report.fleet
                     ),
                     json!({"would_flip": away, "fleet": report.fleet, "listed": report.listed}),
-                    ALERT_SANITY_GATE,
+                    AlertKind::SanityGate.as_str(),
                 )
                 .await
                 .map_err(store_err)?;
         } else {
             self.store
-                .acknowledge_healed(ALERT_SANITY_GATE, &[])
+                .acknowledge_healed(AlertKind::SanityGate, &[])
                 .await
                 .map_err(store_err)?;
         }
@@ -501,10 +490,14 @@ impl HealingActivities {
                 }
                 Decision::Nothing => String::new(),
             };
-            let a = audit("workflow:account-reconciler", "reconciler.flip", reason);
+            let a = audit(
+                "workflow:account-reconciler",
+                RelinkPath::Reconciler.audit_action(),
+                reason,
+            );
             match self
                 .store
-                .apply_decision(row.id, row.version, decision, &a)
+                .apply_decision(row.id, row.version, decision, RelinkPath::Reconciler, &a)
                 .await
                 .map_err(store_err)?
             {
@@ -522,14 +515,14 @@ impl HealingActivities {
             report.disagreed = disagreements.len();
             self.store
                 .raise_alert(
-                    ALERT_LISTING_DISAGREES,
-                    "warning",
+                    AlertKind::ListingDisagrees,
+                    Severity::Warning,
                     &format!(
                         "reconciler: Unipile's listing and a fresh read disagree on {} account(s); left them as they were",
                         disagreements.len()
                     ),
                     json!({"accounts": disagreements, "run": run}),
-                    &format!("{ALERT_LISTING_DISAGREES}:{run}"),
+                    &format!("{}:{run}", AlertKind::ListingDisagrees),
                 )
                 .await
                 .map_err(store_err)?;
@@ -539,8 +532,8 @@ impl HealingActivities {
         if sanity_gate_holds(requests, report.fleet) {
             self.store
                 .raise_alert(
-                    "reconciler.delete_sanity_gate",
-                    "critical",
+                    AlertKind::DeleteSanityGate,
+                    Severity::Critical,
                     &format!("reconciler would request {requests} Unipile deletes of {} linked accounts; requested none", report.fleet),
                     json!({"would_request": requests, "fleet": report.fleet}),
                     "reconciler.delete_sanity_gate",
@@ -557,7 +550,7 @@ impl HealingActivities {
                 String::new(),
             );
             self.store
-                .apply_decision(row.id, row.version, decision, &a)
+                .apply_decision(row.id, row.version, decision, RelinkPath::Reconciler, &a)
                 .await
                 .map_err(store_err)?;
         }
@@ -596,12 +589,18 @@ impl HealingActivities {
             let decision = decide(row.status, seen, self.may_recover(&row).await?);
             let a = audit(
                 "workflow:account-status",
-                "unipile.account_status",
+                RelinkPath::AccountStatusSync.audit_action(),
                 format!("Unipile source status {src}"),
             );
             match self
                 .store
-                .apply_decision(row.id, row.version, decision, &a)
+                .apply_decision(
+                    row.id,
+                    row.version,
+                    decision,
+                    RelinkPath::AccountStatusSync,
+                    &a,
+                )
                 .await
                 .map_err(store_err)?
             {
@@ -642,7 +641,13 @@ impl HealingActivities {
                 // Recorded only while the row is as read; the pause below re-checks the
                 // row's own status and blip age under its lock.
                 self.store
-                    .apply_decision(row.id, row.version, Decision::Record(s), &a)
+                    .apply_decision(
+                        row.id,
+                        row.version,
+                        Decision::Record(s),
+                        RelinkPath::AccountStatusSync,
+                        &a,
+                    )
                     .await
                     .map_err(store_err)?;
                 match self
@@ -660,51 +665,5 @@ impl HealingActivities {
             }
             _ => Ok(BlipCheck::Healed),
         }
-    }
-
-    /// Implements `subscription_ended`.
-    #[activity(name = names::SUBSCRIPTION_ENDED)]
-    pub async fn subscription_ended(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        workspace: relink_domain::WorkspaceId,
-    ) -> Result<u64, ActivityError> {
-        self.store
-            .subscription_end(workspace)
-            .await
-            .map_err(store_err)
-    }
-
-    /// Implements `subscription_renewed`.
-    #[activity(name = names::SUBSCRIPTION_RENEWED)]
-    pub async fn subscription_renewed(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        workspace: relink_domain::WorkspaceId,
-    ) -> Result<usize, ActivityError> {
-        Ok(self
-            .store
-            .subscription_renew(workspace)
-            .await
-            .map_err(store_err)?
-            .len())
-    }
-
-    /// Implements `disconnect_workspace`.
-    #[activity(name = names::DISCONNECT_WORKSPACE)]
-    pub async fn disconnect_workspace(
-        self: Arc<Self>,
-        _ctx: ActivityContext,
-        workspace: relink_domain::WorkspaceId,
-    ) -> Result<u64, ActivityError> {
-        let a = audit(
-            "workflow:subscription-end",
-            "subscription.grace_ended",
-            "no renewal within the grace period".into(),
-        );
-        self.store
-            .disconnect_workspace(workspace, &a)
-            .await
-            .map_err(store_err)
     }
 }

@@ -9,12 +9,11 @@
 mod deletes;
 mod healing;
 pub mod matching;
+mod subscriptions;
 
 pub use deletes::{DeleteActivities, EnvReader, process_env};
-pub use healing::{
-    ALERT_LISTING_DISAGREES, ALERT_ORPHAN_AMBIGUOUS, ALERT_PASS_ABORTED, ALERT_SANITY_GATE,
-    ALERT_UNAUTHORIZED, HealingActivities,
-};
+pub use healing::HealingActivities;
+pub use subscriptions::SubscriptionActivities;
 
 use relink_domain::truth::Seen;
 use relink_domain::{
@@ -239,7 +238,7 @@ impl Activities {
     ) -> Result<LinkResult, ActivityError> {
         let audit = audit(
             &input.actor,
-            "reconnect.linked",
+            input.path.audit_action(),
             Some(input.reason.clone()),
             &input.workflow_id,
             &input.run_id,
@@ -276,6 +275,7 @@ impl Activities {
                     &account.id,
                     account.linkedin_member_id(),
                     status,
+                    input.path,
                     &audit,
                 )
                 .await

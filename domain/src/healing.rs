@@ -1,6 +1,7 @@
 //! Shapes of the healing loops: orphan watcher, campaign resume sweeper, reconciler and
 //! the account-status sync (DESIGN.md, "Workflows"), and the reconciler's sanity gate.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::{AccountId, AccountStatus, SourceStatus};
@@ -166,6 +167,34 @@ fn default_blip_tolerance() -> u64 {
     DEFAULT_BLIP_TOLERANCE_SECS
 }
 
+/// The blip rule, part 1: does the provider status `next` start a new episode (so its
+/// "since" time restarts), coming after `previous`? A change of status does, except
+/// from one blip status to another (`ERROR` → `STOPPED` is one continuing blip).
+pub fn provider_status_restarts(previous: Option<SourceStatus>, next: SourceStatus) -> bool {
+    match previous {
+        None => true,
+        Some(p) if p == next => false,
+        Some(p) => !(p.is_blip() && next.is_blip()),
+    }
+}
+
+/// The blip rule, part 2: has a connected row's blip outlasted the tolerance, so that
+/// its campaigns pause (DESIGN.md: "ERROR/STOPPED for longer than the tolerance, 2 h by
+/// default")? True only while the row is `connected` with a blip status that has held
+/// since at least `tolerance_secs` before `now` (UTC).
+pub fn blip_outlasted(
+    status: AccountStatus,
+    provider_status: Option<SourceStatus>,
+    since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    tolerance_secs: u64,
+) -> bool {
+    let tolerance = chrono::Duration::seconds(i64::try_from(tolerance_secs).unwrap_or(i64::MAX));
+    status == AccountStatus::Connected
+        && provider_status.is_some_and(SourceStatus::is_blip)
+        && since.is_some_and(|t| t <= now - tolerance)
+}
+
 /// What one account-status sync did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
@@ -209,6 +238,63 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_blip_continues_across_blip_statuses_and_restarts_on_any_other_change() {
+        use SourceStatus::*;
+        assert!(provider_status_restarts(None, Ok));
+        assert!(!provider_status_restarts(Some(Error), Error));
+        assert!(
+            !provider_status_restarts(Some(Error), Stopped),
+            "one continuing blip"
+        );
+        assert!(provider_status_restarts(Some(Ok), Error));
+        assert!(provider_status_restarts(Some(Error), Ok));
+        assert!(provider_status_restarts(Some(Stopped), Credentials));
+    }
+
+    #[test]
+    fn only_a_connected_rows_blip_older_than_the_tolerance_has_outlasted_it() {
+        use SourceStatus::*;
+        let now = Utc::now();
+        let old = Some(now - chrono::Duration::seconds(7200));
+        let young = Some(now - chrono::Duration::seconds(7199));
+        assert!(blip_outlasted(
+            AccountStatus::Connected,
+            Some(Error),
+            old,
+            now,
+            7200
+        ));
+        assert!(!blip_outlasted(
+            AccountStatus::Connected,
+            Some(Error),
+            young,
+            now,
+            7200
+        ));
+        assert!(!blip_outlasted(
+            AccountStatus::Connected,
+            Some(Ok),
+            old,
+            now,
+            7200
+        ));
+        assert!(!blip_outlasted(
+            AccountStatus::ReconnectNeeded,
+            Some(Stopped),
+            old,
+            now,
+            7200
+        ));
+        assert!(!blip_outlasted(
+            AccountStatus::Connected,
+            Some(Error),
+            None,
+            now,
+            7200
+        ));
+    }
+
+    #[test]
     fn the_gate_holds_above_five_or_above_a_quarter_of_the_fleet() {
         assert!(!sanity_gate_holds(0, 100));
         assert!(
@@ -221,37 +307,4 @@ mod tests {
         assert!(sanity_gate_holds(2, 7), "over 25 % holds");
         assert!(sanity_gate_holds(3, 10));
     }
-}
-
-/// Default grace period after a subscription ends: 7 days, in seconds.
-pub const DEFAULT_SUBSCRIPTION_GRACE_SECS: u64 = 7 * 24 * 3600;
-
-/// Workflow id of a workspace's subscription end: `subscription-end:<workspace_id>`.
-pub fn subscription_workflow_id(workspace: crate::WorkspaceId) -> String {
-    format!("subscription-end:{workspace}")
-}
-
-/// Input of the subscription-end workflow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SubscriptionEndInput {
-    /// The workspace.
-    pub workspace_id: crate::WorkspaceId,
-    /// Grace period before the accounts are disconnected, seconds (default 7 days).
-    pub grace_secs: u64,
-}
-
-/// How a subscription end ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum SubscriptionOutcome {
-    /// Renewed within the grace: the `subscription_inactive` reason is gone.
-    Renewed {
-        /// Campaigns that became active.
-        campaigns_resumed: usize,
-    },
-    /// No renewal within the grace: the accounts are `disconnected` (nothing deleted).
-    Disconnected {
-        /// Accounts flipped.
-        accounts: u64,
-    },
 }

@@ -3,6 +3,7 @@
 //! starter. No async and no I/O here, so every crate (including the deterministic
 //! `workflows` crate) can depend on it.
 
+pub mod alerts;
 pub mod deletes;
 pub mod healing;
 pub mod ids;
@@ -11,11 +12,13 @@ pub mod pacing;
 pub mod pill;
 pub mod reconnect;
 pub mod status;
+pub mod subscriptions;
 pub mod truth;
 
+pub use alerts::{AlertKind, Severity};
 pub use ids::{AccountId, WorkspaceId, account_of_reconnect_workflow, reconnect_workflow_id};
 pub use pill::{Pill, PillInput, PillState, PillTone, derive_pill, first_connected_on};
-pub use status::{AccountStatus, ParseError, PauseReason, SourceStatus};
+pub use status::{AccountStatus, CampaignStatus, ParseError, PauseReason, SourceStatus};
 
 /// Default Temporal task queue for every relink workflow and activity
 /// (DESIGN.md, "Workflows"; overridden by `TEMPORAL_TASK_QUEUE`).

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, AccountStatus, WorkspaceId};
+use crate::{AccountId, AccountStatus, WorkspaceId, truth::RelinkPath};
 
 /// Default reuse window of a hosted-auth link: every request within 90 s of a link's
 /// issue gets the same url (DESIGN.md, "Reconnect").
@@ -238,10 +238,17 @@ pub struct LinkAccountInput {
     pub actor: String,
     /// Audit reason, e.g. `hosted-auth callback RECONNECTED`.
     pub reason: String,
+    /// Which way back this is (histories recorded before the field: the callback).
+    #[serde(default = "callback_path")]
+    pub path: RelinkPath,
     /// Audit context.
     pub workflow_id: String,
     /// Audit context.
     pub run_id: String,
+}
+
+fn callback_path() -> RelinkPath {
+    RelinkPath::HostedAuthCallback
 }
 
 /// Result of relinking a row.

@@ -38,8 +38,14 @@ macro_rules! string_enum {
         impl fmt::Display for $t {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
         }
+        /// Compares with the wire spelling (`status == "paused"`).
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool { self.as_str() == *other }
+        }
     };
 }
+
+pub(crate) use string_enum;
 
 string_enum!(
     /// `linkedin_accounts.status` (DESIGN.md, "Account states and the pill").
@@ -117,6 +123,17 @@ string_enum!(
         Manual => "manual",
         /// The sender detected a loop; cleared by the user's Resume.
         StuckLoop => "stuck_loop",
+    }
+);
+
+string_enum!(
+    /// `campaigns.status`: a campaign is paused exactly while it has a pause reason
+    /// (`campaign_pauses`; the database checks that at commit).
+    CampaignStatus, "campaign status", {
+        /// Sending.
+        Active => "active",
+        /// Not sending: at least one [`PauseReason`] holds.
+        Paused => "paused",
     }
 );
 

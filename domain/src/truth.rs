@@ -245,6 +245,47 @@ pub fn match_first_connection(
     }
 }
 
+/// How a row came back to `connected`. Every path ends in the store's one relink
+/// (`relink_store::relink`); the path is what its audit row and log line name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelinkPath {
+    /// Unipile's notify_url callback after hosted auth.
+    HostedAuthCallback,
+    /// The Reconnect workflow's check at link expiry found the session live.
+    LinkExpiryCheck,
+    /// The hourly orphan watcher matched a row stuck linking to its session.
+    OrphanWatcher,
+    /// The reconciler saw the row's own session live again.
+    Reconciler,
+    /// An account-status webhook's re-read saw the row's own session live again.
+    AccountStatusSync,
+}
+
+impl RelinkPath {
+    /// The audit action of a relink on this path (the spelling audit rows have always
+    /// carried).
+    pub fn audit_action(self) -> &'static str {
+        match self {
+            RelinkPath::HostedAuthCallback | RelinkPath::LinkExpiryCheck => "reconnect.linked",
+            RelinkPath::OrphanWatcher => "orphan.relinked",
+            RelinkPath::Reconciler => "reconciler.flip",
+            RelinkPath::AccountStatusSync => "unipile.account_status",
+        }
+    }
+
+    /// The path's name in logs, e.g. `orphan_watcher`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelinkPath::HostedAuthCallback => "hosted_auth_callback",
+            RelinkPath::LinkExpiryCheck => "link_expiry_check",
+            RelinkPath::OrphanWatcher => "orphan_watcher",
+            RelinkPath::Reconciler => "reconciler",
+            RelinkPath::AccountStatusSync => "account_status_sync",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

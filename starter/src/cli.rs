@@ -302,7 +302,7 @@ mod tests {
         };
         assert_eq!(
             grace,
-            Duration::from_secs(relink_domain::healing::DEFAULT_SUBSCRIPTION_GRACE_SECS)
+            Duration::from_secs(relink_domain::subscriptions::DEFAULT_SUBSCRIPTION_GRACE_SECS)
         );
     }
 

@@ -6,7 +6,7 @@ use anyhow::Context;
 use relink_domain::{
     AccountId, WorkspaceId,
     deletes::{DeleteKind, DeleteRequester, SafeDeleteInput, delete_workflow_id},
-    healing::{SubscriptionEndInput, subscription_workflow_id},
+    subscriptions::{SubscriptionEndInput, subscription_workflow_id},
 };
 use relink_runtime::{ExposeSecret, SecretString, UnipileSettings};
 use relink_store::Store;

@@ -3,7 +3,9 @@
 //! checks that at commit.
 
 use chrono::{DateTime, Utc};
-use relink_domain::{AccountId, PauseReason, WorkspaceId};
+use relink_domain::{
+    AccountId, AccountStatus, CampaignStatus, PauseReason, SourceStatus, WorkspaceId,
+};
 use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -151,8 +153,8 @@ pub struct CampaignView {
     pub account_id: AccountId,
     /// Name.
     pub name: String,
-    /// `active` or `paused`.
-    pub status: String,
+    /// Active or paused.
+    pub status: CampaignStatus,
     /// Every active pause reason, sorted.
     pub pause_reasons: Vec<PauseReason>,
     /// When the status last changed (UTC).
@@ -197,7 +199,7 @@ impl Store {
                     id,
                     account_id: AccountId(account),
                     name,
-                    status,
+                    status: status.parse()?,
                     pause_reasons: reasons
                         .iter()
                         .map(|r| r.parse())
@@ -207,4 +209,176 @@ impl Store {
             })
             .collect()
     }
+
+    /// One sweeper batch: removes the `linkedin_account_disconnected` reason from at most
+    /// `batch` campaigns whose account is `connected`; those left without a reason become
+    /// active (failure window cleared, soft-paused enrollments woken at their step).
+    /// Set-based, idempotent. Batches walk the campaign ids upward: pass the previous
+    /// batch's `last` as `after` (a queue scanned from its start every batch would step
+    /// over every reason deleted before it: quadratic over a pass). Returns the batch's
+    /// totals; fewer reasons cleared than `batch` means the pass is done.
+    pub async fn sweep_disconnect_pauses(
+        &self,
+        batch: i64,
+        after: Option<Uuid>,
+    ) -> Result<SweepTotals, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let cleared: Vec<Uuid> = sqlx::query_scalar(
+            // The batch is picked (and locked) first, as an array, then deleted by key:
+            // a join or `IN (subquery)` here let PostgreSQL scan every pause row once
+            // per batch (EXPLAIN ANALYZE at 100,000 campaigns: 42 ms → 6 ms per batch).
+            "DELETE FROM campaign_pauses p WHERE p.reason = 'linkedin_account_disconnected' AND p.campaign_id = ANY (ARRAY( \
+                SELECT p2.campaign_id FROM campaign_pauses p2 \
+                JOIN campaigns c ON c.id = p2.campaign_id \
+                JOIN linkedin_accounts a ON a.id = c.account_id \
+                WHERE p2.reason = 'linkedin_account_disconnected' AND a.status = 'connected' \
+                  AND (a.provider_status IS NULL OR a.provider_status <> ALL($3)) \
+                  AND p2.campaign_id > $2 \
+                ORDER BY p2.campaign_id LIMIT $1 FOR UPDATE OF p2 SKIP LOCKED FOR SHARE OF a)) \
+             RETURNING p.campaign_id",
+        )
+        .bind(batch)
+        // The nil UUID sorts first: a plain range keeps the (reason, campaign_id) index
+        // scan (an `IS NULL OR` here made PostgreSQL sort every pause row).
+        .bind(after.unwrap_or(Uuid::nil()))
+        .bind(crate::truth::blip_statuses())
+        .fetch_all(&mut *tx)
+        .await?;
+        let resumed: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE campaigns c SET status = 'active', status_changed_at = now() \
+             WHERE c.id = ANY($1) AND c.status = 'paused' \
+               AND NOT EXISTS (SELECT 1 FROM campaign_pauses p WHERE p.campaign_id = c.id) RETURNING c.id",
+        )
+        .bind(&cleared)
+        .fetch_all(&mut *tx)
+        .await?;
+        wake_after_disconnect(&mut tx, &resumed).await?;
+        tx.commit().await?;
+        Ok(SweepTotals {
+            reasons_cleared: cleared.len() as u64,
+            campaigns_resumed: resumed.len() as u64,
+            still_paused: (cleared.len() - resumed.len()) as u64,
+            last: cleared.iter().max().copied(),
+        })
+    }
+
+    /// The user's Resume of one campaign of `workspace`: clears `manual`, `stuck_loop`,
+    /// `linkedin_high_failure_rate` and `account_restricted`, and the two self-healing
+    /// reasons only when their cause is gone (account connected again; subscription
+    /// active). A campaign left without a reason becomes active, its soft-paused
+    /// enrollments woken at their step. Errors: [`StoreError::NotFound`].
+    pub async fn user_resume(
+        &self,
+        workspace: WorkspaceId,
+        campaign: Uuid,
+    ) -> Result<ResumeOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // Locks in the sweeper's order (pause rows, then the account, then the campaign),
+        // so that a Resume and a sweeper batch on the same campaign cannot deadlock.
+        sqlx::query("SELECT 1 FROM campaign_pauses WHERE campaign_id = $1 FOR UPDATE")
+            .bind(campaign)
+            .execute(&mut *tx)
+            .await?;
+        let row: Option<(String, Option<String>, bool)> = sqlx::query_as(
+            "SELECT a.status, a.provider_status, w.subscription_active FROM campaigns c \
+             JOIN linkedin_accounts a ON a.id = c.account_id JOIN workspaces w ON w.id = c.workspace_id \
+             WHERE c.id = $1 AND c.workspace_id = $2 FOR SHARE OF a, w",
+        )
+        .bind(campaign)
+        .bind(workspace.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((account_status, provider_status, subscription_active)) = row else {
+            return Err(StoreError::NotFound(format!("campaign {campaign}")));
+        };
+        sqlx::query("SELECT 1 FROM campaigns WHERE id = $1 FOR UPDATE")
+            .bind(campaign)
+            .execute(&mut *tx)
+            .await?;
+        // The disconnect reason's cause persists while the account is not connected, and
+        // while its sync is interrupted (a blip that outlasted its tolerance paused it).
+        let in_blip = provider_status
+            .map(|p| p.parse::<SourceStatus>())
+            .transpose()?
+            .is_some_and(SourceStatus::is_blip);
+        let account_connected = account_status == AccountStatus::Connected.as_str() && !in_blip;
+        let reasons: Vec<String> = sqlx::query_scalar(
+            "SELECT reason FROM campaign_pauses WHERE campaign_id = $1 ORDER BY reason",
+        )
+        .bind(campaign)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut cleared = Vec::new();
+        let mut remaining = Vec::new();
+        for r in reasons {
+            let reason: PauseReason = r.parse()?;
+            let cause_persists = match reason {
+                PauseReason::LinkedinAccountDisconnected => !account_connected,
+                PauseReason::SubscriptionInactive => !subscription_active,
+                _ => false,
+            };
+            if cause_persists {
+                remaining.push(reason)
+            } else {
+                cleared.push(reason)
+            }
+        }
+        let cleared_s: Vec<&str> = cleared.iter().map(|r| r.as_str()).collect();
+        sqlx::query("DELETE FROM campaign_pauses WHERE campaign_id = $1 AND reason = ANY($2)")
+            .bind(campaign)
+            .bind(&cleared_s)
+            .execute(&mut *tx)
+            .await?;
+        let status = if remaining.is_empty() {
+            CampaignStatus::Active
+        } else {
+            CampaignStatus::Paused
+        };
+        sqlx::query("UPDATE campaigns SET status = $2, status_changed_at = now() WHERE id = $1 AND status <> $2")
+            .bind(campaign)
+            .bind(status.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if remaining.is_empty() {
+            sqlx::query(
+                "UPDATE campaign_enrollments SET state = 'active', updated_at = now() \
+                 WHERE campaign_id = $1 AND state = 'soft_paused'",
+            )
+            .bind(campaign)
+            .execute(&mut *tx)
+            .await?;
+            crate::sending::pace_due_enrollments(&mut tx, &[campaign]).await?;
+        }
+        tx.commit().await?;
+        Ok(ResumeOutcome {
+            status,
+            cleared,
+            remaining,
+        })
+    }
+}
+
+/// Outcome of the user's Resume on one campaign.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ResumeOutcome {
+    /// Active or paused after the call.
+    pub status: CampaignStatus,
+    /// Reasons this call cleared.
+    pub cleared: Vec<PauseReason>,
+    /// Reasons that keep the campaign paused (their cause persists).
+    pub remaining: Vec<PauseReason>,
+}
+
+/// Totals of one sweeper pass.
+#[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct SweepTotals {
+    /// `linkedin_account_disconnected` reasons removed.
+    pub reasons_cleared: u64,
+    /// Campaigns that became active.
+    pub campaigns_resumed: u64,
+    /// Campaigns whose disconnect reason was removed but that keep another reason.
+    pub still_paused: u64,
+    /// The largest campaign id this batch cleared: the next batch starts after it.
+    #[serde(default)]
+    pub last: Option<Uuid>,
 }

@@ -1,24 +1,32 @@
-//! relink's PostgreSQL store: the pool, the embedded migrations, the one audited
-//! status-flip helper and the queries the activities and the web tier need.
+//! relink's PostgreSQL store: the pool, the embedded migrations, and one module per
+//! aggregate — `accounts` (rows and identities), `audit` (the one audited flip),
+//! `linking` (the Reconnect flow's writes), `truth` (writes a read of Unipile
+//! justifies, and the one relink path), `campaigns` (pauses and resumes), `sending`
+//! (the send gate and failure window), `alerts`, `subscriptions`, `deletes` (the Safe
+//! delete flag and intents) and `seed` (demo and test data).
 //!
 //! Every status change of a `linkedin_accounts` row goes through [`flip_status`], which
 //! writes the audit row in the caller's transaction; the database's deferred
 //! audit-pairing trigger rejects, at commit, any status change that skipped it.
 
 mod accounts;
+mod alerts;
+mod audit;
 mod campaigns;
 mod deletes;
 mod error;
-mod healing;
+mod linking;
 mod seed;
 mod sending;
+mod subscriptions;
 mod truth;
 
 pub use accounts::*;
+pub use alerts::*;
+pub use audit::*;
 pub use campaigns::*;
 pub use deletes::*;
 pub use error::StoreError;
-pub use healing::*;
 pub use seed::{DemoSeed, SeedAccount, fake_unipile_id, seed_demo};
 pub use sending::*;
 pub use truth::{Applied, LinkedRow, relink};

@@ -297,6 +297,75 @@ impl Store {
             "weekly_cap",
         ))
     }
+
+    /// Records the sender's outcome of one action of `account` (POST
+    /// /api/accounts/{id}/send-outcomes) in the campaign's failure-rate window and, when
+    /// the window trips (`relink_domain::truth::failure_rate_trips`: at least 5
+    /// failures and 30 % of the last 20 outcomes within an hour), pauses the campaign
+    /// with `linkedin_high_failure_rate` (enrollments soft-paused at their step), in one
+    /// transaction. The resume after a reconnect clears the window.
+    ///
+    /// Errors: [`StoreError::NotFound`] for a campaign that is not `account`'s.
+    pub async fn record_send_outcome(
+        &self,
+        account: AccountId,
+        report: &relink_domain::inbound::SendOutcomeReport,
+    ) -> Result<OutcomeEffect, StoreError> {
+        use relink_domain::truth::{FAILURE_WINDOW_SECS, FAILURE_WINDOW_SENDS, failure_rate_trips};
+        let mut tx = self.pool.begin().await?;
+        let found: Option<Uuid> = sqlx::query_scalar(
+            "SELECT id FROM campaigns WHERE id = $1 AND account_id = $2 FOR UPDATE",
+        )
+        .bind(report.campaign_id)
+        .bind(account.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if found.is_none() {
+            return Err(StoreError::NotFound(format!(
+                "campaign {}",
+                report.campaign_id
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO campaign_send_outcomes (campaign_id, action, outcome, provider_error) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(report.campaign_id)
+        .bind(report.action.as_str())
+        .bind(report.outcome.as_str())
+        .bind(&report.provider_error)
+        .execute(&mut *tx)
+        .await?;
+        let (failures, outcomes): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE outcome = 'failed'), count(*) FROM ( \
+                 SELECT outcome FROM campaign_send_outcomes \
+                 WHERE campaign_id = $1 AND occurred_at > now() - make_interval(secs => $2) \
+                 ORDER BY id DESC LIMIT $3) w",
+        )
+        .bind(report.campaign_id)
+        .bind(FAILURE_WINDOW_SECS as f64)
+        .bind(FAILURE_WINDOW_SENDS)
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut campaign_paused = false;
+        if report.outcome == relink_domain::inbound::SendOutcome::Failed
+            && failure_rate_trips(failures, outcomes)
+        {
+            let added = crate::campaigns::pause_campaigns(
+                &mut tx,
+                &[report.campaign_id],
+                relink_domain::PauseReason::LinkedinHighFailureRate,
+                &format!("{failures} of the last {outcomes} sends failed"),
+            )
+            .await?;
+            campaign_paused = !added.is_empty();
+        }
+        tx.commit().await?;
+        Ok(OutcomeEffect {
+            campaign_paused,
+            window_failures: failures,
+            window_outcomes: outcomes,
+        })
+    }
 }
 
 /// Every action type, in a fixed order (for tables such as `starter plan-sends`).
@@ -467,75 +536,4 @@ pub struct OutcomeEffect {
     pub window_failures: i64,
     /// Outcomes in the window.
     pub window_outcomes: i64,
-}
-
-impl Store {
-    /// Records the sender's outcome of one action of `account` (POST
-    /// /api/accounts/{id}/send-outcomes) in the campaign's failure-rate window and, when
-    /// the window trips (`relink_domain::truth::failure_rate_trips`: at least 5
-    /// failures and 30 % of the last 20 outcomes within an hour), pauses the campaign
-    /// with `linkedin_high_failure_rate` (enrollments soft-paused at their step), in one
-    /// transaction. The resume after a reconnect clears the window.
-    ///
-    /// Errors: [`StoreError::NotFound`] for a campaign that is not `account`'s.
-    pub async fn record_send_outcome(
-        &self,
-        account: AccountId,
-        report: &relink_domain::inbound::SendOutcomeReport,
-    ) -> Result<OutcomeEffect, StoreError> {
-        use relink_domain::truth::{FAILURE_WINDOW_SECS, FAILURE_WINDOW_SENDS, failure_rate_trips};
-        let mut tx = self.pool.begin().await?;
-        let found: Option<Uuid> = sqlx::query_scalar(
-            "SELECT id FROM campaigns WHERE id = $1 AND account_id = $2 FOR UPDATE",
-        )
-        .bind(report.campaign_id)
-        .bind(account.0)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if found.is_none() {
-            return Err(StoreError::NotFound(format!(
-                "campaign {}",
-                report.campaign_id
-            )));
-        }
-        sqlx::query(
-            "INSERT INTO campaign_send_outcomes (campaign_id, action, outcome, provider_error) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(report.campaign_id)
-        .bind(report.action.as_str())
-        .bind(report.outcome.as_str())
-        .bind(&report.provider_error)
-        .execute(&mut *tx)
-        .await?;
-        let (failures, outcomes): (i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE outcome = 'failed'), count(*) FROM ( \
-                 SELECT outcome FROM campaign_send_outcomes \
-                 WHERE campaign_id = $1 AND occurred_at > now() - make_interval(secs => $2) \
-                 ORDER BY id DESC LIMIT $3) w",
-        )
-        .bind(report.campaign_id)
-        .bind(FAILURE_WINDOW_SECS as f64)
-        .bind(FAILURE_WINDOW_SENDS)
-        .fetch_one(&mut *tx)
-        .await?;
-        let mut campaign_paused = false;
-        if report.outcome == relink_domain::inbound::SendOutcome::Failed
-            && failure_rate_trips(failures, outcomes)
-        {
-            let added = crate::campaigns::pause_campaigns(
-                &mut tx,
-                &[report.campaign_id],
-                relink_domain::PauseReason::LinkedinHighFailureRate,
-                &format!("{failures} of the last {outcomes} sends failed"),
-            )
-            .await?;
-            campaign_paused = !added.is_empty();
-        }
-        tx.commit().await?;
-        Ok(OutcomeEffect {
-            campaign_paused,
-            window_failures: failures,
-            window_outcomes: outcomes,
-        })
-    }
 }

@@ -10,7 +10,8 @@
 use chrono::{DateTime, Utc};
 use relink_domain::{
     AccountId, AccountStatus, SourceStatus,
-    truth::{Decision, LinkingInterval},
+    healing::{blip_outlasted, provider_status_restarts},
+    truth::{Decision, LinkingInterval, RelinkPath},
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -64,15 +65,17 @@ pub struct LinkedRow {
 /// resume (failure window cleared, due enrollments paced). Returns the campaigns that
 /// became active.
 ///
-/// Used by the notify callback, the link expiry check, the orphan watcher, the
-/// reconciler's and the account-status sync's recoveries.
+/// Used by every [`RelinkPath`]: the notify callback, the link expiry check, the orphan
+/// watcher, the reconciler's and the account-status sync's recoveries.
 ///
 /// Errors: [`StoreError::Conflict`] when another row holds `unipile_account_id`;
 /// [`StoreError::StatusMoved`] when the row is not in `from`.
+#[allow(clippy::too_many_arguments)]
 pub async fn relink(
     conn: &mut PgConnection,
     id: AccountId,
     from: AccountStatus,
+    path: RelinkPath,
     unipile_account_id: &str,
     member_id: Option<&str>,
     provider_status: SourceStatus,
@@ -93,16 +96,15 @@ pub async fn relink(
     sqlx::query(
         "UPDATE linkedin_accounts SET unipile_account_id = $2, \
          linkedin_member_id = COALESCE($3, linkedin_member_id), \
-         provider_status_since = CASE WHEN provider_status IS DISTINCT FROM $4 THEN now() ELSE provider_status_since END, \
-         provider_status = $4, link_url = NULL, link_issued_at = NULL, link_expires_at = NULL, \
+         link_url = NULL, link_issued_at = NULL, link_expires_at = NULL, \
          first_connected_at = COALESCE(first_connected_at, now()), updated_at = now() WHERE id = $1",
     )
     .bind(id.0)
     .bind(unipile_account_id)
     .bind(member_id)
-    .bind(provider_status.as_str())
     .execute(&mut *conn)
     .await?;
+    record_provider_status(conn, id, provider_status).await?;
     flip_status(conn, id, &[from], AccountStatus::Connected, audit).await?;
     let member: Option<String> =
         sqlx::query_scalar("SELECT linkedin_member_id FROM linkedin_accounts WHERE id = $1")
@@ -119,7 +121,9 @@ pub async fn relink(
     .bind(id.0)
     .execute(&mut *conn)
     .await?;
-    resume_disconnected_campaigns(conn, &[id]).await
+    let resumed = resume_disconnected_campaigns(conn, &[id]).await?;
+    tracing::info!(account_id = %id, unipile_account_id, path = path.as_str(), from = from.as_str(), resumed = resumed.len(), "relinked");
+    Ok(resumed)
 }
 
 /// `connected` → `reconnect_needed` inside the caller's transaction (the row is
@@ -140,14 +144,11 @@ pub(crate) async fn mark_reconnect_needed(
         audit,
     )
     .await?;
-    sqlx::query(
-        "UPDATE linkedin_accounts SET provider_status = $2, provider_status_since = now(), \
-         link_token = NULL WHERE id = $1",
-    )
-    .bind(id.0)
-    .bind(provider_status.as_str())
-    .execute(&mut *conn)
-    .await?;
+    record_provider_status(conn, id, provider_status).await?;
+    sqlx::query("UPDATE linkedin_accounts SET link_token = NULL WHERE id = $1")
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
     crate::campaigns::pause_for_disconnect(conn, id, "LinkedIn account needs a fresh login")
         .await?;
     let episode: i64 = sqlx::query_scalar(
@@ -170,24 +171,30 @@ pub(crate) async fn mark_reconnect_needed(
     Ok(())
 }
 
-/// Records a source status without a status flip, inside the caller's transaction;
-/// `provider_status_since` moves only when the value changes, and `ERROR` ↔ `STOPPED`
-/// is one continuing blip (`SourceStatus::is_blip`).
+/// Records a source status inside the caller's transaction; `provider_status_since`
+/// restarts as the blip rule says (`relink_domain::healing::provider_status_restarts`:
+/// on a change, except `ERROR` ↔ `STOPPED`, one continuing blip). Every write of a
+/// provider status goes through here.
 pub(crate) async fn record_provider_status(
     conn: &mut PgConnection,
     id: AccountId,
     status: SourceStatus,
 ) -> Result<(), StoreError> {
+    let previous: Option<String> = sqlx::query_scalar(
+        "SELECT provider_status FROM linkedin_accounts WHERE id = $1 FOR UPDATE",
+    )
+    .bind(id.0)
+    .fetch_one(&mut *conn)
+    .await?;
+    let previous = previous.as_deref().map(str::parse).transpose()?;
     sqlx::query(
         "UPDATE linkedin_accounts SET \
-         provider_status_since = CASE WHEN provider_status IS DISTINCT FROM $2 \
-                 AND NOT (provider_status = ANY($3) AND $2 = ANY($3)) \
-             THEN now() ELSE provider_status_since END, \
+         provider_status_since = CASE WHEN $3 THEN now() ELSE provider_status_since END, \
          provider_status = $2, updated_at = now() WHERE id = $1",
     )
     .bind(id.0)
     .bind(status.as_str())
-    .bind(blip_statuses())
+    .bind(provider_status_restarts(previous, status))
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -206,7 +213,8 @@ impl Store {
     /// Writes `decision` (what a read of Unipile means, `relink_domain::truth::decide`)
     /// for row `id`, in one transaction, only while the row's version is still
     /// `expected_version` (read before Unipile was asked). A flip writes its audit row
-    /// with `audit`; a relink goes through [`relink`] to the row's own session.
+    /// with `audit`; a relink goes through [`relink`] to the row's own session, on
+    /// `path` (the writer's own: the reconciler, the account-status sync, …).
     ///
     /// Errors: [`StoreError::NotFound`] for an unknown id; [`StoreError::Conflict`] when
     /// a relink's session is held by another row; [`StoreError::Db`].
@@ -215,6 +223,7 @@ impl Store {
         id: AccountId,
         expected_version: i64,
         decision: Decision,
+        path: RelinkPath,
         audit: &AuditContext,
     ) -> Result<Applied, StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -266,25 +275,12 @@ impl Store {
                         "account {id} names no Unipile session to relink"
                     )));
                 };
-                let resumed = relink(&mut tx, id, status, &session, None, s, audit).await?;
+                let resumed = relink(&mut tx, id, status, path, &session, None, s, audit).await?;
                 (true, resumed)
             }
         };
         tx.commit().await?;
         Ok(Applied::Written { flipped, resumed })
-    }
-
-    /// Whether `workspace`'s subscription is active (an unknown workspace is not).
-    pub async fn subscription_active(
-        &self,
-        workspace: relink_domain::WorkspaceId,
-    ) -> Result<bool, StoreError> {
-        let active: Option<bool> =
-            sqlx::query_scalar("SELECT subscription_active FROM workspaces WHERE id = $1")
-                .bind(workspace.0)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(active == Some(true))
     }
 
     /// Every row that names a Unipile session, with its version (the reconciler reads
@@ -344,5 +340,95 @@ impl Store {
                 end,
             })
             .collect())
+    }
+
+    /// Unipile reports the session live again for a row that is `reconnect_needed`
+    /// (fixed elsewhere): relinked through the one relink path, compare-and-set on the
+    /// row's current version. Returns the campaigns that became active, or `None` when
+    /// the row was not `reconnect_needed` (nothing written). For tests and tools; the
+    /// loops decide on their own reads through [`Store::apply_decision`].
+    pub async fn recover_connected(
+        &self,
+        id: AccountId,
+        provider_status: SourceStatus,
+        path: RelinkPath,
+        audit: &AuditContext,
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
+        let row = self.account(id).await?;
+        if row.status != AccountStatus::ReconnectNeeded {
+            return Ok(None);
+        }
+        match self
+            .apply_decision(
+                id,
+                row.version,
+                Decision::Relink(provider_status),
+                path,
+                audit,
+            )
+            .await?
+        {
+            Applied::Written { resumed, .. } => Ok(Some(resumed)),
+            Applied::Moved { .. } => Ok(None),
+        }
+    }
+
+    /// A sync blip outlasted its tolerance: while the row is still `connected` with
+    /// provider status `ERROR`/`STOPPED` since at least `tolerance_secs` ago, its
+    /// campaigns get the `linkedin_account_disconnected` reason (enrollments
+    /// soft-paused). Returns the campaigns paused, or `None` when the blip is over.
+    pub async fn pause_for_blip(
+        &self,
+        id: AccountId,
+        tolerance_secs: u64,
+    ) -> Result<Option<Vec<Uuid>>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The row is locked and the rule decided on it and the database's clock.
+        /// Status, provider status, since when, the database's now.
+        type BlipRow = (String, Option<String>, Option<DateTime<Utc>>, DateTime<Utc>);
+        let row: Option<BlipRow> = sqlx::query_as(
+            "SELECT status, provider_status, provider_status_since, now() \
+                 FROM linkedin_accounts WHERE id = $1 FOR UPDATE",
+        )
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((status, provider, since, now)) = row else {
+            return Ok(None);
+        };
+        let provider = provider.as_deref().map(str::parse).transpose()?;
+        if !blip_outlasted(status.parse()?, provider, since, now, tolerance_secs) {
+            return Ok(None);
+        }
+        let paused = crate::campaigns::pause_for_disconnect(
+            &mut tx,
+            id,
+            "LinkedIn sync interrupted beyond the tolerance",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some(paused))
+    }
+
+    /// Unipile says the account needs a fresh login (`CREDENTIALS`/`PERMISSIONS`): in one
+    /// transaction, `connected` → `reconnect_needed` (audited), the account's
+    /// campaigns get the `linkedin_account_disconnected` reason with their active
+    /// enrollments soft-paused, and one reconnect email is queued for this disconnect
+    /// episode. Returns false when the row was not `connected` (nothing written). For
+    /// tests and tools; the loops go through [`Store::apply_decision`].
+    pub async fn mark_reconnect_needed(
+        &self,
+        id: AccountId,
+        provider_status: SourceStatus,
+        audit: &AuditContext,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        match mark_reconnect_needed(&mut tx, id, provider_status, audit).await {
+            Ok(()) => {}
+            Err(StoreError::StatusMoved { .. }) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }

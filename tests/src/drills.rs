@@ -1026,9 +1026,14 @@ pub async fn reconciler_under_fault(opts: AppOptions, fault: UnipileFault) -> Dr
         .await;
     let flips = flips_since(app, since).await;
     let deletes = app.sim_count(DELETE_ROUTE).await - deletes_before;
-    let aborted = alerts_since(app, relink_activities::ALERT_PASS_ABORTED, since).await;
-    let gate = alerts_since(app, relink_activities::ALERT_SANITY_GATE, since).await;
-    let disagree = alerts_since(app, relink_activities::ALERT_LISTING_DISAGREES, since).await;
+    let aborted = alerts_since(app, relink_domain::AlertKind::PassAborted.as_str(), since).await;
+    let gate = alerts_since(app, relink_domain::AlertKind::SanityGate.as_str(), since).await;
+    let disagree = alerts_since(
+        app,
+        relink_domain::AlertKind::ListingDisagrees.as_str(),
+        since,
+    )
+    .await;
     let expect_disagree = usize::from(fault == UnipileFault::EveryAccount404);
     let wrong: i64 = {
         let ids: Vec<uuid::Uuid> = fleet.iter().skip(5).map(|(id, _)| id.0).collect();

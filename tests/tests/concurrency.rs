@@ -209,7 +209,7 @@ async fn a_listing_and_a_fresh_read_that_disagree_write_nothing_and_alert_once()
     assert_eq!(
         alerts
             .iter()
-            .filter(|a| a.kind == relink_activities::ALERT_LISTING_DISAGREES)
+            .filter(|a| a.kind == relink_domain::AlertKind::ListingDisagrees)
             .count(),
         1
     );

@@ -425,7 +425,12 @@ async fn the_users_resume_never_clears_a_reason_whose_cause_persists() {
         ..Default::default()
     };
     app.store
-        .recover_connected(s.account, relink_domain::SourceStatus::Ok, &a)
+        .recover_connected(
+            s.account,
+            relink_domain::SourceStatus::Ok,
+            relink_domain::truth::RelinkPath::AccountStatusSync,
+            &a,
+        )
         .await
         .unwrap();
     let m = app
@@ -628,7 +633,13 @@ async fn a_stale_reconciler_write_loses_to_a_reconnect() {
     );
     let wrote = app
         .store
-        .apply_decision(s.account, read, relink_domain::truth::Decision::Gone, &a)
+        .apply_decision(
+            s.account,
+            read,
+            relink_domain::truth::Decision::Gone,
+            relink_domain::truth::RelinkPath::Reconciler,
+            &a,
+        )
         .await
         .unwrap();
     assert_eq!(

@@ -262,7 +262,7 @@ async fn twenty_concurrent_deletes_make_at_most_three_delete_calls() {
 
 mod subscription {
     use super::*;
-    use relink_domain::healing::{
+    use relink_domain::subscriptions::{
         SubscriptionEndInput, SubscriptionOutcome, subscription_workflow_id,
     };
     use relink_workflows::SubscriptionEndWorkflow;

@@ -244,7 +244,12 @@ async fn a_resume_after_a_long_disconnect_spreads_the_backlog_through_the_pacer(
         ..Default::default()
     };
     app.store
-        .recover_connected(s.account, relink_domain::SourceStatus::Ok, &audit)
+        .recover_connected(
+            s.account,
+            relink_domain::SourceStatus::Ok,
+            relink_domain::truth::RelinkPath::AccountStatusSync,
+            &audit,
+        )
         .await
         .unwrap();
     // The account's invite budget is shared by all its campaigns: the seeded "Outreach"

@@ -5,7 +5,9 @@
 //! and the test harness both start the worker through [`build`].
 
 use anyhow::Context;
-use relink_activities::{Activities, DeleteActivities, EnvReader, HealingActivities};
+use relink_activities::{
+    Activities, DeleteActivities, EnvReader, HealingActivities, SubscriptionActivities,
+};
 use relink_runtime::{
     DatabaseSettings, ExposeSecret, TemporalSettings, UnipileSettings, WebhookSecretSettings,
 };
@@ -105,6 +107,7 @@ pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<
             settings.public_base_url.clone(),
         ),
         HealingActivities::new(store.clone(), unipile.clone()),
+        SubscriptionActivities::new(store.clone()),
         DeleteActivities::new(store, unipile, env),
     )?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
@@ -121,6 +124,7 @@ fn worker_options(
     task_queue: &str,
     reconnect: Activities,
     healing: HealingActivities,
+    subscriptions: SubscriptionActivities,
     deletes: DeleteActivities,
 ) -> anyhow::Result<WorkerOptions> {
     Ok(WorkerOptions::new(task_queue.to_string())
@@ -133,6 +137,7 @@ fn worker_options(
         .register_workflow::<SubscriptionEndWorkflow>()?
         .register_activities(reconnect)
         .register_activities(healing)
+        .register_activities(subscriptions)
         .register_activities(deletes)
         .build())
 }

@@ -10,7 +10,7 @@ pub mod activities;
 pub mod healing;
 pub mod reconnect;
 pub mod safe_delete;
-pub mod subscription;
+pub mod subscriptions;
 
 pub use activities::RelinkActivities;
 pub use healing::{
@@ -19,4 +19,4 @@ pub use healing::{
 };
 pub use reconnect::ReconnectWorkflow;
 pub use safe_delete::SafeDeleteWorkflow;
-pub use subscription::SubscriptionEndWorkflow;
+pub use subscriptions::SubscriptionEndWorkflow;

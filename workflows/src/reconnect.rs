@@ -17,6 +17,7 @@ use relink_domain::{
         LinkAccountInput, LinkKind, LinkRefusal, LinkRequest, LinkResult, MarkConnectingInput,
         ReconnectInput, ReconnectOutcome,
     },
+    truth::RelinkPath,
 };
 use std::time::Duration;
 use temporalio_macros::{workflow, workflow_methods};
@@ -148,7 +149,14 @@ impl ReconnectWorkflow {
             });
             if let Some(cb) = taken {
                 let reason = format!("hosted-auth callback {}", cb.status);
-                let linked = Self::link(ctx, &cb.name, &cb.account_id, reason).await;
+                let linked = Self::link(
+                    ctx,
+                    &cb.name,
+                    &cb.account_id,
+                    reason,
+                    RelinkPath::HostedAuthCallback,
+                )
+                .await;
                 ctx.state_mut(|s| s.applying_callback = false);
                 match linked? {
                     LinkResult::Linked { .. } | LinkResult::AlreadyLinked => {
@@ -210,7 +218,15 @@ impl ReconnectWorkflow {
             .unwrap_or(None);
         if let Some(unipile_account_id) = live {
             let reason = "live session found on Unipile at link expiry".to_string();
-            match Self::link(ctx, &token, &unipile_account_id, reason).await? {
+            match Self::link(
+                ctx,
+                &token,
+                &unipile_account_id,
+                reason,
+                RelinkPath::LinkExpiryCheck,
+            )
+            .await?
+            {
                 LinkResult::Linked { .. } | LinkResult::AlreadyLinked => {
                     let outcome = ReconnectOutcome::Linked {
                         unipile_account_id,
@@ -249,6 +265,7 @@ impl ReconnectWorkflow {
         token: &str,
         unipile_account_id: &str,
         reason: String,
+        path: RelinkPath,
     ) -> WorkflowResult<LinkResult> {
         let input = LinkAccountInput {
             account_id: ctx.state(|s| s.input.account_id),
@@ -256,6 +273,7 @@ impl ReconnectWorkflow {
             unipile_account_id: unipile_account_id.to_string(),
             actor: "workflow:reconnect".into(),
             reason,
+            path,
             workflow_id: ctx.workflow_id().to_string(),
             run_id: ctx.run_id().to_string(),
         };

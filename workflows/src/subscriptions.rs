@@ -4,7 +4,7 @@
 //! without one, the workspace's accounts become `disconnected` (audited). Nothing is
 //! deleted on this path; Unipile cleanup goes through Safe delete, asked separately.
 
-use relink_domain::healing::{SubscriptionEndInput, SubscriptionOutcome};
+use relink_domain::subscriptions::{SubscriptionEndInput, SubscriptionOutcome};
 use std::time::Duration;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
