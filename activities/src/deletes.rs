@@ -105,6 +105,7 @@ impl DeleteActivities {
 impl DeleteActivities {
     /// Implements `delete_env_check`.
     #[activity(name = names::DELETE_ENV_CHECK)]
+    #[tracing::instrument(skip_all, fields(requester = %requester.actor()))]
     pub async fn delete_env_check(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -144,6 +145,7 @@ impl DeleteActivities {
     /// 403, 429, 5xx, timeout) is recorded as an error observation, which stops the
     /// delete rather than being retried into a pass.
     #[activity(name = names::DELETE_POLL)]
+    #[tracing::instrument(skip_all, fields(unipile_account_id = %unipile_account_id))]
     pub async fn delete_poll(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -169,6 +171,7 @@ impl DeleteActivities {
 
     /// Implements `execute_delete`.
     #[activity(name = names::EXECUTE_DELETE)]
+    #[tracing::instrument(skip_all, fields(unipile_account_id = %input.request.unipile_account_id))]
     pub async fn execute_delete(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -250,6 +253,7 @@ impl DeleteActivities {
 
     /// Implements `record_delete`.
     #[activity(name = names::RECORD_DELETE)]
+    #[tracing::instrument(skip_all, fields(unipile_account_id = %input.request.unipile_account_id))]
     pub async fn record_delete(
         self: Arc<Self>,
         _ctx: ActivityContext,

@@ -193,6 +193,7 @@ impl HealingActivities {
     /// unclaimed LinkedIn account that appeared inside its linking window while no other
     /// first connection was linking. Anything ambiguous raises an alert, never a guess.
     #[activity(name = names::ORPHAN_PASS)]
+    #[tracing::instrument(skip_all)]
     pub async fn orphan_pass(
         self: Arc<Self>,
         ctx: ActivityContext,
@@ -332,6 +333,7 @@ impl HealingActivities {
     /// Implements `sweep_campaigns`: bounded batches until nothing is left, with a
     /// heartbeat (the running totals) after each batch.
     #[activity(name = names::SWEEP_CAMPAIGNS)]
+    #[tracing::instrument(skip_all)]
     pub async fn sweep_campaigns(
         self: Arc<Self>,
         ctx: ActivityContext,
@@ -361,6 +363,7 @@ impl HealingActivities {
     /// Implements `reconcile_pass`: a complete listing (any page error fails the pass),
     /// a plan, the sanity gate, then compare-and-set flips (recoveries are not gated).
     #[activity(name = names::RECONCILE_PASS)]
+    #[tracing::instrument(skip_all, fields(dry_run = input.dry_run))]
     pub async fn reconcile_pass(
         self: Arc<Self>,
         ctx: ActivityContext,
@@ -571,6 +574,7 @@ impl HealingActivities {
     /// what that read means (`truth::decide`) while the row is unchanged. A row changed
     /// in between is read again, up to 3 times; a 404 is left to the reconciler.
     #[activity(name = names::SYNC_ACCOUNT_STATUS)]
+    #[tracing::instrument(skip_all, fields(unipile_account_id = %input.unipile_account_id))]
     pub async fn sync_account_status(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -626,6 +630,7 @@ impl HealingActivities {
     /// Implements `check_blip`: runs after the blip tolerance; re-reads the account and
     /// pauses the campaigns only while the blip has lasted the whole tolerance.
     #[activity(name = names::CHECK_BLIP)]
+    #[tracing::instrument(skip_all, fields(unipile_account_id = %input.unipile_account_id))]
     pub async fn check_blip(
         self: Arc<Self>,
         _ctx: ActivityContext,

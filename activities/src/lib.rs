@@ -159,6 +159,7 @@ fn audit(actor: &str, action: &str, reason: Option<String>, wf: &str, run: &str)
 impl Activities {
     /// Implements `prepare_link` (declared in `relink_workflows::activities`).
     #[activity(name = names::PREPARE_LINK)]
+    #[tracing::instrument(skip_all, fields(account_id = %account))]
     pub async fn prepare_link(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -171,6 +172,7 @@ impl Activities {
     /// create a second link at Unipile (it has no idempotency key); only the url this
     /// call returns is ever shown, and the token check makes the other one harmless.
     #[activity(name = names::CREATE_HOSTED_LINK)]
+    #[tracing::instrument(skip_all, fields(account_id = %input.account_id))]
     pub async fn create_hosted_link(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -203,6 +205,7 @@ impl Activities {
 
     /// Implements `mark_connecting` (declared in `relink_workflows::activities`).
     #[activity(name = names::MARK_CONNECTING)]
+    #[tracing::instrument(skip_all, fields(account_id = %input.account_id))]
     pub async fn mark_connecting(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -231,6 +234,7 @@ impl Activities {
     /// Implements `link_account` (declared in `relink_workflows::activities`). Re-reads the account from Unipile first:
     /// a 404, or a source that still needs a login, links nothing.
     #[activity(name = names::LINK_ACCOUNT)]
+    #[tracing::instrument(skip_all, fields(account_id = %input.account_id, unipile_account_id = %input.unipile_account_id, path = input.path.as_str()))]
     pub async fn link_account(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -299,6 +303,7 @@ impl Activities {
     /// unclaimed LinkedIn account that appeared on Unipile after linking began, or the
     /// LinkedIn identity the row already knows; anything ambiguous is `None`.
     #[activity(name = names::FIND_LIVE_SESSION)]
+    #[tracing::instrument(skip_all, fields(account_id = %input.account_id))]
     pub async fn find_live_session(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -341,6 +346,7 @@ impl Activities {
 
     /// Implements `abandon_link` (declared in `relink_workflows::activities`).
     #[activity(name = names::ABANDON_LINK)]
+    #[tracing::instrument(skip_all, fields(account_id = %input.account_id))]
     pub async fn abandon_link(
         self: Arc<Self>,
         _ctx: ActivityContext,

@@ -26,6 +26,7 @@ impl SubscriptionActivities {
 impl SubscriptionActivities {
     /// Implements `subscription_ended`.
     #[activity(name = names::SUBSCRIPTION_ENDED)]
+    #[tracing::instrument(skip_all, fields(workspace_id = %workspace))]
     pub async fn subscription_ended(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -39,6 +40,7 @@ impl SubscriptionActivities {
 
     /// Implements `subscription_renewed`.
     #[activity(name = names::SUBSCRIPTION_RENEWED)]
+    #[tracing::instrument(skip_all, fields(workspace_id = %workspace))]
     pub async fn subscription_renewed(
         self: Arc<Self>,
         _ctx: ActivityContext,
@@ -54,6 +56,7 @@ impl SubscriptionActivities {
 
     /// Implements `disconnect_workspace`.
     #[activity(name = names::DISCONNECT_WORKSPACE)]
+    #[tracing::instrument(skip_all, fields(workspace_id = %workspace))]
     pub async fn disconnect_workspace(
         self: Arc<Self>,
         _ctx: ActivityContext,

@@ -47,6 +47,13 @@ pub fn reconnect_workflow_id(account: AccountId) -> String {
     format!("reconnect:{account}")
 }
 
+/// Workflow id of the account-status sync of one Unipile account:
+/// `account-status:<unipile_account_id>`. Every webhook for the account signals (or
+/// starts) this one workflow, so that their re-reads are applied one at a time.
+pub fn account_status_workflow_id(unipile_account_id: &str) -> String {
+    format!("account-status:{unipile_account_id}")
+}
+
 /// Inverse of [`reconnect_workflow_id`]: the account a `reconnect:` workflow id names,
 /// or `None` for any other id.
 pub fn account_of_reconnect_workflow(workflow_id: &str) -> Option<AccountId> {

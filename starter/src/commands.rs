@@ -56,13 +56,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "running {pass:?}{} …",
                 if dry_run { " (dry run)" } else { "" }
             );
-            let (id, summary) = ops::run_pass(
-                &ctx.temporal().await?,
-                &ctx.temporal.task_queue,
-                pass,
-                dry_run,
-            )
-            .await?;
+            let client = ctx.temporal().await?;
+            let bar = render::waiting(format!("waiting for the {pass:?} pass"));
+            let result = ops::run_pass(&client, &ctx.temporal.task_queue, pass, dry_run).await;
+            bar.finish_and_clear();
+            let (id, summary) = result?;
             println!("workflow {id}");
             println!("{}", ctx.link(&id));
             render::json(&summary)?;
@@ -345,11 +343,13 @@ async fn delete(ctx: &Ctx, args: DeleteArgs) -> anyhow::Result<()> {
     println!("workflow {id}");
     println!("{}", ctx.link(&id));
     if args.wait {
+        let bar = render::waiting(format!("Safe delete {id}: gates running"));
         let outcome = client
             .get_workflow_handle::<SafeDeleteWorkflow>(id)
             .get_result(Default::default())
-            .await?;
-        render::json(&outcome)?;
+            .await;
+        bar.finish_and_clear();
+        render::json(&outcome?)?;
     } else {
         println!(
             "gates are running; `starter deletes cancel <id>` stops it during the undo window"

@@ -1,10 +1,24 @@
 //! How the operator CLI prints what it did: plain text tables on stdout, JSON where a
 //! script reads it. Nothing here connects or decides.
 
+use indicatif::{ProgressBar, ProgressStyle};
 use relink_domain::pacing::{Caps, DayPlan, SendSettings};
 use relink_store::{DemoSeed, FlagRow};
+use std::time::Duration;
 
 use crate::ops::AppliedSchedule;
+
+/// A spinner on stderr with `message` and the elapsed time, for a command that waits on
+/// a workflow (a healing pass, a Safe delete). Drawn only when stderr is a terminal, so
+/// scripts and logs see nothing of it. Call `finish_and_clear` when the wait is over.
+pub fn waiting(message: impl Into<String>) -> ProgressBar {
+    let bar = ProgressBar::new_spinner().with_message(message.into());
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
 
 /// A Temporal Web UI link to one workflow (`:` escaped, as the UI expects).
 pub fn workflow_link(ui: &str, namespace: &str, workflow_id: &str) -> String {

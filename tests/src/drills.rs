@@ -45,6 +45,8 @@ pub struct DrillRow {
     pub observed: String,
     /// Observed meets expected.
     pub pass: bool,
+    /// The conditions that did not hold (empty when it passes).
+    pub failed: Vec<String>,
 }
 
 impl DrillRow {
@@ -53,14 +55,32 @@ impl DrillRow {
         drill: impl Into<String>,
         expected: impl Into<String>,
         observed: impl Into<String>,
-        pass: bool,
+        checks: Checks,
     ) -> Self {
         Self {
             drill: drill.into(),
             expected: expected.into(),
             observed: observed.into(),
-            pass,
+            pass: checks.failed.is_empty(),
+            failed: checks.failed,
         }
+    }
+}
+
+/// A drill's conditions, each named by what it checks; the row reports the ones that
+/// failed.
+#[derive(Debug, Clone, Default)]
+pub struct Checks {
+    failed: Vec<String>,
+}
+
+impl Checks {
+    /// Adds one condition.
+    pub fn check(mut self, what: &str, holds: bool) -> Self {
+        if !holds {
+            self.failed.push(what.to_string());
+        }
+        self
     }
 }
 
@@ -74,7 +94,11 @@ pub fn table(rows: &[DrillRow]) -> String {
             cell(&r.drill),
             cell(&r.expected),
             cell(&r.observed),
-            if r.pass { "yes" } else { "**NO**" }
+            if r.pass {
+                "yes".to_string()
+            } else {
+                format!("**NO**: {}", cell(&r.failed.join("; ")))
+            }
         ));
     }
     out
@@ -224,25 +248,6 @@ pub async fn kill_at(
 
 /// Waits until the run `workflow_id` is closed (completed, failed, …). Returns its
 /// status name.
-async fn wait_closed(app: &TestApp, workflow_id: &str, timeout: Duration) -> String {
-    let handle = app
-        .temporal
-        .get_workflow_handle::<UntypedWorkflow>(workflow_id);
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(d) = handle.describe(Default::default()).await {
-            let status = format!("{:?}", d.status());
-            if !status.contains("Running") {
-                return status;
-            }
-        }
-        if Instant::now() > deadline {
-            return "still running".into();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 /// Clicks until a click answers 200 (a user clicks again after an error); at most 5
 /// clicks a second apart. Returns every url a click answered.
 async fn click_until_linked(app: &TestApp, s: &Seeded, first: (u16, Value)) -> Vec<String> {
@@ -349,7 +354,9 @@ pub async fn reconnect_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
         killed = kill_at(app, &wf, at, Duration::from_secs(30)).await;
     }
     let connected = wait_row(app, &s, AccountStatus::Connected, Duration::from_secs(120)).await;
-    let closed = wait_closed(app, &wf, Duration::from_secs(120)).await;
+    let closed = app
+        .wait_workflow_closed(&wf, Duration::from_secs(120))
+        .await;
     let links = app.sim_count(LINK_ROUTE).await - links_before;
     let connecting_rows = app.audit_count(s.account, "connecting").await;
     let connected_rows = app.audit_count(s.account, "connected").await;
@@ -359,14 +366,15 @@ pub async fn reconnect_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
     let distinct: BTreeSet<_> = urls.iter().collect();
     let links_ok =
         links == 1 || (links == 2 && at == Boundary::Scheduled(names::CREATE_HOSTED_LINK));
-    let pass = killed.is_ok()
-        && connected
-        && connecting_rows == 1
-        && connected_rows == 1
-        && resumed
-        && manual_kept
-        && distinct.len() == 1
-        && links_ok;
+    let checks = Checks::default()
+        .check("killed.is_ok()", killed.is_ok())
+        .check("connected", connected)
+        .check("connecting_rows == 1", connecting_rows == 1)
+        .check("connected_rows == 1", connected_rows == 1)
+        .check("resumed", resumed)
+        .check("manual_kept", manual_kept)
+        .check("distinct.len() == 1", distinct.len() == 1)
+        .check("links_ok", links_ok);
     DrillRow::new(
         format!("worker SIGKILL: reconnect, {at}"),
         "relinked once; 1 url shown; 1 link (2 if killed inside the link call)",
@@ -381,7 +389,7 @@ pub async fn reconnect_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
             retried(app, &wf).await,
             killed.err().map(|e| format!("; {e}")).unwrap_or_default()
         ),
-        pass,
+        checks,
     )
 }
 
@@ -398,16 +406,25 @@ pub async fn reconnect_expiry_killed_at(app: &mut TestApp, at: Boundary) -> Dril
     let wf = reconnect_workflow_id(s.account);
     let (code, _) = app.click_reconnect(&s.token, &s.account.to_string()).await;
     let killed = kill_at(app, &wf, at, Duration::from_secs(120)).await;
-    let closed = wait_closed(app, &wf, Duration::from_secs(180)).await;
+    let closed = app
+        .wait_workflow_closed(&wf, Duration::from_secs(180))
+        .await;
     let row = app.account(s.account).await;
     let reverts = app.audit_count(s.account, "reconnect_needed").await - reverts_before;
     let links = app.sim_count(LINK_ROUTE).await - links_before;
-    let pass = code == 200
-        && killed.is_ok()
-        && closed.contains("Completed")
-        && row.status == AccountStatus::ReconnectNeeded
-        && reverts == 1
-        && links == 1;
+    let checks = Checks::default()
+        .check("code == 200", code == 200)
+        .check("killed.is_ok()", killed.is_ok())
+        .check(
+            "closed.contains(\"Completed\")",
+            closed.contains("Completed"),
+        )
+        .check(
+            "row.status == AccountStatus::ReconnectNeeded",
+            row.status == AccountStatus::ReconnectNeeded,
+        )
+        .check("reverts == 1", reverts == 1)
+        .check("links == 1", links == 1);
     DrillRow::new(
         format!("worker SIGKILL: reconnect link expiring unused, {at}"),
         "row back to reconnect_needed once; 1 link",
@@ -417,7 +434,7 @@ pub async fn reconnect_expiry_killed_at(app: &mut TestApp, at: Boundary) -> Dril
             retried(app, &wf).await,
             killed.err().map(|e| format!("; {e}")).unwrap_or_default()
         ),
-        pass,
+        checks,
     )
 }
 
@@ -471,15 +488,24 @@ pub async fn orphan_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
         Ok(_) => kill_at(app, &wf, at, Duration::from_secs(30)).await,
         Err(e) => Err(format!("start: {e}")),
     };
-    let closed = wait_closed(app, &wf, Duration::from_secs(180)).await;
+    let closed = app
+        .wait_workflow_closed(&wf, Duration::from_secs(180))
+        .await;
     let row = app.account(s.account).await;
     let connected_rows = app.audit_count(s.account, "connected").await;
     let resumed = app.campaign(s.paused_for_disconnect).await == ("active".to_string(), vec![]);
-    let pass = killed.is_ok()
-        && closed.contains("Completed")
-        && row.status == AccountStatus::Connected
-        && connected_rows == 1
-        && resumed;
+    let checks = Checks::default()
+        .check("killed.is_ok()", killed.is_ok())
+        .check(
+            "closed.contains(\"Completed\")",
+            closed.contains("Completed"),
+        )
+        .check(
+            "row.status == AccountStatus::Connected",
+            row.status == AccountStatus::Connected,
+        )
+        .check("connected_rows == 1", connected_rows == 1)
+        .check("resumed", resumed);
     DrillRow::new(
         format!("worker SIGKILL: orphan watcher, {at}"),
         "stuck row relinked once, pause cleared",
@@ -489,7 +515,7 @@ pub async fn orphan_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
             retried(app, &wf).await,
             killed.err().map(|e| format!("; {e}")).unwrap_or_default()
         ),
-        pass,
+        checks,
     )
 }
 
@@ -558,14 +584,20 @@ pub async fn sweeper_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
         Ok(_) => kill_at(app, &wf, at, Duration::from_secs(30)).await,
         Err(e) => Err(format!("start: {e}")),
     };
-    let closed = wait_closed(app, &wf, Duration::from_secs(180)).await;
+    let closed = app
+        .wait_workflow_closed(&wf, Duration::from_secs(180))
+        .await;
     let (active, manual, other) = campaign_outcome(app, ws).await;
     // The seeded account brings one active campaign and one paused for `manual` only.
-    let pass = killed.is_ok()
-        && closed.contains("Completed")
-        && active == 561
-        && manual == 41
-        && other == 0;
+    let checks = Checks::default()
+        .check("killed.is_ok()", killed.is_ok())
+        .check(
+            "closed.contains(\"Completed\")",
+            closed.contains("Completed"),
+        )
+        .check("active == 561", active == 561)
+        .check("manual == 41", manual == 41)
+        .check("other == 0", other == 0);
     DrillRow::new(
         format!("worker SIGKILL: sweeper, {at}"),
         "560 resumed, 40 + 1 kept paused for manual, 0 other",
@@ -574,7 +606,7 @@ pub async fn sweeper_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
             retried(app, &wf).await,
             killed.err().map(|e| format!("; {e}")).unwrap_or_default()
         ),
-        pass,
+        checks,
     )
 }
 
@@ -639,20 +671,28 @@ pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary, blocked: boo
         == 404;
     let calls_ok = calls == 1 || (calls == 2 && at == Boundary::Scheduled(names::EXECUTE_DELETE));
     let retried = retried(app, &wf).await;
-    let pass = if blocked {
-        killed.is_ok()
-            && matches!(outcome, Ok(DeleteOutcome::Blocked { .. }))
-            && intents == 0
-            && alerts == 1
-            && !gone
-            && calls == 0
+    let checks = if blocked {
+        Checks::default()
+            .check("killed.is_ok()", killed.is_ok())
+            .check(
+                "matches!(outcome, Ok(DeleteOutcome::Blocked { .. }))",
+                matches!(outcome, Ok(DeleteOutcome::Blocked { .. })),
+            )
+            .check("intents == 0", intents == 0)
+            .check("alerts == 1", alerts == 1)
+            .check("!gone", !gone)
+            .check("calls == 0", calls == 0)
     } else {
-        killed.is_ok()
-            && outcome == Ok(DeleteOutcome::Deleted)
-            && intents == 1
-            && alerts == 1
-            && gone
-            && calls_ok
+        Checks::default()
+            .check("killed.is_ok()", killed.is_ok())
+            .check(
+                "outcome == Ok(DeleteOutcome::Deleted)",
+                outcome == Ok(DeleteOutcome::Deleted),
+            )
+            .check("intents == 1", intents == 1)
+            .check("alerts == 1", alerts == 1)
+            .check("gone", gone)
+            .check("calls_ok", calls_ok)
     };
     DrillRow::new(
         format!(
@@ -676,7 +716,7 @@ pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary, blocked: boo
             },
             killed.err().map(|e| format!("; {e}")).unwrap_or_default()
         ),
-        pass,
+        checks,
     )
 }
 
@@ -746,7 +786,10 @@ pub async fn parallel_clicks(app: &TestApp, n: usize) -> DrillRow {
         format!("{n} parallel reconnect clicks, one account"),
         format!("{n} × 200, 1 url, 1 hosted link"),
         format!("{ok} × 200, {} url(s), {links} hosted link(s)", urls.len()),
-        ok == n && urls.len() == 1 && links == 1,
+        Checks::default()
+            .check("ok == n", ok == n)
+            .check("urls.len() == 1", urls.len() == 1)
+            .check("links == 1", links == 1),
     )
 }
 
@@ -862,12 +905,13 @@ pub async fn webhook_storm(app: &TestApp, n: usize, accounts: usize) -> DrillRow
         format!(
             "{accepted} accepted; {wrong} mismatched; {flips} flips audited; {unpaired} unpaired; {emails} emails"
         ),
-        settled
-            && accepted == n
-            && wrong == 0
-            && flips == creds
-            && unpaired == 0
-            && emails == creds,
+        Checks::default()
+            .check("settled", settled)
+            .check("accepted == n", accepted == n)
+            .check("wrong == 0", wrong == 0)
+            .check("flips == creds", flips == creds)
+            .check("unpaired == 0", unpaired == 0)
+            .check("emails == creds", emails == creds),
     )
 }
 
@@ -1045,13 +1089,14 @@ pub async fn reconciler_under_fault(opts: AppOptions, fault: UnipileFault) -> Dr
         .await
         .unwrap_or(-1)
     };
-    let pass = report.is_ok()
-        && flips == expect_flips
-        && wrong == 0
-        && deletes == 0
-        && aborted == expect_aborted
-        && gate == expect_gate
-        && disagree == expect_disagree;
+    let checks = Checks::default()
+        .check("report.is_ok()", report.is_ok())
+        .check("flips == expect_flips", flips == expect_flips)
+        .check("wrong == 0", wrong == 0)
+        .check("deletes == 0", deletes == 0)
+        .check("aborted == expect_aborted", aborted == expect_aborted)
+        .check("gate == expect_gate", gate == expect_gate)
+        .check("disagree == expect_disagree", disagree == expect_disagree);
     DrillRow::new(
         format!("Unipile fault: {name}"),
         format!(
@@ -1066,7 +1111,7 @@ pub async fn reconciler_under_fault(opts: AppOptions, fault: UnipileFault) -> Dr
                 Err(e) => format!("failed: {e}"),
             }
         ),
-        pass,
+        checks,
     )
 }
 
@@ -1207,19 +1252,23 @@ pub async fn temporal_restart_mid_timer(app: &mut TestApp, server: &mut OwnTempo
     .await;
     let after = clicked.elapsed();
     let reverts = app.audit_count(s.account, "reconnect_needed").await - reverts_before;
-    let closed = wait_closed(
-        app,
-        &reconnect_workflow_id(s.account),
-        Duration::from_secs(60),
-    )
-    .await;
-    let pass = code == 200
-        && connecting
-        && restarted.is_ok()
-        && reverted
-        && reverts == 1
-        && closed.contains("Completed")
-        && after >= Duration::from_secs(20);
+    let closed = app
+        .wait_workflow_closed(&reconnect_workflow_id(s.account), Duration::from_secs(60))
+        .await;
+    let checks = Checks::default()
+        .check("code == 200", code == 200)
+        .check("connecting", connecting)
+        .check("restarted.is_ok()", restarted.is_ok())
+        .check("reverted", reverted)
+        .check("reverts == 1", reverts == 1)
+        .check(
+            "closed.contains(\"Completed\")",
+            closed.contains("Completed"),
+        )
+        .check(
+            "after >= Duration::from_secs(20)",
+            after >= Duration::from_secs(20),
+        );
     DrillRow::new(
         "Temporal dev server SIGKILLed mid-timer (link expiry 20 s), restarted after 5 s",
         "timer fires after the restart; row back to reconnect_needed once; run completes",
@@ -1231,7 +1280,7 @@ pub async fn temporal_restart_mid_timer(app: &mut TestApp, server: &mut OwnTempo
                 .map(|e| format!("; {e}"))
                 .unwrap_or_default()
         ),
-        pass,
+        checks,
     )
 }
 
@@ -1268,16 +1317,22 @@ pub async fn postgres_restart_mid_pass(app: &mut TestApp, restart: &str) -> Dril
         .await
         .map(|s| s.success())
         .unwrap_or(false);
-    let open_after = wait_closed(app, &wf, Duration::ZERO).await == "still running";
-    let closed = wait_closed(app, &wf, Duration::from_secs(300)).await;
+    let open_after = app.wait_workflow_closed(&wf, Duration::ZERO).await == "still running";
+    let closed = app
+        .wait_workflow_closed(&wf, Duration::from_secs(300))
+        .await;
     let (active, manual, other) = campaign_outcome(app, ws).await;
-    let pass = started.is_ok()
-        && restarted
-        && open_after
-        && closed.contains("Completed")
-        && active == 19_901
-        && manual == 101
-        && other == 0;
+    let checks = Checks::default()
+        .check("started.is_ok()", started.is_ok())
+        .check("restarted", restarted)
+        .check("open_after", open_after)
+        .check(
+            "closed.contains(\"Completed\")",
+            closed.contains("Completed"),
+        )
+        .check("active == 19_901", active == 19_901)
+        .check("manual == 101", manual == 101)
+        .check("other == 0", other == 0);
     DrillRow::new(
         "PostgreSQL restarted in the middle of a sweeper pass (20,000 campaigns, batches of 20)",
         "restart lands mid-pass; pass completes; 19,900 resumed, 100 + 1 kept paused for manual, 0 other",
@@ -1286,6 +1341,6 @@ pub async fn postgres_restart_mid_pass(app: &mut TestApp, restart: &str) -> Dril
             if restarted { "done" } else { "FAILED" },
             retried(app, &wf).await,
         ),
-        pass,
+        checks,
     )
 }

@@ -434,6 +434,37 @@ impl TestApp {
         self.worker = Some(WorkerHandle::start(self.worker_config.clone()).await);
     }
 
+    /// Waits until the newest run of `workflow_id` is closed (or `timeout` passes) and
+    /// returns its status, e.g. `Completed`, or `still running`.
+    pub async fn wait_workflow_closed(&self, workflow_id: &str, timeout: Duration) -> String {
+        let handle = self
+            .temporal
+            .get_workflow_handle::<temporalio_client::UntypedWorkflow>(workflow_id);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(d) = handle.describe(Default::default()).await {
+                let status = format!("{:?}", d.status());
+                if !status.contains("Running") {
+                    return status;
+                }
+            }
+            if Instant::now() > deadline {
+                return "still running".into();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until every account-status webhook for `unipile_id` accepted so far has
+    /// been applied (its sync workflow has closed). Panics after 30 s.
+    pub async fn wait_status_sync_applied(&self, unipile_id: &str) {
+        let id = relink_domain::account_status_workflow_id(unipile_id);
+        let status = self
+            .wait_workflow_closed(&id, Duration::from_secs(30))
+            .await;
+        assert!(status.contains("Completed"), "{id}: {status}");
+    }
+
     /// Whether a worker is running.
     pub fn worker_alive(&mut self) -> bool {
         self.worker.as_mut().is_some_and(|w| w.alive())

@@ -25,6 +25,11 @@ use temporalio_common::search_attributes::{SearchAttributeKey, SearchAttributes}
 
 use crate::{AppError, AppState, auth::Workspace};
 
+/// How many times one click asks the Reconnect workflow for its link.
+const LINK_REQUEST_ATTEMPTS: u32 = 8;
+/// The wait before the n-th retry is n times this (linear backoff, 7 s in all).
+const LINK_REQUEST_BACKOFF: std::time::Duration = std::time::Duration::from_millis(250);
+
 const ACCOUNT_ID_KEY: SearchAttributeKey<String> =
     SearchAttributeKey::keyword(relink_domain::SEARCH_ATTR_ACCOUNT_ID);
 const WORKSPACE_ID_KEY: SearchAttributeKey<String> =
@@ -61,6 +66,7 @@ pub(crate) fn account_view(row: AccountRow, now: DateTime<Utc>) -> AccountView {
 }
 
 /// `GET /api/accounts`: `{accounts: [AccountView]}` of the caller's workspace.
+#[tracing::instrument(skip_all, fields(workspace_id = %ws))]
 pub(crate) async fn list_accounts(
     State(state): State<AppState>,
     Workspace(ws): Workspace,
@@ -88,6 +94,7 @@ pub(crate) struct ReconnectResponse {
 }
 
 /// `POST /api/accounts/{id}/reconnect`: a hosted-auth link (see [`request_link`]).
+#[tracing::instrument(skip_all, fields(workspace_id = %ws, account_id = %id))]
 pub(crate) async fn reconnect(
     State(state): State<AppState>,
     Workspace(ws): Workspace,
@@ -99,6 +106,7 @@ pub(crate) async fn reconnect(
 
 /// Asks the account's Reconnect workflow for a hosted-auth link (update-with-start,
 /// conflict policy UseExisting, so concurrent clicks join one run).
+#[tracing::instrument(skip_all, fields(workspace_id = %ws, account_id = %id))]
 pub(crate) async fn request_link(
     state: &AppState,
     ws: WorkspaceId,
@@ -132,11 +140,24 @@ pub(crate) async fn request_link(
         actor: format!("user:{ws}"),
     };
     // A run that has just decided its outcome refuses new requests; once it closes,
-    // the same call starts a fresh run. Retry briefly across that instant.
+    // the same call starts a fresh run. A burst of clicks can also meet Temporal's limit
+    // of in-flight updates per workflow. Either way: wait a little, answer from the row
+    // if the link has been issued meanwhile, else ask again.
     let mut last_err = None;
-    for attempt in 0..4 {
+    for attempt in 0..LINK_REQUEST_ATTEMPTS {
         if attempt > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            tokio::time::sleep(LINK_REQUEST_BACKOFF * attempt).await;
+            if let Some((url, expires_at)) = state
+                .store
+                .reusable_link(ws, id, state.link_reuse_window)
+                .await?
+            {
+                return Ok(ReconnectResponse {
+                    url,
+                    expires_at,
+                    workflow_id,
+                });
+            }
         }
         let opts = WorkflowUpdateWithStartOptions::new(
             state.task_queue.clone(),
@@ -176,6 +197,7 @@ pub(crate) async fn request_link(
                         return Err(AppError::Conflict("account is already connected".into()));
                     }
                     Some(LinkRefusal::RunFinished) => last_err = Some(text),
+                    None if server_busy(&e) => last_err = Some(text),
                     None => {
                         last_err = Some(text);
                         break;
@@ -192,6 +214,18 @@ pub(crate) async fn request_link(
             .take(300)
             .collect::<String>()
     )))
+}
+
+/// Whether the server declined the update for now (its limit of in-flight updates per
+/// workflow, or an update aborted while the run closed): worth asking again.
+fn server_busy(e: &WorkflowUpdateWithStartError) -> bool {
+    use temporalio_client::tonic::Code;
+    let status = match e {
+        WorkflowUpdateWithStartError::Update(WorkflowUpdateError::Rpc(s))
+        | WorkflowUpdateWithStartError::Rpc(s) => s,
+        _ => return false,
+    };
+    matches!(status.code(), Code::ResourceExhausted | Code::Unavailable)
 }
 
 /// The workflow's refusal, when the update failed with one (its failure message starts

@@ -12,6 +12,7 @@ use crate::{AppError, AppState, auth::Workspace};
 
 /// `GET /api/campaigns`: `{campaigns: [{id, account_id, name, status, pause_reasons,
 /// pause_hint}]}` of the caller's workspace.
+#[tracing::instrument(skip_all, fields(workspace_id = %ws))]
 pub(crate) async fn list_campaigns(
     State(state): State<AppState>,
     Workspace(ws): Workspace,
@@ -39,6 +40,7 @@ pub(crate) async fn list_campaigns(
 
 /// `POST /api/campaigns/{id}/resume`: the user's Resume. Clears the reasons the user
 /// may clear and says which reason (if any) keeps the campaign paused.
+#[tracing::instrument(skip_all, fields(workspace_id = %ws, campaign_id = %id))]
 pub(crate) async fn resume_campaign(
     State(state): State<AppState>,
     Workspace(ws): Workspace,

@@ -31,6 +31,7 @@ fn colour(tone: PillTone) -> &'static str {
     }
 }
 
+#[tracing::instrument(skip_all)]
 pub(crate) async fn page(
     State(state): State<AppState>,
     Query(q): Query<TokenQuery>,
@@ -110,6 +111,7 @@ pub(crate) struct ReconnectForm {
 }
 
 /// The dashboard's Reconnect button: gets the link and sends the browser to it.
+#[tracing::instrument(skip_all, fields(account_id = %id))]
 pub(crate) async fn reconnect(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -21,6 +21,7 @@ use crate::{
 /// The send gate: `{reserved: true, slot}` or `{reserved: false, retry_at, reason}`.
 /// Fails closed: when the database cannot answer, the answer is a deferral
 /// (`deferred_internal`), which never counts toward the failure-rate window.
+#[tracing::instrument(skip_all, fields(account_id = %id))]
 pub(crate) async fn send_reservation(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -69,6 +70,7 @@ pub(crate) async fn send_reservation(
 /// flips it when Unipile agrees. Answers `{recorded, campaign_paused, account_recheck,
 /// window_failures, window_outcomes}`; 400 for a bad body, 404 for another workspace's
 /// account or campaign.
+#[tracing::instrument(skip_all, fields(workspace_id = %ws, account_id = %id))]
 pub(crate) async fn send_outcome(
     State(state): State<AppState>,
     Workspace(ws): Workspace,

@@ -38,6 +38,7 @@ fn secret_matches(presented: &[u8], ours: &[u8]) -> bool {
     a.ct_eq(&b).into()
 }
 
+#[tracing::instrument(skip_all)]
 pub(crate) async fn account_status(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -67,6 +68,7 @@ pub(crate) async fn account_status(
 /// webhook's status, or the provider error); the workflow trusts only its re-read.
 ///
 /// Errors: [`AppError::Internal`] when Temporal cannot take it.
+#[tracing::instrument(skip_all, fields(unipile_account_id))]
 pub(crate) async fn request_status_sync(
     state: &AppState,
     unipile_account_id: &str,
@@ -74,7 +76,7 @@ pub(crate) async fn request_status_sync(
 ) -> Result<(), AppError> {
     let opts = WorkflowStartOptions::new(
         state.task_queue.clone(),
-        format!("account-status:{unipile_account_id}"),
+        relink_domain::account_status_workflow_id(unipile_account_id),
     )
     .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
     .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
@@ -104,6 +106,7 @@ pub(crate) async fn request_status_sync(
 /// authentication. Unknown or stale token → 404, nothing changed; a duplicate of a
 /// callback already applied → 200, nothing changed. The body is parsed as JSON whatever
 /// its content type (Unipile sends none).
+#[tracing::instrument(skip_all)]
 pub(crate) async fn hosted_auth_callback(
     State(state): State<AppState>,
     Path(token): Path<String>,

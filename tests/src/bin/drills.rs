@@ -212,7 +212,8 @@ async fn main() -> anyhow::Result<()> {
                 ),
                 "rows agree with Unipile; no cross-row session; no Safe delete of a listed account; one email per episode, none pending after recovery; audit matches; disconnect pause exactly while not connected; no deadlock or 5xx",
                 observed,
-                failing.is_empty(),
+                drills::Checks::default()
+                    .check("no seed violated an invariant", failing.is_empty()),
             ),
         );
     }

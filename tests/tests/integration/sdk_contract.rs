@@ -3,7 +3,6 @@
 //! package.json), which validates every response against its schemas and warns on any
 //! shape it does not expect; the script fails on any failed expectation and on any
 //! such warning. Needs `node` and `npm` (`./dev test` installs them when missing).
-#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_tests::SIM_KEY;
 use serde_json::Value;

@@ -1,6 +1,5 @@
 //! The send gate on a real database: atomic under concurrency, per action type, within
 //! the window, and never for a paused campaign or a disconnected account.
-#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use chrono::{NaiveTime, Weekday};
 use relink_domain::{

@@ -2,7 +2,6 @@
 //! another loop changes the row; the loop's write must never undo them, never cross
 //! tenants, and never ask to delete a live session. Real Temporal, PostgreSQL and
 //! unipile-sim; the races are forced with the simulator's latency faults.
-#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_domain::{AccountStatus, PauseReason, healing::OrphanPassInput};
 use relink_starter::ops::{Pass, run_orphan_watcher, run_pass};

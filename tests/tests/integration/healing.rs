@@ -1,7 +1,6 @@
 //! The healing loops against real Temporal, PostgreSQL and unipile-sim: the
 //! account-status webhook, the orphan watcher, the sweeper, the user's Resume and the
 //! reconciler with its sanity gate.
-#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_domain::{AccountStatus, PauseReason};
 use relink_starter::ops::{Pass, run_pass};
@@ -81,7 +80,7 @@ async fn credentials_webhook_pauses_once_and_ok_resumes_and_withdraws_the_email(
         (app.account(s.account).await.status == AccountStatus::ReconnectNeeded).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.wait_status_sync_applied(&uid).await;
     assert_eq!(
         app.audit_count(s.account, "reconnect_needed").await,
         1,
@@ -106,7 +105,7 @@ async fn credentials_webhook_pauses_once_and_ok_resumes_and_withdraws_the_email(
         webhook(&app, Some(WEBHOOK_SECRET), &status_body(&uid, "OK")).await,
         200
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    app.wait_status_sync_applied(&uid).await;
     assert_eq!(
         app.account(s.account).await.status,
         AccountStatus::ReconnectNeeded,
@@ -185,7 +184,8 @@ async fn a_short_error_blip_pauses_nothing_and_a_long_one_pauses_until_ok() {
         (pill().await == "connected").then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The sync run has closed: no blip check is left on a timer to pause anything.
+    app.wait_status_sync_applied(&uid).await;
     assert_eq!(
         app.campaign(s.paused_for_disconnect).await.0,
         "active",

@@ -1,7 +1,6 @@
 //! The fast subset of the fault drills (`./dev drills` runs them all, with a worker
 //! process killed by SIGKILL and its own Temporal server): here the worker runs
 //! in-process and the shared Temporal dev server and PostgreSQL stay up.
-#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_tests::{
     AppOptions,
@@ -13,8 +12,11 @@ use relink_workflows::activities::names;
 fn assert_pass(row: drills::DrillRow) {
     assert!(
         row.pass,
-        "{}\nexpected: {}\nobserved: {}",
-        row.drill, row.expected, row.observed
+        "{}\nfailed: {}\nexpected: {}\nobserved: {}",
+        row.drill,
+        row.failed.join("; "),
+        row.expected,
+        row.observed
     );
 }
 

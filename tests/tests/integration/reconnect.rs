@@ -1,6 +1,5 @@
 //! The Reconnect flow end to end: web tier → Temporal workflow → unipile-sim →
 //! PostgreSQL, on a real Temporal dev server and a real database.
-#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_domain::AccountStatus;
 use relink_tests::{AppOptions, eventually, spawn_app};
@@ -117,7 +116,15 @@ async fn a_click_after_the_reuse_window_gets_a_fresh_link() {
         .await;
     let id = s.account.to_string();
     let (_, first) = app.click_reconnect(&s.token, &id).await;
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    // The reuse window runs from the link's issue time (its expiry less the 600 s
+    // lifetime): the second click comes just after the window has closed.
+    let expires: chrono::DateTime<chrono::Utc> =
+        first["expires_at"].as_str().unwrap().parse().unwrap();
+    let window_closes = expires - chrono::Duration::seconds(600) + chrono::Duration::seconds(2);
+    let wait = (window_closes - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(100)).await;
     let (code, second) = app.click_reconnect(&s.token, &id).await;
     assert_eq!(code, 200, "{second}");
     assert_ne!(first["url"], second["url"]);

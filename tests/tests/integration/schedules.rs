@@ -1,6 +1,5 @@
 //! `starter schedules apply`: idempotent, overlap Skip, and a catch-up window of under
 //! one interval, so that an outage of any length yields at most one catch-up run.
-#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_starter::ops::{apply_schedules, catchup_window};
 use relink_tests::{AppOptions, spawn_app};

@@ -1,6 +1,5 @@
 //! unipile-sim answers with the shapes of Unipile's published v1 OpenAPI document
 //! (`../shared/fixtures/unipile/openapi-v1-subset.json`, read in place, never copied).
-#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_domain::AccountStatus;
 use relink_tests::{AppOptions, SIM_KEY, fixture, spawn_app};

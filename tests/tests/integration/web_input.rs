@@ -1,5 +1,4 @@
 //! Bad input gets a clear 4xx JSON error and changes nothing.
-#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_domain::AccountStatus;
 use relink_tests::{AppOptions, spawn_app};

@@ -1,6 +1,5 @@
 //! Safe delete: every gate blocking on its own, the hard cap under 20 concurrent
 //! deletes, and the undo window (short timings: polls 1 s apart, undo 1 s).
-#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_domain::{
     AccountStatus,
@@ -258,99 +257,6 @@ async fn twenty_concurrent_deletes_make_at_most_three_delete_calls() {
     );
     assert_eq!(app.sim_count(DELETE).await, 3);
     assert_eq!(app.store.deletes_last_24h().await.unwrap(), 3);
-}
-
-mod subscription {
-    use super::*;
-    use relink_domain::subscriptions::{
-        SubscriptionEndInput, SubscriptionOutcome, subscription_workflow_id,
-    };
-    use relink_workflows::SubscriptionEndWorkflow;
-
-    async fn start(app: &TestApp, ws: relink_domain::WorkspaceId, grace_secs: u64) -> String {
-        let id = subscription_workflow_id(ws);
-        let opts = temporalio_client::WorkflowStartOptions::new(app.task_queue.clone(), id.clone())
-            .build();
-        app.temporal
-            .start_workflow(
-                SubscriptionEndWorkflow::run,
-                SubscriptionEndInput {
-                    workspace_id: ws,
-                    grace_secs,
-                },
-                opts,
-            )
-            .await
-            .unwrap();
-        id
-    }
-
-    #[tokio::test]
-    async fn renewal_within_the_grace_resumes_and_touches_no_account() {
-        let app = spawn_app(AppOptions::default()).await;
-        let s = app.seed_account(AccountStatus::Connected, "OK").await;
-        let id = start(&app, s.workspace, 3600).await;
-        eventually(
-            Duration::from_secs(20),
-            "campaign paused by subscription end",
-            || async {
-                (app.campaign(s.paused_for_disconnect).await.1
-                    == vec!["subscription_inactive".to_string()])
-                .then_some(())
-            },
-        )
-        .await;
-        let h = app
-            .temporal
-            .get_workflow_handle::<SubscriptionEndWorkflow>(id);
-        h.signal(SubscriptionEndWorkflow::renew, (), Default::default())
-            .await
-            .unwrap();
-        let out = h.get_result(Default::default()).await.unwrap();
-        assert_eq!(
-            out,
-            SubscriptionOutcome::Renewed {
-                campaigns_resumed: 1
-            }
-        );
-        assert_eq!(
-            app.campaign(s.paused_for_disconnect).await,
-            ("active".to_string(), vec![])
-        );
-        assert_eq!(
-            app.campaign(s.paused_also_manual).await.1,
-            vec!["manual".to_string()]
-        );
-        assert_eq!(
-            app.account(s.account).await.status,
-            AccountStatus::Connected
-        );
-    }
-
-    #[tokio::test]
-    async fn without_renewal_the_accounts_are_disconnected_and_nothing_is_deleted() {
-        let app = spawn_app(AppOptions::default()).await;
-        let s = app.seed_account(AccountStatus::Connected, "OK").await;
-        let id = start(&app, s.workspace, 2).await;
-        let out = app
-            .temporal
-            .get_workflow_handle::<SubscriptionEndWorkflow>(id)
-            .get_result(Default::default())
-            .await
-            .unwrap();
-        assert_eq!(out, SubscriptionOutcome::Disconnected { accounts: 1 });
-        assert_eq!(
-            app.account(s.account).await.status,
-            AccountStatus::Disconnected
-        );
-        assert_eq!(app.audit_count(s.account, "disconnected").await, 1);
-        assert_eq!(app.campaign(s.paused_for_disconnect).await.0, "paused");
-        assert_eq!(
-            app.sim_count(DELETE).await,
-            0,
-            "nothing deleted on this path"
-        );
-    }
 }
 
 #[tokio::test]

@@ -1,6 +1,5 @@
 //! The database's own guarantees: audit pairing, an append-only audit log, and no
 //! paused campaign without a reason.
-#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_domain::{AccountStatus, PauseReason};
 use relink_store::{AuditContext, flip_status};

@@ -1,6 +1,5 @@
 //! The interleaving checker on a few seeds (the full run, 200 seeds or more, is
 //! `./dev drills --only interleavings`). A failing seed prints the command that replays it.
-#![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use relink_tests::{AppOptions, interleavings};
 

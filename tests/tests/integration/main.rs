@@ -1,0 +1,19 @@
+//! relink's integration tests, one module per slice, in one test binary (the suite
+//! links once). Each test starts its own relink with `relink_tests::spawn_app` (a fresh
+//! database and task queue on the shared Temporal dev server and PostgreSQL that
+//! `./dev test` provides) and speaks to it over HTTP, Temporal and SQL.
+#![allow(clippy::unwrap_used)] // a test's panic is its failure message
+
+mod concurrency;
+mod drills;
+mod healing;
+mod interleavings;
+mod reconnect;
+mod safe_delete;
+mod schedules;
+mod schema;
+mod sdk_contract;
+mod send_gate;
+mod sim_contract;
+mod subscriptions;
+mod web_input;
