@@ -241,7 +241,7 @@ impl HealingActivities {
                     Some(own) => Ok(listing
                         .iter()
                         .find(|a| {
-                            &a.id == own
+                            *own == a.id
                                 && a.is_linkedin()
                                 && a.source_status() == Some(SourceStatus::Ok)
                         })
@@ -252,7 +252,7 @@ impl HealingActivities {
                             &row, since, &listing, &claimed, &intervals,
                         ) {
                             FirstConnectionMatch::One { unipile_account_id } => {
-                                Ok(Some(unipile_account_id))
+                                Ok(Some(unipile_account_id.into()))
                             }
                             FirstConnectionMatch::NoCandidate => Ok(None),
                             FirstConnectionMatch::Ambiguous {
@@ -274,20 +274,48 @@ impl HealingActivities {
                             "session live on Unipile while the row was stuck connecting".into(),
                         );
                         // Compare-and-set on the version read before the listing: a
-                        // callback, a re-click or an expiry in between wins.
-                        let r = self
-                            .store
-                            .link_account(
-                                row.id,
-                                None,
-                                Some(row.version),
-                                &account.id,
-                                account.linkedin_member_id(),
-                                SourceStatus::Ok,
-                                RelinkPath::OrphanWatcher,
-                                &a,
-                            )
-                            .await;
+                        // callback, a re-click or an expiry in between wins. A write that
+                        // only recorded a newer read (the row still linking, e.g. the
+                        // session's own account-status webhook) is not a winner: the row
+                        // and the session are read again, and the link retried.
+                        let mut version = row.version;
+                        let mut r = Ok(relink_domain::reconnect::LinkResult::NotLive);
+                        for attempt in 0..crate::MOVED_RETRIES {
+                            if attempt > 0 {
+                                let now = self.store.account(row.id).await.map_err(store_err)?;
+                                let live = match self.unipile.get_account(&account.id).await {
+                                    Ok(a) => a.source_status() == Some(SourceStatus::Ok),
+                                    Err(
+                                        UnipileError::NotFound
+                                        | UnipileError::AccountNeedsLogin { .. },
+                                    ) => false,
+                                    Err(e) => return Err(unipile_err(e)),
+                                };
+                                if now.status != AccountStatus::Connecting || !live {
+                                    break;
+                                }
+                                version = now.version;
+                            }
+                            r = self
+                                .store
+                                .link_account(
+                                    row.id,
+                                    None,
+                                    Some(version),
+                                    &account.id,
+                                    account.linkedin_member_id(),
+                                    SourceStatus::Ok,
+                                    RelinkPath::OrphanWatcher,
+                                    &a,
+                                )
+                                .await;
+                            let still_linking = relink_domain::reconnect::LinkResult::Moved {
+                                status: AccountStatus::Connecting,
+                            };
+                            if !matches!(&r, Ok(m) if *m == still_linking) {
+                                break;
+                            }
+                        }
                         match r {
                             Ok(relink_domain::reconnect::LinkResult::Linked { .. }) => {
                                 claimed.insert(account.id.clone());
@@ -507,7 +535,9 @@ impl HealingActivities {
                 Applied::Written { .. } => {
                     report.applied += 1;
                     if decision == Decision::Gone {
-                        report.delete_requests.push(row.unipile_account_id.clone());
+                        report
+                            .delete_requests
+                            .push(row.unipile_account_id.clone().into());
                     }
                 }
                 Applied::Moved { .. } => report.moved += 1,

@@ -62,7 +62,7 @@ impl Activities {
                 .trim_end_matches('/')
                 .to_string(),
             expires_on: unipile_datetime(input.expires_at),
-            name: Some(input.token.clone()),
+            name: Some(input.token.clone().into()),
             notify_url: Some(self.notify_url(&input.token)),
             success_redirect_url: None,
             failure_redirect_url: None,
@@ -188,7 +188,7 @@ impl Activities {
             }
         };
         let mut kind = input.kind;
-        let url = match self.hosted_link(&input, kind, reconnect_account).await {
+        let url = match self.hosted_link(&input, kind, reconnect_account.map(Into::into)).await {
             // Unipile no longer has the session the row names: a reconnect link cannot
             // be made, so the user links afresh (the row becomes a first connection).
             Err(UnipileError::NotFound) if kind == LinkKind::Reconnect => {
@@ -314,7 +314,7 @@ impl Activities {
                 return Ok(None);
             };
             return match seen_now(&self.unipile, &id).await {
-                Ok(Seen::Source(SourceStatus::Ok)) => Ok(Some(id)),
+                Ok(Seen::Source(SourceStatus::Ok)) => Ok(Some(id.into())),
                 Ok(_) => Ok(None),
                 Err(e) => Err(unipile_err(e)),
             };
@@ -338,7 +338,7 @@ impl Activities {
         // Ambiguity is left to the orphan watcher, which alerts on it.
         Ok(match found {
             relink_domain::truth::FirstConnectionMatch::One { unipile_account_id } => {
-                Some(unipile_account_id)
+                Some(unipile_account_id.into())
             }
             _ => None,
         })

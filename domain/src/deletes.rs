@@ -4,6 +4,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::UnipileAccountId;
+
 /// Feature flag that must be enabled (with a TTL of at most 4 h) for any delete.
 pub const DELETE_FLAG: &str = "unipile_deletes";
 /// Longest TTL the delete flag may be enabled for, in seconds (gate 5).
@@ -24,6 +26,10 @@ pub const ENV_MIN_UNDO_WINDOW: &str = "RELINK_DELETE_MIN_UNDO_SECS";
 pub const DEFAULT_MIN_POLL_SPACING_SECS: u64 = 60;
 /// Default of [`ENV_MIN_UNDO_WINDOW`]: 60 s.
 pub const DEFAULT_MIN_UNDO_WINDOW_SECS: u64 = 60;
+/// Poll spacing of a Safe delete the reconciler requests (DESIGN.md: polls 60 s apart).
+pub const RECONCILER_POLL_SPACING_SECS: u64 = 60;
+/// Undo window of a Safe delete the reconciler requests: 10 minutes, in seconds.
+pub const RECONCILER_UNDO_WINDOW_SECS: u64 = 600;
 
 /// Result of gate 1's env check: whether the switches block, and the worker's timing
 /// floors, which the workflow applies to the poll spacing and undo window it was asked
@@ -129,7 +135,7 @@ pub enum DeleteKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SafeDeleteInput {
     /// The Unipile account.
-    pub unipile_account_id: String,
+    pub unipile_account_id: UnipileAccountId,
     /// Who asks, and why.
     pub requester: DeleteRequester,
     /// What the polls must see.

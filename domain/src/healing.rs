@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, AccountStatus, SourceStatus};
+use crate::{AccountId, AccountStatus, SourceStatus, UnipileAccountId};
 
 /// Schedule id and workflow type of the hourly orphan watcher.
 pub const ORPHAN_WATCHER: &str = "orphan-watcher";
@@ -96,7 +96,7 @@ pub struct PlannedFlip {
     /// The row.
     pub account_id: AccountId,
     /// Its Unipile account.
-    pub unipile_account_id: String,
+    pub unipile_account_id: UnipileAccountId,
     /// Status read.
     pub from: AccountStatus,
     /// Status to set.
@@ -153,7 +153,7 @@ pub const PASS_LISTING_ATTEMPTS: u32 = 3;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountStatusSyncInput {
     /// The Unipile account the webhook named.
-    pub unipile_account_id: String,
+    pub unipile_account_id: UnipileAccountId,
     /// How long an `ERROR`/`STOPPED` blip may last before the account's campaigns are
     /// paused, in seconds (DESIGN.md: 2 h, configurable).
     #[serde(default = "default_blip_tolerance")]

@@ -1,4 +1,6 @@
-//! Identifiers parsed at the boundary, and the one builder of workflow ids.
+//! Identifiers parsed at the boundary, and the builders of the Reconnect and
+//! account-status workflow ids (the Safe delete's and the subscription end's are beside
+//! their inputs, in `deletes` and `subscriptions`).
 
 use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr};
@@ -15,6 +17,96 @@ pub struct AccountId(pub Uuid);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct WorkspaceId(pub Uuid);
+
+/// A Unipile account id (`accounts[].id`, unipile-api.md §5): opaque text that Unipile
+/// assigns to one connected session. Derefs to `str`; serialized as the plain string, so
+/// workflow histories and JSON bodies keep their shape.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UnipileAccountId(String);
+
+/// A hosted-auth link token: the `name` Unipile echoes in the notify callback and the
+/// last path segment of the callback URL — the callback's only credential. Derefs to
+/// `str`; `Debug` shows only its first characters.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LinkToken(String);
+
+macro_rules! string_newtype {
+    ($t:ident) => {
+        impl $t {
+            /// Wraps `value` (checked where it enters: the inbound parsers and the store).
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+
+            /// The text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl std::ops::Deref for $t {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl AsRef<str> for $t {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl std::borrow::Borrow<str> for $t {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+        impl From<String> for $t {
+            fn from(value: String) -> Self {
+                Self(value)
+            }
+        }
+        impl From<&str> for $t {
+            fn from(value: &str) -> Self {
+                Self(value.to_string())
+            }
+        }
+        impl From<$t> for String {
+            fn from(value: $t) -> Self {
+                value.0
+            }
+        }
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+        impl PartialEq<String> for $t {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+string_newtype!(UnipileAccountId);
+string_newtype!(LinkToken);
+
+impl fmt::Debug for LinkToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let head: String = self.0.chars().take(4).collect();
+        write!(f, "LinkToken({head}…)")
+    }
+}
 
 macro_rules! uuid_newtype {
     ($t:ident, $what:literal) => {

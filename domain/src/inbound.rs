@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ParseError, pacing::ActionType, reconnect::HostedAuthCallback};
+use crate::{ParseError, UnipileAccountId, pacing::ActionType, reconnect::HostedAuthCallback};
 
 /// Decodes `body` as JSON of shape `T`; `what` names the body in the error.
 fn decode<T: serde::de::DeserializeOwned>(
@@ -114,8 +114,8 @@ pub fn parse_hosted_auth_notify(
     }
     Ok(HostedAuthCallback {
         status: body.status,
-        account_id: body.account_id,
-        name: token.to_string(),
+        account_id: body.account_id.into(),
+        name: token.to_string().into(),
     })
 }
 
@@ -146,7 +146,7 @@ pub struct AccountStatusBody {
 pub struct AccountStatusNotice {
     /// The trimmed account id: 1 to [`MAX_UNIPILE_ID_LEN`] ASCII letters, digits, `_`
     /// or `-` (safe in a workflow id and a log line).
-    pub unipile_account_id: String,
+    pub unipile_account_id: UnipileAccountId,
     /// The `message`, cut to its first [`MAX_STATUS_MESSAGE_CHARS`] characters. Not
     /// checked against §10.3's list: the workflow re-reads the account from Unipile and
     /// uses the message only as a hint.
@@ -174,7 +174,7 @@ pub fn parse_account_status_webhook(body: &[u8]) -> Result<AccountStatusNotice, 
         return Err(InboundError::WebhookAccountId);
     }
     Ok(AccountStatusNotice {
-        unipile_account_id: account_id.to_string(),
+        unipile_account_id: account_id.to_string().into(),
         message: event
             .account_status
             .message

@@ -17,8 +17,8 @@ pub mod truth;
 
 pub use alerts::{AlertKind, Severity};
 pub use ids::{
-    AccountId, WorkspaceId, account_of_reconnect_workflow, account_status_workflow_id,
-    reconnect_workflow_id,
+    AccountId, LinkToken, UnipileAccountId, WorkspaceId, account_of_reconnect_workflow,
+    account_status_workflow_id, reconnect_workflow_id,
 };
 pub use pill::{Pill, PillInput, PillState, PillTone, derive_pill, first_connected_on};
 pub use status::{AccountStatus, CampaignStatus, ParseError, PauseReason, SourceStatus};

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, AccountStatus, WorkspaceId, truth::RelinkPath};
+use crate::{
+    AccountId, AccountStatus, LinkToken, UnipileAccountId, WorkspaceId, truth::RelinkPath,
+};
 
 /// Default reuse window of a hosted-auth link: every request within 90 s of a link's
 /// issue gets the same url (DESIGN.md, "Reconnect").
@@ -105,9 +107,9 @@ pub struct HostedAuthCallback {
     /// `CREATION_SUCCESS` or `RECONNECTED`.
     pub status: String,
     /// The Unipile account id.
-    pub account_id: String,
+    pub account_id: UnipileAccountId,
     /// The `name` we put in the link request: our link token.
-    pub name: String,
+    pub name: LinkToken,
 }
 
 /// How a Reconnect workflow run ended (its result).
@@ -117,7 +119,7 @@ pub enum ReconnectOutcome {
     /// The row is `connected` to this Unipile account.
     Linked {
         /// Unipile account id now on the row.
-        unipile_account_id: String,
+        unipile_account_id: UnipileAccountId,
         /// `callback` (notify_url) or `expiry_check` (found live on Unipile at expiry).
         via: String,
     },
@@ -140,11 +142,11 @@ pub enum ReconnectOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreparedLink {
     /// Fresh random link token: the hosted-auth `name` and the callback path secret.
-    pub token: String,
+    pub token: LinkToken,
     /// Create or reconnect.
     pub kind: LinkKind,
     /// The row's Unipile account id, for reconnect links.
-    pub unipile_account_id: Option<String>,
+    pub unipile_account_id: Option<UnipileAccountId>,
     /// The row's status when read.
     pub status: AccountStatus,
 }
@@ -155,11 +157,11 @@ pub struct CreateLinkInput {
     /// The row being linked (for logs).
     pub account_id: AccountId,
     /// Link token (`name`).
-    pub token: String,
+    pub token: LinkToken,
     /// Create or reconnect.
     pub kind: LinkKind,
     /// Account to reconnect (`reconnect_account`), for reconnect links.
-    pub reconnect_account: Option<String>,
+    pub reconnect_account: Option<UnipileAccountId>,
     /// `expiresOn` (UTC).
     pub expires_at: DateTime<Utc>,
 }
@@ -207,7 +209,7 @@ pub struct MarkConnectingInput {
     /// already linking under this workflow.
     pub expected_status: AccountStatus,
     /// The new current token.
-    pub token: String,
+    pub token: LinkToken,
     /// Audit actor.
     pub actor: String,
     /// Audit context.
@@ -231,9 +233,9 @@ pub struct LinkAccountInput {
     /// The row.
     pub account_id: AccountId,
     /// The token the row must still hold (a newer link supersedes older callbacks).
-    pub token: String,
+    pub token: LinkToken,
     /// The Unipile account id to link.
-    pub unipile_account_id: String,
+    pub unipile_account_id: UnipileAccountId,
     /// Audit actor, e.g. `workflow:reconnect`.
     pub actor: String,
     /// Audit reason, e.g. `hosted-auth callback RECONNECTED`.
@@ -279,7 +281,7 @@ pub struct FindLiveSessionInput {
     /// Create or reconnect.
     pub kind: LinkKind,
     /// The account being reconnected (reconnect links).
-    pub unipile_account_id: Option<String>,
+    pub unipile_account_id: Option<UnipileAccountId>,
     /// When the first link of this run was issued: a first connection must have
     /// appeared on Unipile after it.
     pub linking_since: DateTime<Utc>,
@@ -291,7 +293,7 @@ pub struct AbandonLinkInput {
     /// The row.
     pub account_id: AccountId,
     /// The token the row must still hold.
-    pub token: String,
+    pub token: LinkToken,
     /// The status before this run flipped it to `connecting`.
     pub back_to: AccountStatus,
     /// Audit context.

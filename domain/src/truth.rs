@@ -12,7 +12,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{AccountId, AccountStatus, SourceStatus};
+use crate::{AccountId, AccountStatus, SourceStatus, UnipileAccountId};
 
 /// What a fresh read of Unipile says about one account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,7 +162,7 @@ pub enum FirstConnectionMatch {
     /// Exactly one live candidate, and no other row was linking when it appeared.
     One {
         /// The Unipile account id.
-        unipile_account_id: String,
+        unipile_account_id: UnipileAccountId,
     },
     /// No candidate (yet), or the single candidate is not live yet.
     NoCandidate,
@@ -201,7 +201,7 @@ pub fn match_first_connection(
             .collect();
         if let [only] = by_identity.as_slice() {
             return FirstConnectionMatch::One {
-                unipile_account_id: only.id.to_string(),
+                unipile_account_id: only.id.to_string().into(),
             };
         }
     }
@@ -241,7 +241,7 @@ pub fn match_first_connection(
         return FirstConnectionMatch::NoCandidate;
     }
     FirstConnectionMatch::One {
-        unipile_account_id: only.id.to_string(),
+        unipile_account_id: only.id.to_string().into(),
     }
 }
 
@@ -496,7 +496,7 @@ mod tests {
                 if let FirstConnectionMatch::One { unipile_account_id } =
                     match_first_connection(iv.account, iv.start, None, &unclaimed, &intervals)
                 {
-                    let owner = sessions.iter().find(|s| s.0 == unipile_account_id).map(|s| s.2);
+                    let owner = sessions.iter().find(|s| unipile_account_id == s.0).map(|s| s.2);
                     prop_assert_eq!(owner, Some(i), "row {} got {}", i, unipile_account_id);
                 }
             }

@@ -326,7 +326,7 @@ async fn delete(ctx: &Ctx, args: DeleteArgs) -> anyhow::Result<()> {
     }
     let client = ctx.temporal().await?;
     let input = SafeDeleteInput {
-        unipile_account_id: args.unipile_account_id,
+        unipile_account_id: args.unipile_account_id.into(),
         requester: DeleteRequester::Operator {
             name: args.operator,
             reason: args.reason,

@@ -360,7 +360,7 @@ pub async fn run(
         "    starter delete {dup_id} --reason … --operator demo-operator  (demo timings: polls 2 s apart instead of 60 s, undo window 3 s instead of 10 min)"
     );
     let input = relink_domain::deletes::SafeDeleteInput {
-        unipile_account_id: dup_id.clone(),
+        unipile_account_id: dup_id.clone().into(),
         requester: relink_domain::deletes::DeleteRequester::Operator {
             name: "demo-operator".into(),
             reason: "inert duplicate session after a double reconnect".into(),

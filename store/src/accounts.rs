@@ -2,7 +2,9 @@
 //! id, and LinkedIn identities held twice (merged at link time, listed for operators).
 
 use chrono::{DateTime, Utc};
-use relink_domain::{AccountId, AccountStatus, PillInput, SourceStatus, WorkspaceId};
+use relink_domain::{
+    AccountId, AccountStatus, LinkToken, PillInput, SourceStatus, UnipileAccountId, WorkspaceId,
+};
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
@@ -25,9 +27,9 @@ pub struct AccountRow {
     /// Since when `provider_status` has had its current value (UTC).
     pub provider_status_since: Option<DateTime<Utc>>,
     /// Linked Unipile account id.
-    pub unipile_account_id: Option<String>,
+    pub unipile_account_id: Option<UnipileAccountId>,
     /// Current hosted-auth link token.
-    pub link_token: Option<String>,
+    pub link_token: Option<LinkToken>,
     /// LinkedIn member id (`connection_params.im.id`), once known.
     pub linkedin_member_id: Option<String>,
     /// When the row started linking (UTC).
@@ -84,8 +86,8 @@ impl TryFrom<RawAccount> for AccountRow {
             status: r.status.parse()?,
             provider_status: r.provider_status.map(|s| s.parse()).transpose()?,
             provider_status_since: r.provider_status_since,
-            unipile_account_id: r.unipile_account_id,
-            link_token: r.link_token,
+            unipile_account_id: r.unipile_account_id.map(Into::into),
+            link_token: r.link_token.map(Into::into),
             linkedin_member_id: r.linkedin_member_id,
             connecting_since: r.connecting_since,
             first_connected_at: r.first_connected_at,

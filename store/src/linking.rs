@@ -28,7 +28,7 @@ impl Store {
             LinkKind::Create
         };
         Ok(PreparedLink {
-            token: random_token(),
+            token: random_token().into(),
             kind,
             unipile_account_id: if kind == LinkKind::Reconnect {
                 row.unipile_account_id

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use relink_domain::{
-    AccountId, AccountStatus, SourceStatus,
+    AccountId, AccountStatus, SourceStatus, UnipileAccountId,
     healing::{blip_outlasted, provider_status_restarts},
     truth::{Decision, LinkingInterval, RelinkPath},
 };
@@ -49,7 +49,7 @@ pub struct LinkedRow {
     /// Version read.
     pub version: i64,
     /// The Unipile account it names.
-    pub unipile_account_id: String,
+    pub unipile_account_id: UnipileAccountId,
     /// Last source status recorded.
     pub provider_status: Option<SourceStatus>,
     /// False when relink itself took the row down (its workspace's subscription is
@@ -299,7 +299,7 @@ impl Store {
                     id: AccountId(id),
                     status: s.parse()?,
                     version,
-                    unipile_account_id: u,
+                    unipile_account_id: u.into(),
                     provider_status: p.map(|p| p.parse()).transpose()?,
                     may_recover: active,
                 })

@@ -627,7 +627,7 @@ pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary, blocked: boo
     let intents_before = app.store.deletes_last_24h().await.unwrap_or(-1);
     let since = chrono::Utc::now();
     let input = SafeDeleteInput {
-        unipile_account_id: uid.clone(),
+        unipile_account_id: uid.clone().into(),
         requester: DeleteRequester::Operator {
             name: "drills".into(),
             reason: "drill: inert duplicate".into(),

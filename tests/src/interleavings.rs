@@ -211,7 +211,10 @@ async fn seed_seats(app: &TestApp) -> Vec<Seat> {
 /// The session a seat names now (its row), or the one it was seeded with.
 async fn session_of(app: &TestApp, seat: &Seat) -> Option<String> {
     match app.store.account(seat.account).await {
-        Ok(r) => r.unipile_account_id.or_else(|| seat.seeded_session.clone()),
+        Ok(r) => r
+            .unipile_account_id
+            .or_else(|| seat.seeded_session.clone().map(Into::into))
+            .map(Into::into),
         Err(_) => seat.seeded_session.clone(),
     }
 }
@@ -492,7 +495,7 @@ async fn check(app: &TestApp, log: &Mutex<Log>, seats: &[Seat]) -> Vec<String> {
                 ));
             }
             // 2. Never another seat's session.
-            if let Some(creator) = created_by.get(uid)
+            if let Some(creator) = created_by.get(uid.as_str())
                 && *creator != row.id
             {
                 v.push(format!(

@@ -91,8 +91,7 @@ impl UnipileError {
 }
 
 /// The error `type` of a 401 body when it describes one account's state rather than
-/// our API key: `errors/disconnected_account` and the `errors/*credentials*` types
-/// except `errors/missing_credentials` (no or a wrong `X-API-KEY`) (unipile-api.md
+/// our API key (the rule is `relink_domain::truth::is_account_state_error`, unipile-api.md
 /// §6.3). `None` for every other body, undecodable ones included: a 401 we cannot read
 /// is treated as our key's, which flips nothing.
 pub fn account_state_401(body: &str) -> Option<String> {
@@ -102,11 +101,7 @@ pub fn account_state_401(body: &str) -> Option<String> {
         error_type: String,
     }
     let t = serde_json::from_str::<ErrorBody>(body).ok()?.error_type;
-    let account_state = t == "errors/disconnected_account"
-        || (t.starts_with("errors/")
-            && t.contains("credentials")
-            && t != "errors/missing_credentials");
-    account_state.then_some(t)
+    relink_domain::truth::is_account_state_error(&t).then_some(t)
 }
 
 /// The Unipile API key (a [`SecretString`]: `Debug` prints it redacted).

@@ -61,7 +61,7 @@ pub(crate) fn account_view(row: AccountRow, now: DateTime<Utc>) -> AccountView {
         id: row.id,
         display_name: row.display_name,
         status: row.status,
-        unipile_account_id: row.unipile_account_id,
+        unipile_account_id: row.unipile_account_id.map(Into::into),
     }
 }
 

@@ -112,7 +112,7 @@ pub struct WebSettings {
         long,
         env = "LINK_REUSE_WINDOW_SECS",
         value_name = "LINK_REUSE_WINDOW_SECS",
-        default_value_t = 90
+        default_value_t = relink_domain::reconnect::DEFAULT_LINK_REUSE_WINDOW_MS / 1000
     )]
     pub link_reuse_window_secs: u64,
     /// Hosted-auth link lifetime, seconds (at least the reuse window).
@@ -120,7 +120,7 @@ pub struct WebSettings {
         long,
         env = "LINK_TTL_SECS",
         value_name = "LINK_TTL_SECS",
-        default_value_t = 900
+        default_value_t = relink_domain::reconnect::DEFAULT_LINK_TTL_MS / 1000
     )]
     pub link_ttl_secs: u64,
     /// The account-status webhook's shared secret.

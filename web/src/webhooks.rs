@@ -86,7 +86,7 @@ pub(crate) async fn request_status_sync(
         .signal_with_start_workflow(
             AccountStatusSyncWorkflow::run,
             AccountStatusSyncInput {
-                unipile_account_id: unipile_account_id.to_string(),
+                unipile_account_id: unipile_account_id.to_string().into(),
                 blip_tolerance_secs: state.blip_tolerance.as_secs(),
             },
             AccountStatusSyncWorkflow::poke,

@@ -76,13 +76,13 @@ impl AccountReconcilerWorkflow {
             .await?;
         for uid in &report.delete_requests {
             let request = SafeDeleteInput {
-                unipile_account_id: uid.clone(),
+                unipile_account_id: uid.clone().into(),
                 requester: DeleteRequester::Reconciler {
                     reason: "absent from Unipile's complete account listing".into(),
                 },
                 kind: DeleteKind::Gone,
-                poll_spacing_secs: 60,
-                undo_window_secs: 600,
+                poll_spacing_secs: relink_domain::deletes::RECONCILER_POLL_SPACING_SECS,
+                undo_window_secs: relink_domain::deletes::RECONCILER_UNDO_WINDOW_SECS,
             };
             let opts = ChildWorkflowOptions::builder()
                 .workflow_id(delete_workflow_id(uid))

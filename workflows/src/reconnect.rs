@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use relink_domain::{
-    AccountStatus,
+    AccountStatus, LinkToken, UnipileAccountId,
     reconnect::{
         AbandonLinkInput, CreateLinkInput, FindLiveSessionInput, HostedAuthCallback, IssuedLink,
         LinkAccountInput, LinkKind, LinkRefusal, LinkRequest, LinkResult, MarkConnectingInput,
@@ -35,10 +35,10 @@ type UpdateError = Box<dyn std::error::Error + Send + Sync>;
 /// The link currently out for this account.
 #[derive(Debug, Clone)]
 struct CurrentLink {
-    token: String,
+    token: LinkToken,
     url: String,
     kind: LinkKind,
-    unipile_account_id: Option<String>,
+    unipile_account_id: Option<UnipileAccountId>,
     issued_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 }
@@ -188,7 +188,7 @@ impl ReconnectWorkflow {
     /// is relinked; otherwise the row goes back to its previous status.
     async fn on_expiry(
         ctx: &mut WorkflowContext<Self>,
-        token: String,
+        token: LinkToken,
     ) -> WorkflowResult<ReconnectOutcome> {
         ctx.state_mut(|s| s.finished = true);
         let (account_id, kind, unipile_id, since, back_to) = ctx.state(|s| {
@@ -229,7 +229,7 @@ impl ReconnectWorkflow {
             {
                 LinkResult::Linked { .. } | LinkResult::AlreadyLinked => {
                     let outcome = ReconnectOutcome::Linked {
-                        unipile_account_id,
+                        unipile_account_id: unipile_account_id.into(),
                         via: "expiry_check".into(),
                     };
                     return Self::finish(ctx, outcome).await;
@@ -269,8 +269,8 @@ impl ReconnectWorkflow {
     ) -> WorkflowResult<LinkResult> {
         let input = LinkAccountInput {
             account_id: ctx.state(|s| s.input.account_id),
-            token: token.to_string(),
-            unipile_account_id: unipile_account_id.to_string(),
+            token: token.to_string().into(),
+            unipile_account_id: unipile_account_id.to_string().into(),
             actor: "workflow:reconnect".into(),
             reason,
             path,

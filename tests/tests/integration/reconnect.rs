@@ -46,7 +46,10 @@ async fn a_double_click_gets_one_url_and_one_hosted_link() {
         req["body"]["reconnect_account"],
         s.unipile_id.clone().unwrap()
     );
-    assert_eq!(req["body"]["name"], row.link_token.clone().unwrap());
+    assert_eq!(
+        req["body"]["name"],
+        row.link_token.clone().unwrap().as_str()
+    );
     let notify = req["body"]["notify_url"].as_str().unwrap();
     assert!(notify.ends_with(&format!(
         "/webhooks/unipile/hosted-auth/{}",
@@ -197,7 +200,7 @@ async fn hosted_auth_completed_links_the_row_and_resumes_only_the_disconnect_pau
         (r.status == AccountStatus::Connected).then_some(r)
     })
     .await;
-    assert_eq!(row.unipile_account_id, s.unipile_id);
+    assert_eq!(row.unipile_account_id, s.unipile_id.map(Into::into));
     assert!(row.first_connected_at.is_some());
     assert_eq!(
         app.audit_count(s.account, "connected").await,
