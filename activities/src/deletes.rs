@@ -6,8 +6,8 @@ use chrono::Utc;
 use relink_domain::deletes::{
     DEFAULT_MIN_POLL_SPACING_SECS, DEFAULT_MIN_UNDO_WINDOW_SECS, DeleteGate, DeleteKind,
     DeleteOutcome, DeleteRequester, ENV_DELETES, ENV_MIN_POLL_SPACING, ENV_MIN_UNDO_WINDOW,
-    ENV_RECONCILER_DELETES, EnvCheck, ExecuteDeleteInput, PollObservation, RecordDeleteInput,
-    SafeDeleteInput,
+    ENV_RECONCILER_DELETES, EnvCheck, ExecuteDeleteInput, PollObservation, PollResult,
+    RecordDeleteInput, SafeDeleteInput,
 };
 use relink_domain::{AlertKind, Severity};
 use relink_store::{IntentDecision, Store};
@@ -152,9 +152,9 @@ impl DeleteActivities {
         unipile_account_id: String,
     ) -> Result<PollObservation, ActivityError> {
         let result = match self.unipile.get_account(&unipile_account_id).await {
-            Ok(_) => "present".to_string(),
-            Err(UnipileError::NotFound) => "not_found".to_string(),
-            Err(e) => format!("error: {e}"),
+            Ok(_) => PollResult::Present,
+            Err(UnipileError::NotFound) => PollResult::NotFound,
+            Err(e) => PollResult::Error(e.to_string()),
         };
         let referenced = self
             .store

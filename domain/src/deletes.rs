@@ -273,13 +273,64 @@ impl Default for DeleteGates {
     }
 }
 
+/// What one GET of the account answered during gate 3. Recorded in histories by its
+/// wire spelling: `not_found` (a literal 404), `present`, or `error: …` (401, 429, 5xx,
+/// timeout…), so older histories read back unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", from = "String")]
+pub enum PollResult {
+    /// Unipile answered 404: the account is gone.
+    NotFound,
+    /// Unipile answered the account.
+    Present,
+    /// Anything else: counts against the delete.
+    Error(String),
+}
+
+impl PollResult {
+    /// Whether this poll counts toward the three a delete of `kind` needs: a 404 for a
+    /// gone account; a present account no row references for an inert duplicate.
+    pub fn counts_for(&self, kind: DeleteKind, referenced: bool) -> bool {
+        match kind {
+            DeleteKind::Gone => *self == PollResult::NotFound,
+            DeleteKind::InertDuplicate => *self == PollResult::Present && !referenced,
+        }
+    }
+}
+
+impl From<PollResult> for String {
+    fn from(r: PollResult) -> String {
+        r.to_string()
+    }
+}
+
+impl From<String> for PollResult {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "not_found" => PollResult::NotFound,
+            "present" => PollResult::Present,
+            other => PollResult::Error(other.strip_prefix("error: ").unwrap_or(other).to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for PollResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PollResult::NotFound => f.write_str("not_found"),
+            PollResult::Present => f.write_str("present"),
+            PollResult::Error(e) => write!(f, "error: {e}"),
+        }
+    }
+}
+
 /// One GET of the account during gate 3, as the activity recorded it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollObservation {
     /// When the activity observed it (UTC, the activity's clock).
     pub at: DateTime<Utc>,
-    /// `not_found` (a literal 404), `present`, or `error: …` (401, 429, 5xx, timeout…).
-    pub result: String,
+    /// What Unipile answered.
+    pub result: PollResult,
     /// Whether some row references the account.
     pub referenced: bool,
 }
@@ -325,4 +376,26 @@ pub struct RecordDeleteInput {
     pub outcome: DeleteOutcome,
     /// The gates as they stood.
     pub gates: DeleteGates,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_results_keep_their_wire_spelling_and_count_by_kind() {
+        for (r, wire) in [
+            (PollResult::NotFound, "\"not_found\""),
+            (PollResult::Present, "\"present\""),
+            (PollResult::Error("429".into()), "\"error: 429\""),
+        ] {
+            assert_eq!(serde_json::to_string(&r).unwrap(), wire);
+            assert_eq!(serde_json::from_str::<PollResult>(wire).unwrap(), r);
+        }
+        assert!(PollResult::NotFound.counts_for(DeleteKind::Gone, false));
+        assert!(!PollResult::Present.counts_for(DeleteKind::Gone, false));
+        assert!(PollResult::Present.counts_for(DeleteKind::InertDuplicate, false));
+        assert!(!PollResult::Present.counts_for(DeleteKind::InertDuplicate, true));
+        assert!(!PollResult::Error("x".into()).counts_for(DeleteKind::InertDuplicate, false));
+    }
 }

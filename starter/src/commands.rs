@@ -6,15 +6,13 @@ use anyhow::Context;
 use relink_domain::{
     AccountId, WorkspaceId,
     deletes::{DeleteKind, DeleteRequester, SafeDeleteInput, delete_workflow_id},
-    subscriptions::{SubscriptionEndInput, subscription_workflow_id},
+    subscriptions::subscription_workflow_id,
 };
 use relink_runtime::{ExposeSecret, SecretString, UnipileSettings};
 use relink_store::Store;
 use relink_workflows::{SafeDeleteWorkflow, SubscriptionEndWorkflow};
 use std::time::Duration;
-use temporalio_client::{
-    Client, WorkflowIdConflictPolicy, WorkflowStartOptions, errors::WorkflowInteractionError,
-};
+use temporalio_client::{Client, errors::WorkflowInteractionError};
 
 use crate::cli::{Cli, Command, DeleteArgs, DeletesCommand, ScheduleCommand, SubscriptionCommand};
 use crate::{demo, ops, render};
@@ -210,22 +208,14 @@ async fn duplicates(ctx: &Ctx, unipile: &UnipileSettings) -> anyhow::Result<()> 
 }
 
 async fn end_subscription(ctx: &Ctx, ws: WorkspaceId, grace: Duration) -> anyhow::Result<()> {
-    let id = subscription_workflow_id(ws);
-    let opts = WorkflowStartOptions::new(ctx.temporal.task_queue.clone(), id.clone())
-        .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
-        .build();
     let grace_secs = grace.as_secs();
-    ctx.temporal()
-        .await?
-        .start_workflow(
-            SubscriptionEndWorkflow::run,
-            SubscriptionEndInput {
-                workspace_id: ws,
-                grace_secs,
-            },
-            opts,
-        )
-        .await?;
+    let id = ops::start_subscription_end(
+        &ctx.temporal().await?,
+        &ctx.temporal.task_queue,
+        ws,
+        grace_secs,
+    )
+    .await?;
     println!(
         "workflow {id}: campaigns paused (subscription_inactive); accounts disconnect after {grace_secs} s without renewal"
     );

@@ -223,3 +223,29 @@ pub async fn start_safe_delete(
         .await?;
     Ok(id)
 }
+
+/// Starts (or joins) the subscription end of workspace `ws`: its campaigns pause now and
+/// its accounts disconnect after `grace_secs` without a renewal. Returns the workflow id
+/// (`subscription-end:<workspace_id>`).
+pub async fn start_subscription_end(
+    client: &Client,
+    task_queue: &str,
+    ws: relink_domain::WorkspaceId,
+    grace_secs: u64,
+) -> anyhow::Result<String> {
+    let id = relink_domain::subscriptions::subscription_workflow_id(ws);
+    let opts = WorkflowStartOptions::new(task_queue.to_string(), id.clone())
+        .id_conflict_policy(temporalio_client::WorkflowIdConflictPolicy::UseExisting)
+        .build();
+    client
+        .start_workflow(
+            relink_workflows::SubscriptionEndWorkflow::run,
+            relink_domain::subscriptions::SubscriptionEndInput {
+                workspace_id: ws,
+                grace_secs,
+            },
+            opts,
+        )
+        .await?;
+    Ok(id)
+}

@@ -71,15 +71,41 @@ pub(crate) async fn list_accounts(
     State(state): State<AppState>,
     Workspace(ws): Workspace,
 ) -> Result<Response, AppError> {
+    let accounts = account_views(&state, ws).await?;
+    Ok(Json(json!({ "accounts": accounts })).into_response())
+}
+
+/// Every account of workspace `ws` as the API and the dashboard show it now.
+pub(crate) async fn account_views(
+    state: &AppState,
+    ws: WorkspaceId,
+) -> Result<Vec<AccountView>, AppError> {
     let now = Utc::now();
-    let accounts: Vec<_> = state
+    Ok(state
         .store
         .accounts_of_workspace(ws)
         .await?
         .into_iter()
         .map(|r| account_view(r, now))
-        .collect();
-    Ok(Json(json!({ "accounts": accounts })).into_response())
+        .collect())
+}
+
+/// The link the workflow recorded on the row, when it was issued within the reuse
+/// window (the workflow would answer the same url), straight from PostgreSQL.
+async fn reused_link(
+    state: &AppState,
+    ws: WorkspaceId,
+    id: AccountId,
+) -> Result<Option<ReconnectResponse>, AppError> {
+    Ok(state
+        .store
+        .reusable_link(ws, id, state.link_reuse_window)
+        .await?
+        .map(|(url, expires_at)| ReconnectResponse {
+            url,
+            expires_at,
+            workflow_id: reconnect_workflow_id(id),
+        }))
 }
 
 /// Answer of `POST /api/accounts/{id}/reconnect`.
@@ -113,18 +139,9 @@ pub(crate) async fn request_link(
     id: AccountId,
 ) -> Result<ReconnectResponse, AppError> {
     let workflow_id = reconnect_workflow_id(id);
-    // A repeated click within the reuse window: the link the workflow recorded on the
-    // row, straight from PostgreSQL (the workflow would answer the same url).
-    if let Some((url, expires_at)) = state
-        .store
-        .reusable_link(ws, id, state.link_reuse_window)
-        .await?
-    {
-        return Ok(ReconnectResponse {
-            url,
-            expires_at,
-            workflow_id,
-        });
+    // A repeated click within the reuse window.
+    if let Some(link) = reused_link(state, ws, id).await? {
+        return Ok(link);
     }
     let row = state.store.account_in_workspace(ws, id).await?;
     if row.status == AccountStatus::Connected {
@@ -147,16 +164,8 @@ pub(crate) async fn request_link(
     for attempt in 0..LINK_REQUEST_ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(LINK_REQUEST_BACKOFF * attempt).await;
-            if let Some((url, expires_at)) = state
-                .store
-                .reusable_link(ws, id, state.link_reuse_window)
-                .await?
-            {
-                return Ok(ReconnectResponse {
-                    url,
-                    expires_at,
-                    workflow_id,
-                });
+            if let Some(link) = reused_link(state, ws, id).await? {
+                return Ok(link);
             }
         }
         let opts = WorkflowUpdateWithStartOptions::new(

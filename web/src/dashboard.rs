@@ -6,14 +6,13 @@ use axum::{
     extract::{Path, Query, State},
     response::{Html, IntoResponse, Redirect, Response},
 };
-use chrono::Utc;
 use maud::{DOCTYPE, html};
 use relink_domain::{AccountStatus, PillTone};
 use serde::Deserialize;
 
 use crate::{
     AppError, AppState,
-    accounts::{account_view, request_link},
+    accounts::{account_views, request_link},
     auth::workspace_for_token,
 };
 
@@ -48,14 +47,7 @@ pub(crate) async fn page(
         .into_response());
     };
     let ws = workspace_for_token(&state, &token).await?;
-    let now = Utc::now();
-    let accounts: Vec<_> = state
-        .store
-        .accounts_of_workspace(ws)
-        .await?
-        .into_iter()
-        .map(|r| account_view(r, now))
-        .collect();
+    let accounts = account_views(&state, ws).await?;
     let campaigns = state.store.campaigns_of_workspace(ws).await?;
     let markup = html! {
         (DOCTYPE)

@@ -7,7 +7,7 @@
 
 use chrono::Duration as ChronoDuration;
 use relink_domain::deletes::{
-    DeleteGate, DeleteGates, DeleteKind, DeleteOutcome, EnvCheck, ExecuteDeleteInput, GateState,
+    DeleteGate, DeleteGates, DeleteOutcome, EnvCheck, ExecuteDeleteInput, GateState,
     RecordDeleteInput, SafeDeleteInput,
 };
 use std::time::Duration;
@@ -97,10 +97,7 @@ impl SafeDeleteWorkflow {
             };
             // Every observation counts against the delete; only a good one that came too
             // early (by the activity's clock) fails to count toward the three.
-            let ok = match input.kind {
-                DeleteKind::Gone => obs.result == "not_found",
-                DeleteKind::InertDuplicate => obs.result == "present" && !obs.referenced,
-            };
+            let ok = obs.result.counts_for(input.kind, obs.referenced);
             let detail = format!(
                 "poll {} observed {}{}",
                 seen + 1,

@@ -1,33 +1,17 @@
 //! A workspace's subscription end: campaigns pause, a renewal within the grace resumes
 //! them, and the end of the grace disconnects the accounts (nothing is deleted).
 
-use relink_domain::AccountStatus;
+use relink_domain::{AccountStatus, subscriptions::SubscriptionOutcome};
 use relink_tests::{AppOptions, TestApp, eventually, spawn_app};
+use relink_workflows::SubscriptionEndWorkflow;
 use std::time::Duration;
 
 const DELETE: &str = "DELETE /api/v1/accounts/{id}";
 
-use relink_domain::subscriptions::{
-    SubscriptionEndInput, SubscriptionOutcome, subscription_workflow_id,
-};
-use relink_workflows::SubscriptionEndWorkflow;
-
 async fn start(app: &TestApp, ws: relink_domain::WorkspaceId, grace_secs: u64) -> String {
-    let id = subscription_workflow_id(ws);
-    let opts =
-        temporalio_client::WorkflowStartOptions::new(app.task_queue.clone(), id.clone()).build();
-    app.temporal
-        .start_workflow(
-            SubscriptionEndWorkflow::run,
-            SubscriptionEndInput {
-                workspace_id: ws,
-                grace_secs,
-            },
-            opts,
-        )
+    relink_starter::ops::start_subscription_end(&app.temporal, &app.task_queue, ws, grace_secs)
         .await
-        .unwrap();
-    id
+        .unwrap()
 }
 
 #[tokio::test]
