@@ -19,12 +19,18 @@ pub struct AccountStatusEntry {
     pub sources: Vec<Source>,
 }
 
+/// The account-level status of `sources`: the worst of them (`SourceStatus::worst`);
+/// `None` when there is no source or one whose status this client does not know (treat
+/// as not live).
+fn worst_source(sources: &[Source]) -> Option<SourceStatus> {
+    let parsed: Option<Vec<SourceStatus>> = sources.iter().map(|s| s.status.parse().ok()).collect();
+    SourceStatus::worst(parsed?)
+}
+
 impl AccountStatusEntry {
     /// The account-level status, as [`Account::source_status`].
     pub fn source_status(&self) -> Option<SourceStatus> {
-        let parsed: Option<Vec<SourceStatus>> =
-            self.sources.iter().map(|s| s.status.parse().ok()).collect();
-        SourceStatus::worst(parsed?)
+        worst_source(&self.sources)
     }
 }
 
@@ -71,9 +77,7 @@ impl Account {
     /// The account-level status: the worst of its sources' statuses; `None` when it has
     /// no source or a status this client does not know (treat as not live).
     pub fn source_status(&self) -> Option<SourceStatus> {
-        let parsed: Option<Vec<SourceStatus>> =
-            self.sources.iter().map(|s| s.status.parse().ok()).collect();
-        SourceStatus::worst(parsed?)
+        worst_source(&self.sources)
     }
 
     /// The LinkedIn member id (`connection_params.im.id`) of a LinkedIn account.
