@@ -7,11 +7,13 @@
 #![allow(missing_docs)]
 
 mod deletes;
+mod emails;
 mod healing;
 pub mod matching;
 mod subscriptions;
 
 pub use deletes::{DeleteActivities, EnvReader, process_env};
+pub use emails::{EmailActivities, Mailer, MailerError};
 pub use healing::HealingActivities;
 pub use subscriptions::SubscriptionActivities;
 

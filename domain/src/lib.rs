@@ -5,6 +5,7 @@
 
 pub mod alerts;
 pub mod deletes;
+pub mod emails;
 pub mod healing;
 pub mod ids;
 pub mod inbound;

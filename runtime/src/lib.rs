@@ -9,7 +9,10 @@ mod settings;
 mod telemetry;
 
 pub use connect::{connect_temporal, shutdown_signal};
-pub use settings::{DatabaseSettings, TemporalSettings, UnipileSettings, WebhookSecretSettings};
+pub use settings::{
+    AccountLinkSettings, DatabaseSettings, SmtpSettings, TemporalSettings, UnipileSettings,
+    WebhookSecretSettings,
+};
 pub use telemetry::{init_test_tracing, init_tracing};
 
 /// Re-exported so that callers build settings without naming the crate.

@@ -139,3 +139,65 @@ impl WebhookSecretSettings {
         Ok(&self.webhook_secret)
     }
 }
+
+/// The key that signs the single-account links in reconnect emails
+/// (`ACCOUNT_LINK_KEY`, at least 32 characters); the worker signs, the web tier checks.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AccountLinkSettings {
+    /// Key signing the account links in reconnect emails (at least 32 characters).
+    /// Without it the worker sends no email and the web tier refuses account links.
+    #[arg(
+        long,
+        env = "ACCOUNT_LINK_KEY",
+        value_name = "ACCOUNT_LINK_KEY",
+        hide_env_values = true
+    )]
+    pub account_link_key: Option<SecretString>,
+}
+
+impl AccountLinkSettings {
+    /// Settings for `key`.
+    pub fn new(key: Option<&str>) -> Self {
+        Self {
+            account_link_key: key.map(|k| SecretString::from(k.to_string())),
+        }
+    }
+
+    /// The key's bytes, if set. Errors (naming `ACCOUNT_LINK_KEY`) when it is shorter
+    /// than `relink_domain::emails::MIN_ACCOUNT_LINK_KEY_LEN`.
+    pub fn key(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let Some(k) = &self.account_link_key else {
+            return Ok(None);
+        };
+        let k = k.expose_secret().as_bytes();
+        if k.len() < relink_domain::emails::MIN_ACCOUNT_LINK_KEY_LEN {
+            anyhow::bail!(
+                "ACCOUNT_LINK_KEY must be at least {} characters",
+                relink_domain::emails::MIN_ACCOUNT_LINK_KEY_LEN
+            );
+        }
+        Ok(Some(k.to_vec()))
+    }
+}
+
+/// Where reconnect emails are sent from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SmtpSettings {
+    /// SMTP server URL: `smtp://host:port` (plain), `smtp://host:port?tls=required`
+    /// (STARTTLS) or `smtps://user:password@host:465` (TLS). Unset: no email is sent.
+    #[arg(
+        long,
+        env = "SMTP_URL",
+        value_name = "SMTP_URL",
+        hide_env_values = true
+    )]
+    pub smtp_url: Option<SecretString>,
+    /// The sender address, e.g. `relink <relink@example.com>`.
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        value_name = "MAIL_FROM",
+        default_value = "relink <relink@localhost>"
+    )]
+    pub mail_from: String,
+}

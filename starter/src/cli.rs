@@ -108,6 +108,9 @@ pub enum Command {
         /// unipile-sim base URL.
         #[arg(long, env = "UNIPILE_SIM_URL", default_value = "http://127.0.0.1:8790")]
         sim: String,
+        /// The local SMTP server's Maildir, to print the reconnect email it received.
+        #[arg(long, env = "RELINK_MAIL_DIR", value_name = "RELINK_MAIL_DIR")]
+        mail_dir: Option<std::path::PathBuf>,
     },
 }
 

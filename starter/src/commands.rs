@@ -76,7 +76,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Deletes { action } => deletes(&ctx, action).await?,
         Command::Delete(args) => delete(&ctx, args).await?,
-        Command::Demo { web, sim } => {
+        Command::Demo { web, sim, mail_dir } => {
             let store = ctx.store().await?;
             let seed = relink_store::seed_demo(&store).await?;
             demo::seed_sim(&reqwest::Client::new(), &sim, &seed).await?;
@@ -90,6 +90,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 sim,
                 temporal_ui: ctx.temporal_ui.clone(),
                 namespace: ctx.temporal.temporal_namespace.clone(),
+                mail_dir,
             };
             let client = ctx.temporal().await?;
             demo::run(&store, &seed, &targets, &client, &ctx.temporal.task_queue).await?;

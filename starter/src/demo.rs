@@ -22,6 +22,8 @@ pub struct DemoTargets {
     pub temporal_ui: String,
     /// Temporal namespace.
     pub namespace: String,
+    /// The local SMTP server's Maildir (`RELINK_MAIL_DIR`), to print the email sent.
+    pub mail_dir: Option<std::path::PathBuf>,
 }
 
 /// Seeds the simulator with the Unipile accounts of the demo seed (idempotent).
@@ -209,6 +211,7 @@ pub async fn run(
         "    relink re-read the account from Unipile and flipped the row, pausing its campaigns:"
     );
     wait_status(&http, t, token, sam.id, "reconnect_needed").await?;
+    show_reconnect_email(store, t, temporal, task_queue, sam.id).await?;
 
     step(3, "Sam clicks Reconnect twice (a double click).");
     let (a, b) = tokio::join!(
@@ -410,5 +413,55 @@ pub async fn run(
         t.namespace,
         workflow_id.replace(':', "%3A")
     );
+    Ok(())
+}
+
+/// Runs the email sender now and prints the reconnect email it delivered for `account`
+/// as the SMTP server stored it (decoded text part).
+async fn show_reconnect_email(
+    store: &Store,
+    t: &DemoTargets,
+    temporal: &temporalio_client::Client,
+    task_queue: &str,
+    account: AccountId,
+) -> anyhow::Result<()> {
+    let (wf, summary) =
+        crate::ops::run_pass(temporal, task_queue, crate::ops::Pass::EmailSender, false).await?;
+    println!("    the email sender ran ({wf}): {summary}");
+    let Some(row) = store.outbox_of(account).await?.into_iter().last() else {
+        bail!("no reconnect email was queued for account {account}");
+    };
+    let Some(mid) = row.message_id else {
+        println!(
+            "    the reconnect email was not delivered: {}",
+            row.last_error.unwrap_or_default()
+        );
+        return Ok(());
+    };
+    let Some(dir) = &t.mail_dir else {
+        println!("    reconnect email sent, Message-ID {mid}");
+        return Ok(());
+    };
+    let raw = std::fs::read_dir(dir.join("new"))?
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .find(|m| String::from_utf8_lossy(m).contains(&mid));
+    let Some(raw) = raw else {
+        bail!("the SMTP server has no message {mid} in {}", dir.display());
+    };
+    let Some(msg) = mail_parser::MessageParser::default().parse(&raw) else {
+        bail!("message {mid} is not a parsable email");
+    };
+    println!(
+        "    the reconnect email, as the SMTP server received it ({}):",
+        dir.display()
+    );
+    println!("      Message-ID: {mid}");
+    if let Some(to) = msg.to().and_then(|a| a.first()).and_then(|a| a.address()) {
+        println!("      To: {to}");
+    }
+    println!("      Subject: {}", msg.subject().unwrap_or_default());
+    for line in msg.body_text(0).unwrap_or_default().lines() {
+        println!("      | {line}");
+    }
     Ok(())
 }

@@ -1,11 +1,14 @@
 //! Operator commands: applying the Schedules and running one healing pass now.
 
 use anyhow::Context;
+use relink_domain::emails::{EMAIL_SENDER, EMAIL_SENDER_INTERVAL_SECS, EmailPassInput};
 use relink_domain::healing::{
     ACCOUNT_RECONCILER, CAMPAIGN_SWEEPER, ORPHAN_WATCHER, OrphanPassInput, ReconcileInput,
     SweepInput,
 };
-use relink_workflows::{AccountReconcilerWorkflow, CampaignSweeperWorkflow, OrphanWatcherWorkflow};
+use relink_workflows::{
+    AccountReconcilerWorkflow, CampaignSweeperWorkflow, EmailSenderWorkflow, OrphanWatcherWorkflow,
+};
 use std::time::Duration;
 use temporalio_client::{
     Client, WorkflowGetResultOptions, WorkflowStartOptions,
@@ -44,6 +47,12 @@ fn action(id: &str, task_queue: &str) -> ScheduleAction {
             task_queue,
             id,
         ),
+        EMAIL_SENDER => ScheduleAction::start_workflow(
+            EmailSenderWorkflow::run,
+            EmailPassInput::default(),
+            task_queue,
+            id,
+        ),
         CAMPAIGN_SWEEPER => ScheduleAction::start_workflow(
             CampaignSweeperWorkflow::run,
             SweepInput::default(),
@@ -60,8 +69,8 @@ fn action(id: &str, task_queue: &str) -> ScheduleAction {
 }
 
 /// Creates or updates, idempotently, the Schedules `orphan-watcher` (hourly),
-/// `campaign-sweeper` (every 5 min) and `account-reconciler` (every
-/// `reconciler_every`), each with overlap policy Skip and a catch-up window of just
+/// `campaign-sweeper` (every 5 min), `account-reconciler` (every `reconciler_every`)
+/// and `email-sender` (every minute), each with overlap policy Skip and a catch-up window of just
 /// under one interval.
 pub async fn apply_schedules(
     client: &Client,
@@ -72,6 +81,10 @@ pub async fn apply_schedules(
         (ORPHAN_WATCHER, Duration::from_secs(3600)),
         (CAMPAIGN_SWEEPER, Duration::from_secs(300)),
         (ACCOUNT_RECONCILER, reconciler_every),
+        (
+            EMAIL_SENDER,
+            Duration::from_secs(EMAIL_SENDER_INTERVAL_SECS),
+        ),
     ];
     let mut out = Vec::new();
     for (id, every) in specs {
@@ -129,6 +142,8 @@ pub enum Pass {
     CampaignSweeper,
     /// The account reconciler.
     AccountReconciler,
+    /// The email sender.
+    EmailSender,
 }
 
 /// Starts one orphan-watcher pass now with `input` (e.g. a shorter "stuck linking"
@@ -186,6 +201,19 @@ pub async fn run_pass(
                 .await?;
             (
                 format!("{CAMPAIGN_SWEEPER}-manual-{suffix}"),
+                serde_json::to_value(h.get_result(get()).await?)?,
+            )
+        }
+        Pass::EmailSender => {
+            let h = client
+                .start_workflow(
+                    EmailSenderWorkflow::run,
+                    EmailPassInput::default(),
+                    opts(EMAIL_SENDER),
+                )
+                .await?;
+            (
+                format!("{EMAIL_SENDER}-manual-{suffix}"),
                 serde_json::to_value(h.get_result(get()).await?)?,
             )
         }

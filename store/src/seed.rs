@@ -222,6 +222,14 @@ pub async fn seed_demo(store: &Store) -> Result<DemoSeed, StoreError> {
             campaigns: ids,
         });
     }
+    // Each seat's owner gets the reconnect email (`sam@example.com`, …).
+    sqlx::query(
+        "UPDATE linkedin_accounts SET email = lower(split_part(display_name, ' ', 1)) || '@example.com' \
+         WHERE workspace_id = $1",
+    )
+    .bind(workspace_id.0)
+    .execute(store.pool())
+    .await?;
     Ok(DemoSeed {
         workspace_id,
         api_token,

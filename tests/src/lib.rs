@@ -25,6 +25,10 @@ use url::Url;
 pub const SIM_KEY: &str = "test-unipile-key";
 /// The account-status webhook secret in tests.
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret-0123456789";
+/// The key signing account links in tests.
+pub const ACCOUNT_LINK_KEY: &str = "test-account-link-key-0123456789abcdef";
+/// The sender address of reconnect emails in tests.
+pub const MAIL_FROM: &str = "relink <relink@relink.test>";
 
 /// Timings of one app under test.
 #[derive(Debug, Clone)]
@@ -42,6 +46,9 @@ pub struct AppOptions {
     pub temporal_address: Option<String>,
     /// The worker's Unipile client timeout, seconds (`UNIPILE_TIMEOUT_SECS`; default 5).
     pub unipile_timeout_secs: u64,
+    /// The worker's SMTP server (`SMTP_URL`); default `RELINK_TEST_SMTP_URL`, the server
+    /// `./dev test` runs (none: emails stay queued).
+    pub smtp_url: Option<String>,
     /// Run the worker as this executable (the `worker` binary) in a child process, so
     /// that a kill is a real SIGKILL; `None` runs it in-process on its own thread.
     pub worker_process: Option<WorkerProcess>,
@@ -68,6 +75,9 @@ impl Default for AppOptions {
             worker_process: None,
             temporal_address: None,
             unipile_timeout_secs: 5,
+            smtp_url: std::env::var("RELINK_TEST_SMTP_URL")
+                .ok()
+                .filter(|v| !v.is_empty()),
         }
     }
 }
@@ -97,6 +107,7 @@ struct WorkerConfig {
     process: Option<WorkerProcess>,
     delete_env: Vec<(&'static str, &'static str)>,
     unipile_timeout_secs: u64,
+    smtp_url: Option<String>,
     temporal_address: String,
     task_queue: String,
     database_url: String,
@@ -121,6 +132,11 @@ impl WorkerConfig {
             database: relink_runtime::DatabaseSettings::new(self.database_url.clone()),
             public_base_url: self.public_base_url.parse()?,
             webhook: relink_runtime::WebhookSecretSettings::new(WEBHOOK_SECRET),
+            smtp: relink_runtime::SmtpSettings {
+                smtp_url: self.smtp_url.clone().map(Into::into),
+                mail_from: MAIL_FROM.into(),
+            },
+            account_links: relink_runtime::AccountLinkSettings::new(Some(ACCOUNT_LINK_KEY)),
         })
     }
 }
@@ -165,6 +181,9 @@ impl WorkerHandle {
             .env("UNIPILE_TIMEOUT_SECS", cfg.unipile_timeout_secs.to_string())
             .env("PUBLIC_BASE_URL", &cfg.public_base_url)
             .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("ACCOUNT_LINK_KEY", ACCOUNT_LINK_KEY)
+            .env("MAIL_FROM", MAIL_FROM)
+            .env_remove("SMTP_URL")
             .env("RUST_LOG", &p.rust_log)
             .env_remove("RELINK_UNIPILE_DELETES")
             .env_remove("RELINK_RECONCILER_DELETES")
@@ -173,6 +192,9 @@ impl WorkerHandle {
             .stderr(err);
         for (k, v) in with_test_delete_floors(&cfg.delete_env) {
             cmd.env(k, v);
+        }
+        if let Some(url) = &cfg.smtp_url {
+            cmd.env("SMTP_URL", url);
         }
         let child = cmd
             .spawn()
@@ -355,6 +377,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         link_ttl_secs: opts.link_ttl.as_secs(),
         webhook: relink_runtime::WebhookSecretSettings::new(WEBHOOK_SECRET),
         blip_tolerance_secs: opts.blip_tolerance.as_secs(),
+        account_links: relink_runtime::AccountLinkSettings::new(Some(ACCOUNT_LINK_KEY)),
     })
     .await
     .expect("web tier starts");
@@ -368,6 +391,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         process: opts.worker_process.clone(),
         delete_env: opts.delete_env.clone(),
         unipile_timeout_secs: opts.unipile_timeout_secs,
+        smtp_url: opts.smtp_url.clone(),
         temporal_address,
         task_queue: task_queue.clone(),
         database_url: database_url.clone(),

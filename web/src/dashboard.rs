@@ -6,13 +6,14 @@ use axum::{
     extract::{Path, Query, State},
     response::{Html, IntoResponse, Redirect, Response},
 };
+use chrono::Utc;
 use maud::{DOCTYPE, html};
-use relink_domain::{AccountStatus, PillTone};
+use relink_domain::{AccountId, AccountStatus, PillTone, emails::verify_account_link};
 use serde::Deserialize;
 
 use crate::{
     AppError, AppState,
-    accounts::{account_views, request_link},
+    accounts::{account_view, account_views, parse_account_id, request_link},
     auth::workspace_for_token,
 };
 
@@ -97,9 +98,13 @@ pub(crate) async fn page(
     Ok(Html(markup.into_string()).into_response())
 }
 
+/// The Reconnect button's form: the workspace token (dashboard), or the signed
+/// single-account link it was opened with (`exp`, `sig`: the reconnect email).
 #[derive(Deserialize)]
 pub(crate) struct ReconnectForm {
-    token: String,
+    token: Option<String>,
+    exp: Option<i64>,
+    sig: Option<String>,
 }
 
 /// The dashboard's Reconnect button: gets the link and sends the browser to it.
@@ -109,10 +114,90 @@ pub(crate) async fn reconnect(
     Path(id): Path<String>,
     Form(form): Form<ReconnectForm>,
 ) -> Result<Response, AppError> {
-    let ws = workspace_for_token(&state, &form.token).await?;
-    let id = id
-        .parse()
-        .map_err(|_| AppError::NotFound(format!("account {id:?} not found")))?;
+    let id = parse_account_id(&id)?;
+    let ws = match (form.token, form.exp, form.sig) {
+        (Some(token), _, _) => workspace_for_token(&state, &token).await?,
+        (None, Some(exp), Some(sig)) => signed_account(&state, id, exp, &sig).await?.workspace_id,
+        _ => {
+            return Err(AppError::Unauthorized(
+                "sign in, or open the link from the email".into(),
+            ));
+        }
+    };
     let link = request_link(&state, ws, id).await?;
     Ok(Redirect::to(&link.url).into_response())
+}
+
+/// The signed link of a reconnect email (`relink_domain::emails`).
+#[derive(Deserialize)]
+pub(crate) struct AccountLinkQuery {
+    exp: i64,
+    sig: String,
+}
+
+/// The account a signed link opens. Errors: 404 when account links are not enabled
+/// (`ACCOUNT_LINK_KEY`) or the account does not exist; 401 for a bad or expired link.
+async fn signed_account(
+    state: &AppState,
+    id: AccountId,
+    exp: i64,
+    sig: &str,
+) -> Result<relink_store::AccountRow, AppError> {
+    let key = state
+        .account_link_key
+        .as_deref()
+        .ok_or_else(|| AppError::NotFound("account links are not enabled".into()))?;
+    verify_account_link(key, id, exp, sig, Utc::now().timestamp())
+        .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    Ok(state.store.account(id).await?)
+}
+
+/// `GET /accounts/{id}?exp=…&sig=…`: the page a reconnect email links to. It shows
+/// that one account (its pill, its campaigns with their pause reasons) with its
+/// Reconnect button; the link is its only credential, for that account only, until it
+/// expires.
+#[tracing::instrument(skip_all, fields(account_id = %id))]
+pub(crate) async fn account_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<AccountLinkQuery>,
+) -> Result<Response, AppError> {
+    let id = parse_account_id(&id)?;
+    let row = signed_account(&state, id, q.exp, &q.sig).await?;
+    let campaigns = state.store.campaigns_of_account(id).await?;
+    let a = account_view(row, Utc::now());
+    let markup = html! {
+        (DOCTYPE)
+        html {
+            head {
+                meta charset="utf-8";
+                title { "relink · " (a.display_name) }
+                style { "body{font-family:sans-serif;margin:2rem} .pill{padding:.15rem .6rem;border-radius:1rem;color:#fff}" }
+            }
+            body {
+                h1 { (a.display_name) }
+                p { span.pill style={ "background:" (colour(a.pill.tone)) } { (a.pill.label) } }
+                @if let Some(d) = &a.first_connected_on { p { small { "First connected on " (d) } } }
+                @if a.status != AccountStatus::Connected {
+                    form method="post" action={ "/ui/accounts/" (a.id) "/reconnect" } {
+                        input type="hidden" name="exp" value=(q.exp);
+                        input type="hidden" name="sig" value=(q.sig);
+                        button { @if a.first_connected_on.is_some() { "Reconnect" } @else { "Connect" } }
+                    }
+                }
+                h2 { "Campaigns" }
+                ul {
+                    @for c in &campaigns {
+                        li {
+                            (c.name) " — " (c.status)
+                            @if !c.pause_reasons.is_empty() {
+                                " (" (c.pause_reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) ")"
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(Html(markup.into_string()).into_response())
 }

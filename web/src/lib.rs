@@ -18,7 +18,9 @@ use axum::{
     extract::DefaultBodyLimit,
     routing::{get, post},
 };
-use relink_runtime::{DatabaseSettings, SecretString, TemporalSettings, WebhookSecretSettings};
+use relink_runtime::{
+    AccountLinkSettings, DatabaseSettings, SecretString, TemporalSettings, WebhookSecretSettings,
+};
 use relink_store::Store;
 use std::{future::Future, net::SocketAddr, time::Duration};
 use temporalio_client::Client;
@@ -44,6 +46,8 @@ pub struct AppState {
     pub webhook_secret: SecretString,
     /// How long a sync blip may last before campaigns pause.
     pub blip_tolerance: Duration,
+    /// The key that signs the account links of reconnect emails, if enabled.
+    pub account_link_key: Option<Vec<u8>>,
 }
 
 /// Every route, by the slice that owns it.
@@ -78,6 +82,7 @@ fn routes() -> Router<AppState> {
         )
         .route("/", get(dashboard::page))
         .route("/ui/accounts/{id}/reconnect", post(dashboard::reconnect))
+        .route("/accounts/{id}", get(dashboard::account_page))
 }
 
 /// Builds the router over `state`.
@@ -129,6 +134,9 @@ pub struct WebSettings {
     /// How long an ERROR/STOPPED blip may last before campaigns pause, seconds.
     #[arg(long, env = "BLIP_TOLERANCE_SECS", value_name = "BLIP_TOLERANCE_SECS", default_value_t = relink_domain::healing::DEFAULT_BLIP_TOLERANCE_SECS)]
     pub blip_tolerance_secs: u64,
+    /// The key that checks the account links of reconnect emails.
+    #[command(flatten)]
+    pub account_links: AccountLinkSettings,
 }
 
 /// A built web tier: its listener is bound, its database migrated.
@@ -181,6 +189,7 @@ pub async fn build(settings: &WebSettings) -> anyhow::Result<WebApp> {
         link_ttl: Duration::from_secs(settings.link_ttl_secs),
         webhook_secret,
         blip_tolerance: Duration::from_secs(settings.blip_tolerance_secs.max(1)),
+        account_link_key: settings.account_links.key()?,
     };
     let listener = tokio::net::TcpListener::bind(settings.web_addr)
         .await

@@ -6,15 +6,18 @@
 
 use anyhow::Context;
 use relink_activities::{
-    Activities, DeleteActivities, EnvReader, HealingActivities, SubscriptionActivities,
+    Activities, DeleteActivities, EmailActivities, EnvReader, HealingActivities, Mailer,
+    SubscriptionActivities,
 };
 use relink_runtime::{
-    DatabaseSettings, ExposeSecret, TemporalSettings, UnipileSettings, WebhookSecretSettings,
+    AccountLinkSettings, DatabaseSettings, ExposeSecret, SmtpSettings, TemporalSettings,
+    UnipileSettings, WebhookSecretSettings,
 };
 use relink_unipile::UnipileClient;
 use relink_workflows::{
     AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow,
-    OrphanWatcherWorkflow, ReconnectWorkflow, SafeDeleteWorkflow, SubscriptionEndWorkflow,
+    EmailSenderWorkflow, OrphanWatcherWorkflow, ReconnectWorkflow, SafeDeleteWorkflow,
+    SubscriptionEndWorkflow,
 };
 use std::future::Future;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -41,6 +44,12 @@ pub struct WorkerSettings {
     /// The account-status webhook's shared secret.
     #[command(flatten)]
     pub webhook: WebhookSecretSettings,
+    /// The SMTP server and sender of reconnect emails.
+    #[command(flatten)]
+    pub smtp: SmtpSettings,
+    /// The key signing the account links in reconnect emails.
+    #[command(flatten)]
+    pub account_links: AccountLinkSettings,
 }
 
 /// A built worker, ready to poll its task queue.
@@ -91,6 +100,7 @@ impl RelinkWorker {
 /// answering.
 pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<RelinkWorker> {
     let unipile = settings.unipile.client()?;
+    let mailer = mailer(settings)?;
     register_account_status_webhook(
         &unipile,
         &settings.public_base_url,
@@ -108,6 +118,7 @@ pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<
         ),
         HealingActivities::new(store.clone(), unipile.clone()),
         SubscriptionActivities::new(store.clone()),
+        EmailActivities::new(store.clone(), mailer),
         DeleteActivities::new(store, unipile, env),
     )?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
@@ -119,12 +130,31 @@ pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<
     })
 }
 
+/// The reconnect-email mailer: `None` without `SMTP_URL` (a warning says that no email
+/// will be sent). Errors: `SMTP_URL` without `ACCOUNT_LINK_KEY`, or a bad value.
+fn mailer(settings: &WorkerSettings) -> anyhow::Result<Option<Mailer>> {
+    let Some(url) = &settings.smtp.smtp_url else {
+        tracing::warn!("SMTP_URL is not set: reconnect emails stay queued, unsent");
+        return Ok(None);
+    };
+    let Some(key) = settings.account_links.key()? else {
+        anyhow::bail!("SMTP_URL is set but ACCOUNT_LINK_KEY is not: emails need signed links");
+    };
+    Ok(Some(Mailer::new(
+        url.expose_secret(),
+        &settings.smtp.mail_from,
+        settings.public_base_url.clone(),
+        key,
+    )?))
+}
+
 /// Every relink workflow and activity on `task_queue`.
 fn worker_options(
     task_queue: &str,
     reconnect: Activities,
     healing: HealingActivities,
     subscriptions: SubscriptionActivities,
+    emails: EmailActivities,
     deletes: DeleteActivities,
 ) -> anyhow::Result<WorkerOptions> {
     Ok(WorkerOptions::new(task_queue.to_string())
@@ -135,9 +165,11 @@ fn worker_options(
         .register_workflow::<AccountStatusSyncWorkflow>()?
         .register_workflow::<SafeDeleteWorkflow>()?
         .register_workflow::<SubscriptionEndWorkflow>()?
+        .register_workflow::<EmailSenderWorkflow>()?
         .register_activities(reconnect)
         .register_activities(healing)
         .register_activities(subscriptions)
+        .register_activities(emails)
         .register_activities(deletes)
         .build())
 }

@@ -8,6 +8,7 @@ use relink_domain::deletes::{
     DeleteOutcome, DeleteRequester, EnvCheck, ExecuteDeleteInput, PollObservation,
     RecordDeleteInput,
 };
+use relink_domain::emails::{EmailPassInput, EmailPassSummary};
 use relink_domain::healing::{
     AccountStatusSyncInput, BlipCheck, OrphanPassInput, OrphanPassSummary, ReconcileInput,
     ReconcileReport, SweepInput, SweepSummary, SyncResult,
@@ -65,6 +66,8 @@ pub mod names {
     pub const SUBSCRIPTION_RENEWED: &str = "subscription_renewed";
     /// Activity type name of `disconnect_workspace`.
     pub const DISCONNECT_WORKSPACE: &str = "disconnect_workspace";
+    /// Activity type name of `send_due_emails`.
+    pub const SEND_DUE_EMAILS: &str = "send_due_emails";
 }
 
 /// Declarations of every relink activity.
@@ -182,6 +185,13 @@ impl RelinkActivities {
     /// Grace over: the workspace's accounts become `disconnected` (audited).
     #[activity(name = names::DISCONNECT_WORKSPACE)]
     pub fn disconnect_workspace(workspace: WorkspaceId) -> Result<u64, ActivityError> {
+        unimplemented!()
+    }
+
+    /// One email-sender pass: claims the due outbox rows and sends them over SMTP,
+    /// recording each attempt.
+    #[activity(name = names::SEND_DUE_EMAILS)]
+    pub fn send_due_emails(input: EmailPassInput) -> Result<EmailPassSummary, ActivityError> {
         unimplemented!()
     }
 }

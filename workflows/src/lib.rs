@@ -7,12 +7,14 @@
 #![allow(missing_docs)]
 
 pub mod activities;
+pub mod emails;
 pub mod healing;
 pub mod reconnect;
 pub mod safe_delete;
 pub mod subscriptions;
 
 pub use activities::RelinkActivities;
+pub use emails::EmailSenderWorkflow;
 pub use healing::{
     AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow,
     OrphanWatcherWorkflow,

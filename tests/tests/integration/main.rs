@@ -6,6 +6,7 @@
 
 mod concurrency;
 mod drills;
+mod emails;
 mod healing;
 mod interleavings;
 mod reconnect;

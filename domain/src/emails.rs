@@ -1,0 +1,154 @@
+//! The reconnect email's rules: when a failed delivery is tried again, its stable
+//! Message-ID, and the signed single-account link it carries (never the workspace API
+//! token). Pure: the sender (activities) and the web tier (which checks the link) share
+//! these functions.
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::AccountId;
+
+/// Schedule and workflow id of the email sender (every minute).
+pub const EMAIL_SENDER: &str = "email-sender";
+/// Interval of the email sender's Schedule, seconds.
+pub const EMAIL_SENDER_INTERVAL_SECS: u64 = 60;
+
+/// Input of one email-sender pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailPassInput {
+    /// The most emails one pass sends.
+    pub batch: i64,
+}
+
+impl Default for EmailPassInput {
+    fn default() -> Self {
+        Self { batch: 100 }
+    }
+}
+
+/// What one email-sender pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailPassSummary {
+    /// Outbox rows delivered to the SMTP server.
+    pub sent: Vec<i64>,
+    /// Outbox rows whose attempt failed (retried later).
+    pub failed: Vec<i64>,
+    /// Outbox rows withdrawn between the claim and the send (not sent).
+    pub withdrawn: Vec<i64>,
+    /// True when the worker has no SMTP server configured (`SMTP_URL`): nothing sent.
+    pub not_configured: bool,
+}
+
+/// How long the link in a reconnect email stays valid: 7 days, in seconds.
+pub const ACCOUNT_LINK_TTL_SECS: i64 = 7 * 24 * 3600;
+/// The shortest accepted key for signing account links, in bytes.
+pub const MIN_ACCOUNT_LINK_KEY_LEN: usize = 32;
+/// Delay before the first retry of a failed delivery, seconds; it doubles per attempt.
+pub const FIRST_RETRY_DELAY_SECS: u64 = 30;
+/// The longest delay between two delivery attempts: one hour, in seconds.
+pub const MAX_RETRY_DELAY_SECS: u64 = 3600;
+
+/// Seconds to wait before the next delivery attempt after `attempts` failed ones
+/// (1 → 30 s, 2 → 60 s, … at most 1 h): exponential backoff.
+pub fn retry_delay_secs(attempts: u32) -> u64 {
+    let doublings = attempts.saturating_sub(1).min(16);
+    FIRST_RETRY_DELAY_SECS
+        .saturating_mul(1 << doublings)
+        .min(MAX_RETRY_DELAY_SECS)
+}
+
+/// The Message-ID of outbox row `outbox_id` sent from `domain` (e.g. `example.com`):
+/// the same for every attempt, so a retry after an unrecorded success is recognised by
+/// the receiver as the same email (RFC 5322 §3.6.4).
+pub fn message_id(outbox_id: i64, domain: &str) -> String {
+    format!("<relink-outbox-{outbox_id}@{domain}>")
+}
+
+/// Why an account link was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AccountLinkError {
+    /// The signature does not match (tampered, another account, another key).
+    #[error("the link is not valid")]
+    BadSignature,
+    /// The link is older than its expiry.
+    #[error("the link has expired; open relink and sign in")]
+    Expired,
+}
+
+fn mac(key: &[u8], account: AccountId, expires_at: i64) -> Hmac<Sha256> {
+    // HMAC takes keys of any length (RFC 2104); the settings refuse short ones.
+    #[allow(clippy::expect_used)]
+    let mut m =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    m.update(format!("account-link:{account}:{expires_at}").as_bytes());
+    m
+}
+
+/// The signature (lower-case hex HMAC-SHA256) of a link that opens `account` until
+/// `expires_at` (Unix seconds, UTC).
+pub fn sign_account_link(key: &[u8], account: AccountId, expires_at: i64) -> String {
+    hex::encode(mac(key, account, expires_at).finalize().into_bytes())
+}
+
+/// Checks a link's signature (in constant time) and expiry against `now` (Unix seconds,
+/// UTC). Errors: [`AccountLinkError`].
+pub fn verify_account_link(
+    key: &[u8],
+    account: AccountId,
+    expires_at: i64,
+    signature: &str,
+    now: i64,
+) -> Result<(), AccountLinkError> {
+    let sig = hex::decode(signature).map_err(|_| AccountLinkError::BadSignature)?;
+    mac(key, account, expires_at)
+        .verify_slice(&sig)
+        .map_err(|_| AccountLinkError::BadSignature)?;
+    if now > expires_at {
+        return Err(AccountLinkError::Expired);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn retries_back_off_exponentially_up_to_an_hour() {
+        assert_eq!(retry_delay_secs(1), 30);
+        assert_eq!(retry_delay_secs(2), 60);
+        assert_eq!(retry_delay_secs(3), 120);
+        assert_eq!(retry_delay_secs(8), 3600);
+        assert_eq!(retry_delay_secs(u32::MAX), 3600);
+    }
+
+    #[test]
+    fn a_link_opens_its_own_account_until_it_expires() {
+        let key = [7u8; 32];
+        let (a, b) = (AccountId(Uuid::from_u128(1)), AccountId(Uuid::from_u128(2)));
+        let sig = sign_account_link(&key, a, 1_000);
+        assert_eq!(verify_account_link(&key, a, 1_000, &sig, 999), Ok(()));
+        assert_eq!(
+            verify_account_link(&key, a, 1_000, &sig, 1_001),
+            Err(AccountLinkError::Expired)
+        );
+        assert_eq!(
+            verify_account_link(&key, b, 1_000, &sig, 999),
+            Err(AccountLinkError::BadSignature)
+        );
+        assert_eq!(
+            verify_account_link(&key, a, 2_000, &sig, 999),
+            Err(AccountLinkError::BadSignature)
+        );
+        assert_eq!(
+            verify_account_link(&[8u8; 32], a, 1_000, &sig, 999),
+            Err(AccountLinkError::BadSignature)
+        );
+        assert_eq!(
+            verify_account_link(&key, a, 1_000, "zz", 999),
+            Err(AccountLinkError::BadSignature)
+        );
+    }
+}
