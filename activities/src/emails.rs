@@ -99,7 +99,7 @@ impl Mailer {
         }
         .into_string();
         Message::builder()
-            .message_id(Some(message_id(email.id, &self.domain)))
+            .message_id(Some(message_id(email.id, email.account(), &self.domain)))
             .from(self.from.clone())
             .to(to)
             .subject(email.subject.clone())
@@ -156,7 +156,7 @@ impl EmailActivities {
         };
         match mailer.transport.send(message).await {
             Ok(_) => {
-                let mid = message_id(email.id, &mailer.domain);
+                let mid = message_id(email.id, email.account(), &mailer.domain);
                 self.store
                     .record_email_sent(email.id, &mid)
                     .await

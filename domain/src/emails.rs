@@ -58,11 +58,12 @@ pub fn retry_delay_secs(attempts: u32) -> u64 {
         .min(MAX_RETRY_DELAY_SECS)
 }
 
-/// The Message-ID of outbox row `outbox_id` sent from `domain` (e.g. `example.com`):
-/// the same for every attempt, so a retry after an unrecorded success is recognised by
-/// the receiver as the same email (RFC 5322 §3.6.4).
-pub fn message_id(outbox_id: i64, domain: &str) -> String {
-    format!("<relink-outbox-{outbox_id}@{domain}>")
+/// The Message-ID of outbox row `outbox_id` about `account`, sent from `domain` (e.g.
+/// `example.com`): the same for every attempt, so a retry after an unrecorded success is
+/// recognised by the receiver as the same email (RFC 5322 §3.6.4); the account's id
+/// keeps it unique across databases.
+pub fn message_id(outbox_id: i64, account: AccountId, domain: &str) -> String {
+    format!("<relink-outbox-{outbox_id}.{account}@{domain}>")
 }
 
 /// Why an account link was refused.

@@ -406,7 +406,10 @@ pub async fn run(
         store.deletes_last_24h().await?
     );
 
-    println!("\nDashboard:   {}/?token={}", t.web, token);
+    println!(
+        "\nSign in:     {}/signin (paste the workspace API token: {token})",
+        t.web
+    );
     println!(
         "Temporal UI: {}/namespaces/{}/workflows/{}",
         t.temporal_ui,

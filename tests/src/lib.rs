@@ -27,6 +27,8 @@ pub const SIM_KEY: &str = "test-unipile-key";
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret-0123456789";
 /// The key signing account links in tests.
 pub const ACCOUNT_LINK_KEY: &str = "test-account-link-key-0123456789abcdef";
+/// The key signing dashboard session cookies in tests.
+pub const SESSION_KEY: &str = "test-session-key-0123456789abcdef0123456789";
 /// The sender address of reconnect emails in tests.
 pub const MAIL_FROM: &str = "relink <relink@relink.test>";
 
@@ -378,6 +380,8 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         webhook: relink_runtime::WebhookSecretSettings::new(WEBHOOK_SECRET),
         blip_tolerance_secs: opts.blip_tolerance.as_secs(),
         account_links: relink_runtime::AccountLinkSettings::new(Some(ACCOUNT_LINK_KEY)),
+        session_key: Some(SESSION_KEY.into()),
+        secure_cookies: false,
     })
     .await
     .expect("web tier starts");

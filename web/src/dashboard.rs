@@ -1,5 +1,6 @@
-//! `GET /`: the accounts dashboard (pills, first-connected date, Reconnect). The
-//! workspace token comes in the query string (`/?token=…`), as the demo prints it.
+//! `GET /`: the accounts dashboard of the signed-in workspace (pills, first-connected
+//! date, Reconnect), and `GET /accounts/{id}`, the one-account page a reconnect email
+//! links to.
 
 use axum::{
     Form,
@@ -14,13 +15,9 @@ use serde::Deserialize;
 use crate::{
     AppError, AppState,
     accounts::{account_view, account_views, parse_account_id, request_link},
-    auth::workspace_for_token,
+    session::{Session, session_of},
 };
-
-#[derive(Deserialize)]
-pub(crate) struct TokenQuery {
-    token: Option<String>,
-}
+use axum_extra::extract::cookie::SignedCookieJar;
 
 fn colour(tone: PillTone) -> &'static str {
     match tone {
@@ -31,23 +28,15 @@ fn colour(tone: PillTone) -> &'static str {
     }
 }
 
-#[tracing::instrument(skip_all)]
+/// `GET /`: the accounts of the signed-in workspace (no session: a redirect to
+/// `/signin`; a `?token=` in the URL is never read).
+#[tracing::instrument(skip_all, fields(workspace_id = %session.workspace))]
 pub(crate) async fn page(
     State(state): State<AppState>,
-    Query(q): Query<TokenQuery>,
+    session: Session,
 ) -> Result<Response, AppError> {
-    let Some(token) = q.token.filter(|t| !t.is_empty()) else {
-        return Ok(Html(
-            html! {
-                (DOCTYPE) title { "relink" }
-                h1 { "relink" }
-                p { "Open this page with your workspace token: " code { "/?token=…" } }
-            }
-            .into_string(),
-        )
-        .into_response());
-    };
-    let ws = workspace_for_token(&state, &token).await?;
+    let ws = session.workspace;
+    let csrf = session.csrf.as_str();
     let accounts = account_views(&state, ws).await?;
     let campaigns = state.store.campaigns_of_workspace(ws).await?;
     let markup = html! {
@@ -60,6 +49,10 @@ pub(crate) async fn page(
                 style { "body{font-family:sans-serif;margin:2rem} td,th{padding:.4rem .8rem;text-align:left} .pill{padding:.15rem .6rem;border-radius:1rem;color:#fff}" }
             }
             body {
+                form method="post" action="/signout" {
+                    input type="hidden" name="csrf" value=(csrf);
+                    button { "Sign out" }
+                }
                 h1 { "LinkedIn accounts" }
                 table {
                     tr { th { "Account" } th { "Status" } th { "" } }
@@ -73,7 +66,7 @@ pub(crate) async fn page(
                             td {
                                 @if a.status != AccountStatus::Connected {
                                     form method="post" action={ "/ui/accounts/" (a.id) "/reconnect" } {
-                                        input type="hidden" name="token" value=(token);
+                                        input type="hidden" name="csrf" value=(csrf);
                                         button { "Reconnect" }
                                     }
                                 }
@@ -98,11 +91,11 @@ pub(crate) async fn page(
     Ok(Html(markup.into_string()).into_response())
 }
 
-/// The Reconnect button's form: the workspace token (dashboard), or the signed
+/// The Reconnect button's form: the session's CSRF token (dashboard), or the signed
 /// single-account link it was opened with (`exp`, `sig`: the reconnect email).
 #[derive(Deserialize)]
 pub(crate) struct ReconnectForm {
-    token: Option<String>,
+    csrf: Option<String>,
     exp: Option<i64>,
     sig: Option<String>,
 }
@@ -111,17 +104,19 @@ pub(crate) struct ReconnectForm {
 #[tracing::instrument(skip_all, fields(account_id = %id))]
 pub(crate) async fn reconnect(
     State(state): State<AppState>,
+    jar: SignedCookieJar,
     Path(id): Path<String>,
     Form(form): Form<ReconnectForm>,
 ) -> Result<Response, AppError> {
     let id = parse_account_id(&id)?;
-    let ws = match (form.token, form.exp, form.sig) {
-        (Some(token), _, _) => workspace_for_token(&state, &token).await?,
-        (None, Some(exp), Some(sig)) => signed_account(&state, id, exp, &sig).await?.workspace_id,
+    let ws = match (form.exp, form.sig) {
+        (Some(exp), Some(sig)) => signed_account(&state, id, exp, &sig).await?.workspace_id,
         _ => {
-            return Err(AppError::Unauthorized(
-                "sign in, or open the link from the email".into(),
-            ));
+            let session = session_of(&jar, &state.cookie_key).ok_or_else(|| {
+                AppError::Unauthorized("sign in, or open the link from the email".into())
+            })?;
+            session.check_csrf(form.csrf.as_deref())?;
+            session.workspace
         }
     };
     let link = request_link(&state, ws, id).await?;

@@ -19,6 +19,9 @@ pub enum AppError {
     /// 401: missing or wrong credentials.
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: authenticated, but the request is not acceptable (e.g. a stale CSRF token).
+    #[error("{0}")]
+    Forbidden(String),
     /// 404: no such resource (or another workspace's).
     #[error("{0}")]
     NotFound(String),
@@ -38,6 +41,7 @@ impl IntoResponse for AppError {
         let status = match &self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,

@@ -8,6 +8,7 @@ mod campaigns;
 mod dashboard;
 mod error;
 mod sending;
+mod session;
 mod webhooks;
 
 pub use error::AppError;
@@ -48,6 +49,10 @@ pub struct AppState {
     pub blip_tolerance: Duration,
     /// The key that signs the account links of reconnect emails, if enabled.
     pub account_link_key: Option<Vec<u8>>,
+    /// The key that signs session cookies and derives CSRF tokens.
+    pub cookie_key: axum_extra::extract::cookie::Key,
+    /// Whether session cookies are `Secure` (HTTPS only).
+    pub secure_cookies: bool,
 }
 
 /// Every route, by the slice that owns it.
@@ -81,6 +86,8 @@ fn routes() -> Router<AppState> {
             post(webhooks::hosted_auth_callback),
         )
         .route("/", get(dashboard::page))
+        .route("/signin", get(session::signin_form).post(session::signin))
+        .route("/signout", post(session::signout))
         .route("/ui/accounts/{id}/reconnect", post(dashboard::reconnect))
         .route("/accounts/{id}", get(dashboard::account_page))
 }
@@ -137,6 +144,41 @@ pub struct WebSettings {
     /// The key that checks the account links of reconnect emails.
     #[command(flatten)]
     pub account_links: AccountLinkSettings,
+    /// Key signing the dashboard's session cookies (at least 32 characters). Unset: a
+    /// random key per process (sessions end when it restarts; one web tier only).
+    #[arg(
+        long,
+        env = "SESSION_KEY",
+        value_name = "SESSION_KEY",
+        hide_env_values = true
+    )]
+    pub session_key: Option<SecretString>,
+    /// Mark session cookies `Secure` (serve the dashboard over HTTPS).
+    #[arg(
+        long,
+        env = "SECURE_COOKIES",
+        value_name = "SECURE_COOKIES",
+        default_value_t = false
+    )]
+    pub secure_cookies: bool,
+}
+
+/// The session cookie key from `SESSION_KEY`, or a random one (with a warning).
+/// Errors (naming `SESSION_KEY`) for a key shorter than 32 characters.
+fn cookie_key(settings: &WebSettings) -> anyhow::Result<axum_extra::extract::cookie::Key> {
+    use relink_runtime::ExposeSecret;
+    match &settings.session_key {
+        Some(k) if k.expose_secret().len() >= 32 => Ok(
+            axum_extra::extract::cookie::Key::derive_from(k.expose_secret().as_bytes()),
+        ),
+        Some(_) => anyhow::bail!("SESSION_KEY must be at least 32 characters"),
+        None => {
+            tracing::warn!(
+                "SESSION_KEY is not set: a random key signs sessions until this process stops"
+            );
+            Ok(axum_extra::extract::cookie::Key::generate())
+        }
+    }
 }
 
 /// A built web tier: its listener is bound, its database migrated.
@@ -190,6 +232,8 @@ pub async fn build(settings: &WebSettings) -> anyhow::Result<WebApp> {
         webhook_secret,
         blip_tolerance: Duration::from_secs(settings.blip_tolerance_secs.max(1)),
         account_link_key: settings.account_links.key()?,
+        cookie_key: cookie_key(settings)?,
+        secure_cookies: settings.secure_cookies,
     };
     let listener = tokio::net::TcpListener::bind(settings.web_addr)
         .await

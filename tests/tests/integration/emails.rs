@@ -61,7 +61,7 @@ async fn the_reconnect_email_arrives_once_with_a_signed_link_to_its_account() {
 
     let summary = email_pass(&app).await;
     assert_eq!(summary["sent"], serde_json::json!([id]), "{summary}");
-    let mid = format!("<relink-outbox-{id}@relink.test>");
+    let mid = format!("<relink-outbox-{id}.{}@relink.test>", s.account);
     let raw = eventually(
         Duration::from_secs(10),
         "the message in the Maildir",

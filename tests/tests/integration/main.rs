@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 mod concurrency;
+mod dashboard;
 mod drills;
 mod emails;
 mod healing;

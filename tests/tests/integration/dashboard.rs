@@ -1,0 +1,120 @@
+//! Dashboard sign-in without secrets in URLs: the workspace token is exchanged once on
+//! `/signin` for a signed `HttpOnly`, `SameSite=Lax` session cookie; `/?token=` no
+//! longer signs anyone in; every form is CSRF-checked.
+
+use relink_domain::AccountStatus;
+use relink_tests::{AppOptions, spawn_app};
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_token_buys_a_session_cookie_once_and_forms_need_its_csrf_token() {
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
+    let http = client();
+
+    // No session: the sign-in page, whatever the URL carries.
+    for path in ["/".to_string(), format!("/?token={}", s.token)] {
+        let r = http
+            .get(format!("{}{path}", app.web_url))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_redirection(), "{path}: {}", r.status());
+        assert_eq!(location(&r), "/signin", "{path}");
+    }
+    let form = http
+        .get(format!("{}/signin", app.web_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+
+    // A wrong token: 401, no cookie.
+    let r = http
+        .post(format!("{}/signin", app.web_url))
+        .form(&[("token", "not-a-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("set-cookie").is_none());
+
+    // The right one: a signed HttpOnly, SameSite=Lax cookie, then the dashboard.
+    let r = http
+        .post(format!("{}/signin", app.web_url))
+        .form(&[("token", s.token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(location(&r), "/");
+    let set_cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set_cookie.contains("HttpOnly"), "{set_cookie}");
+    assert!(set_cookie.contains("SameSite=Lax"), "{set_cookie}");
+    assert!(
+        !set_cookie.contains(&s.token),
+        "the cookie does not carry the token"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+    let page = http
+        .get(format!("{}/", app.web_url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    let row = app.account(s.account).await;
+    assert!(html.contains(&row.display_name), "{html}");
+    assert!(!html.contains(&s.token), "the page never shows the token");
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field")
+        .to_string();
+
+    // A tampered cookie is no session.
+    let forged = format!("{}x", cookie);
+    let r = http
+        .get(format!("{}/", app.web_url))
+        .header("cookie", forged)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection());
+
+    // Reconnect without the CSRF token: 403, nothing asked of Unipile; with it: the
+    // hosted-auth page.
+    let reconnect = format!("{}/ui/accounts/{}/reconnect", app.web_url, s.account);
+    let r = http
+        .post(&reconnect)
+        .header("cookie", &cookie)
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(app.sim_count("POST /api/v1/hosted/accounts/link").await, 0);
+    let r = http
+        .post(&reconnect)
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert!(location(&r).starts_with(&app.sim_url), "{}", location(&r));
+}

@@ -1,0 +1,174 @@
+//! Dashboard sign-in without secrets in URLs: the workspace API token is exchanged once,
+//! on `/signin`, for a signed session cookie (`HttpOnly`, `SameSite=Lax`, 12 hours);
+//! every dashboard form carries a CSRF token derived from that session (HMAC-SHA256
+//! under the cookie key), checked in constant time. The JSON API keeps bearer tokens.
+
+use axum::{
+    Form,
+    extract::{FromRef, FromRequestParts, State},
+    http::{StatusCode, request::Parts},
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::cookie::{Cookie, Key, SameSite, SignedCookieJar};
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use maud::{DOCTYPE, Markup, html};
+use relink_domain::WorkspaceId;
+use serde::Deserialize;
+use sha2::Sha256;
+
+use crate::{AppError, AppState, auth::workspace_for_token};
+
+/// Name of the session cookie.
+pub(crate) const SESSION_COOKIE: &str = "relink_session";
+/// How long a sign-in lasts: 12 hours, in seconds.
+pub(crate) const SESSION_TTL_SECS: i64 = 12 * 3600;
+
+impl FromRef<AppState> for Key {
+    fn from_ref(state: &AppState) -> Key {
+        state.cookie_key.clone()
+    }
+}
+
+/// A signed-in dashboard user: their workspace and the CSRF token their forms carry.
+pub(crate) struct Session {
+    /// The workspace signed in to.
+    pub workspace: WorkspaceId,
+    /// The CSRF token of this session (a hidden field of every form).
+    pub csrf: String,
+}
+
+impl Session {
+    /// Errors (403, nothing done) unless `presented` is this session's CSRF token.
+    pub(crate) fn check_csrf(&self, presented: Option<&str>) -> Result<(), AppError> {
+        use subtle::ConstantTimeEq;
+        let ok: bool = presented.is_some_and(|p| p.as_bytes().ct_eq(self.csrf.as_bytes()).into());
+        if ok {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(
+                "the form is stale or not ours; reload the page".into(),
+            ))
+        }
+    }
+}
+
+fn csrf_for(key: &Key, cookie_value: &str) -> String {
+    #[allow(clippy::expect_used)]
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key.signing())
+        .expect("HMAC accepts keys of any length");
+    m.update(format!("csrf:{cookie_value}").as_bytes());
+    hex::encode(m.finalize().into_bytes())
+}
+
+/// The session of a request, if it carries a valid, unexpired session cookie.
+pub(crate) fn session_of(jar: &SignedCookieJar, key: &Key) -> Option<Session> {
+    let cookie = jar.get(SESSION_COOKIE)?;
+    let (ws, exp) = cookie.value().split_once('.')?;
+    let exp: i64 = exp.parse().ok()?;
+    if exp < Utc::now().timestamp() {
+        return None;
+    }
+    Some(Session {
+        workspace: ws.parse().ok()?,
+        csrf: csrf_for(key, cookie.value()),
+    })
+}
+
+impl FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    /// Without a valid session: a redirect to `/signin`.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let jar = SignedCookieJar::<Key>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        session_of(&jar, &state.cookie_key).ok_or_else(|| Redirect::to("/signin").into_response())
+    }
+}
+
+fn signin_page(error: Option<&str>) -> Markup {
+    html! {
+        (DOCTYPE)
+        html {
+            head {
+                meta charset="utf-8";
+                title { "relink · Sign in" }
+                style { "body{font-family:sans-serif;margin:2rem} .error{color:#b00020}" }
+            }
+            body {
+                h1 { "Sign in to relink" }
+                @if let Some(e) = error { p.error role="alert" { (e) } }
+                form method="post" action="/signin" {
+                    label for="token" { "Workspace API token" }
+                    br;
+                    input #token type="password" name="token" autocomplete="current-password" required;
+                    " "
+                    button { "Sign in" }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /signin`: the sign-in form.
+pub(crate) async fn signin_form() -> Html<String> {
+    Html(signin_page(None).into_string())
+}
+
+/// The sign-in form's body.
+#[derive(Deserialize)]
+pub(crate) struct SigninForm {
+    token: String,
+}
+
+/// `POST /signin`: a known workspace token sets the session cookie and goes to the
+/// dashboard; an unknown one answers 401 with the form again (nothing set).
+#[tracing::instrument(skip_all)]
+pub(crate) async fn signin(
+    State(state): State<AppState>,
+    jar: SignedCookieJar,
+    Form(form): Form<SigninForm>,
+) -> Result<Response, AppError> {
+    let ws = match workspace_for_token(&state, form.token.trim()).await {
+        Ok(ws) => ws,
+        Err(AppError::Unauthorized(_)) => {
+            return Ok((
+                StatusCode::UNAUTHORIZED,
+                Html(signin_page(Some("That token is not a workspace's API token.")).into_string()),
+            )
+                .into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    let expires = Utc::now().timestamp() + SESSION_TTL_SECS;
+    let cookie = Cookie::build((SESSION_COOKIE, format!("{ws}.{expires}")))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.secure_cookies)
+        .path("/")
+        .max_age(cookie::time::Duration::seconds(SESSION_TTL_SECS))
+        .build();
+    tracing::info!(workspace_id = %ws, "signed in");
+    Ok((jar.add(cookie), Redirect::to("/")).into_response())
+}
+
+/// The sign-out form's body.
+#[derive(Deserialize)]
+pub(crate) struct SignoutForm {
+    csrf: Option<String>,
+}
+
+/// `POST /signout`: ends the session (CSRF-checked).
+pub(crate) async fn signout(
+    session: Session,
+    jar: SignedCookieJar,
+    Form(form): Form<SignoutForm>,
+) -> Result<Response, AppError> {
+    session.check_csrf(form.csrf.as_deref())?;
+    Ok((
+        jar.remove(Cookie::build(SESSION_COOKIE).path("/")),
+        Redirect::to("/signin"),
+    )
+        .into_response())
+}
