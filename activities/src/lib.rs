@@ -66,8 +66,9 @@ impl Activities {
             expires_on: unipile_datetime(input.expires_at),
             name: Some(input.token.clone().into()),
             notify_url: Some(self.notify_url(&input.token)),
-            success_redirect_url: None,
-            failure_redirect_url: None,
+            // The browser comes back to the dashboard, which says how it went.
+            success_redirect_url: Some(self.return_url(input.account_id, "reconnected")),
+            failure_redirect_url: Some(self.return_url(input.account_id, "not_finished")),
         };
         self.unipile.create_hosted_link(&req).await
     }
@@ -80,6 +81,15 @@ impl Activities {
             unipile,
             public_base_url,
         }
+    }
+
+    /// Where hosted auth sends the browser back: the dashboard, naming the account and
+    /// how the login ended (`reconnected` or `not_finished`).
+    fn return_url(&self, account: AccountId, outcome: &str) -> String {
+        format!(
+            "{}/?account={account}&login={outcome}",
+            self.public_base_url.as_str().trim_end_matches('/')
+        )
     }
 
     fn notify_url(&self, token: &str) -> String {

@@ -341,7 +341,9 @@ async fn hosted_page(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Re
         "<!doctype html><title>Unipile hosted auth (simulated)</title>\
          <h1>Connect LinkedIn ({kind})</h1>{done}\
          <form method=post><input type=hidden name=notify value=true>\
-         <button>Finish LinkedIn login</button></form>"
+         <button>Finish LinkedIn login</button></form>\
+         <form method=post><input type=hidden name=abandon value=true>\
+         <button>Cancel</button></form>"
     ))
     .into_response()
 }
@@ -349,12 +351,34 @@ async fn hosted_page(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Re
 #[derive(Deserialize)]
 struct PageForm {
     notify: Option<bool>,
+    abandon: Option<bool>,
 }
 
+/// The wizard's buttons, as a browser submits them. Like Unipile, the browser is sent
+/// to the link's `success_redirect_url` after a finished login and to its
+/// `failure_redirect_url` when the user gives up (unipile-api.md §8); without them it
+/// gets the completion as JSON.
 async fn hosted_page_submit(
     State(s): State<Arc<Shared>>,
     Path(id): Path<String>,
     Form(f): Form<PageForm>,
 ) -> Response {
-    complete(&s, &id, f.notify.unwrap_or(true), None, None).await
+    let Some(request) = s.lock().links.get(&id).map(|l| l.request.clone()) else {
+        return missing("hosted link");
+    };
+    let redirect = |key: &str| {
+        request
+            .get(key)
+            .and_then(Value::as_str)
+            .map(|u| axum::response::Redirect::to(u).into_response())
+    };
+    if f.abandon.unwrap_or(false) {
+        return redirect("failure_redirect_url")
+            .unwrap_or_else(|| Json(json!({"abandoned": true})).into_response());
+    }
+    let done = complete(&s, &id, f.notify.unwrap_or(true), None, None).await;
+    if !done.status().is_success() {
+        return done;
+    }
+    redirect("success_redirect_url").unwrap_or(done)
 }

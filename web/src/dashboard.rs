@@ -8,7 +8,7 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
 };
 use chrono::Utc;
-use maud::{DOCTYPE, html};
+use maud::{DOCTYPE, PreEscaped, html};
 use relink_domain::{AccountId, AccountStatus, PillTone, emails::verify_account_link};
 use serde::Deserialize;
 
@@ -28,32 +28,123 @@ fn colour(tone: PillTone) -> &'static str {
     }
 }
 
+/// Where Unipile's hosted page sends the browser back (the link's redirect urls).
+#[derive(Deserialize)]
+pub(crate) struct HostedAuthReturn {
+    account: Option<AccountId>,
+    login: Option<String>,
+}
+
+/// Keeps the pills current without reloading: asks `/ui/pills` every second with the
+/// last ETag (an unchanged page costs a 304) and repaints the pills that changed.
+const LIVE_PILLS_JS: &str = r#"
+(function () {
+  let etag = null;
+  async function poll() {
+    try {
+      const r = await fetch('/ui/pills', { headers: etag ? { 'If-None-Match': etag } : {} });
+      if (r.status === 200) {
+        etag = r.headers.get('ETag');
+        const d = await r.json();
+        for (const a of d.accounts) {
+          const el = document.querySelector('[data-pill="' + a.id + '"]');
+          if (el) { el.textContent = a.label; el.style.background = a.colour; }
+        }
+      }
+    } catch (e) { /* the next poll tries again */ }
+    setTimeout(poll, 1000);
+  }
+  document.addEventListener('DOMContentLoaded', poll);
+})();
+"#;
+
+/// `GET /ui/pills`: the signed-in workspace's pills, `{accounts: [{id, state, label,
+/// colour}]}`, with a strong ETag (SHA-256 of the body); `If-None-Match` with the
+/// current ETag answers 304 with no body.
+#[tracing::instrument(skip_all, fields(workspace_id = %session.workspace))]
+pub(crate) async fn pills(
+    State(state): State<AppState>,
+    session: Session,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, AppError> {
+    use sha2::{Digest, Sha256};
+    let accounts: Vec<_> = account_views(&state, session.workspace)
+        .await?
+        .into_iter()
+        .map(|a| {
+            serde_json::json!({
+                "id": a.id, "state": a.pill.state, "label": a.pill.label,
+                "colour": colour(a.pill.tone),
+            })
+        })
+        .collect();
+    let body = serde_json::json!({ "accounts": accounts }).to_string();
+    let etag = format!("\"{}\"", hex::encode(Sha256::digest(body.as_bytes())));
+    let fresh = headers
+        .get(axum::http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag);
+    let mut resp = if fresh {
+        axum::http::StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response()
+    };
+    if let Ok(v) = axum::http::HeaderValue::from_str(&etag) {
+        resp.headers_mut().insert(axum::http::header::ETAG, v);
+    }
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+    Ok(resp)
+}
+
 /// `GET /`: the accounts of the signed-in workspace (no session: a redirect to
 /// `/signin`; a `?token=` in the URL is never read).
 #[tracing::instrument(skip_all, fields(workspace_id = %session.workspace))]
 pub(crate) async fn page(
     State(state): State<AppState>,
     session: Session,
+    Query(back): Query<HostedAuthReturn>,
 ) -> Result<Response, AppError> {
     let ws = session.workspace;
     let csrf = session.csrf.as_str();
     let accounts = account_views(&state, ws).await?;
+    // Back from Unipile's hosted page: say how the login ended, for an account of ours.
+    let banner = back.account.and_then(|id| {
+        let a = accounts.iter().find(|a| a.id == id)?;
+        Some(match back.login.as_deref() {
+            Some("reconnected") => format!(
+                "Reconnected: {}. Its campaigns resume by themselves.",
+                a.display_name
+            ),
+            _ => format!(
+                "The LinkedIn login was not finished for {}.",
+                a.display_name
+            ),
+        })
+    });
     let campaigns = state.store.campaigns_of_workspace(ws).await?;
     let markup = html! {
         (DOCTYPE)
         html {
             head {
                 meta charset="utf-8";
-                meta http-equiv="refresh" content="5";
                 title { "relink · LinkedIn accounts" }
                 style { "body{font-family:sans-serif;margin:2rem} td,th{padding:.4rem .8rem;text-align:left} .pill{padding:.15rem .6rem;border-radius:1rem;color:#fff}" }
             }
             body {
+                script { (PreEscaped(LIVE_PILLS_JS)) }
                 form method="post" action="/signout" {
                     input type="hidden" name="csrf" value=(csrf);
                     button { "Sign out" }
                 }
                 h1 { "LinkedIn accounts" }
+                @if let Some(b) = &banner { p role="status" { (b) } }
                 table {
                     tr { th { "Account" } th { "Status" } th { "" } }
                     @for a in &accounts {
@@ -62,7 +153,7 @@ pub(crate) async fn page(
                                 (a.display_name)
                                 @if let Some(d) = &a.first_connected_on { br; small { "First connected on " (d) } }
                             }
-                            td { span.pill style={ "background:" (colour(a.pill.tone)) } { (a.pill.label) } }
+                            td { span.pill data-pill=(a.id) style={ "background:" (colour(a.pill.tone)) } { (a.pill.label) } }
                             td {
                                 @if a.status != AccountStatus::Connected {
                                     form method="post" action={ "/ui/accounts/" (a.id) "/reconnect" } {

@@ -86,6 +86,7 @@ fn routes() -> Router<AppState> {
             post(webhooks::hosted_auth_callback),
         )
         .route("/", get(dashboard::page))
+        .route("/ui/pills", get(dashboard::pills))
         .route("/signin", get(session::signin_form).post(session::signin))
         .route("/signout", post(session::signout))
         .route("/ui/accounts/{id}/reconnect", post(dashboard::reconnect))

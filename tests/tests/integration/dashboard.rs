@@ -116,5 +116,82 @@ async fn the_token_buys_a_session_cookie_once_and_forms_need_its_csrf_token() {
         .await
         .unwrap();
     assert!(r.status().is_redirection(), "{}", r.status());
-    assert!(location(&r).starts_with(&app.sim_url), "{}", location(&r));
+    let hosted = location(&r);
+    assert!(hosted.starts_with(&app.sim_url), "{hosted}");
+
+    // The pills the page keeps current: JSON with an ETag; unchanged → 304.
+    let pills = |etag: Option<String>| {
+        let mut req = http
+            .get(format!("{}/ui/pills", app.web_url))
+            .header("cookie", &cookie);
+        if let Some(e) = etag {
+            req = req.header("if-none-match", e);
+        }
+        req.send()
+    };
+    let r = pills(None).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    assert_eq!(pills(Some(etag.clone())).await.unwrap().status(), 304);
+
+    // The user gives up on Unipile's page: back on the dashboard, told so.
+    let r = http
+        .post(&hosted)
+        .form(&[("abandon", "true")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let back = location(&r);
+    assert!(
+        back.starts_with(&app.web_url) && back.contains("login=not_finished"),
+        "{back}"
+    );
+    let page = http
+        .get(&back)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("The LinkedIn login was not finished")
+    );
+
+    // The user finishes the login: back on the dashboard, "Reconnected", and the pill the
+    // page polls turns green once the notify callback has relinked the row.
+    let r = http
+        .post(&hosted)
+        .form(&[("notify", "true")])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let back = location(&r);
+    assert!(
+        back.contains(&format!("account={}", s.account)) && back.contains("login=reconnected"),
+        "{back}"
+    );
+    let page = http
+        .get(&back)
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(page.text().await.unwrap().contains("Reconnected: "));
+    relink_tests::eventually(
+        std::time::Duration::from_secs(10),
+        "the polled pill is connected",
+        || async {
+            let r = pills(Some(etag.clone())).await.ok()?;
+            if r.status() != 200 {
+                return None;
+            }
+            let v: serde_json::Value = r.json().await.ok()?;
+            (v["accounts"][0]["state"] == "connected").then_some(())
+        },
+    )
+    .await;
 }
