@@ -126,6 +126,31 @@ string_enum!(
     }
 );
 
+impl PauseReason {
+    /// The reason in the user's words, as the dashboard shows it under the campaign (the
+    /// product guide's pause hints).
+    pub fn hint(self) -> &'static str {
+        match self {
+            PauseReason::LinkedinAccountDisconnected => {
+                "LinkedIn account disconnected — resumes by itself after you reconnect"
+            }
+            PauseReason::LinkedinHighFailureRate => {
+                "Too many LinkedIn actions failed — check the account, then Resume"
+            }
+            PauseReason::AccountRestricted => {
+                "LinkedIn restricted the account — Resume once LinkedIn lifts it"
+            }
+            PauseReason::SubscriptionInactive => {
+                "Subscription ended — resumes by itself when it is renewed"
+            }
+            PauseReason::Manual => "Paused by you",
+            PauseReason::StuckLoop => {
+                "Stopped: the sequence was repeating itself — Resume to retry"
+            }
+        }
+    }
+}
+
 string_enum!(
     /// `campaigns.status`: a campaign is paused exactly while it has a pause reason
     /// (`campaign_pauses`; the database checks that at commit).

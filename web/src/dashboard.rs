@@ -28,11 +28,13 @@ fn colour(tone: PillTone) -> &'static str {
     }
 }
 
-/// Where Unipile's hosted page sends the browser back (the link's redirect urls).
+/// Where Unipile's hosted page sends the browser back (the link's redirect urls), or
+/// where a Resume lands (`campaign`).
 #[derive(Deserialize)]
 pub(crate) struct HostedAuthReturn {
     account: Option<AccountId>,
     login: Option<String>,
+    campaign: Option<uuid::Uuid>,
 }
 
 /// Keeps the pills current without reloading: asks `/ui/pills` every second with the
@@ -129,6 +131,16 @@ pub(crate) async fn page(
         })
     });
     let campaigns = state.store.campaigns_of_workspace(ws).await?;
+    // After a Resume: what became of the campaign, and the reason that still holds.
+    let resumed = back.campaign.and_then(|id| {
+        let c = campaigns.iter().find(|c| c.id == id)?;
+        Some(if c.pause_reasons.is_empty() {
+            format!("{} resumed.", c.name)
+        } else {
+            let why: Vec<_> = c.pause_reasons.iter().map(|r| r.hint()).collect();
+            format!("{} is still paused: {}.", c.name, why.join("; "))
+        })
+    });
     let markup = html! {
         (DOCTYPE)
         html {
@@ -145,6 +157,7 @@ pub(crate) async fn page(
                 }
                 h1 { "LinkedIn accounts" }
                 @if let Some(b) = &banner { p role="status" { (b) } }
+                @if let Some(b) = &resumed { p role="status" { (b) } }
                 table {
                     tr { th { "Account" } th { "Status" } th { "" } }
                     @for a in &accounts {
@@ -167,12 +180,22 @@ pub(crate) async fn page(
                 }
                 h2 { "Campaigns" }
                 table {
-                    tr { th { "Campaign" } th { "State" } th { "Pause reasons" } }
+                    tr { th { "Campaign" } th { "State" } th { "Why it is paused" } th { "" } }
                     @for c in &campaigns {
                         tr {
                             td { (c.name) }
                             td { (c.status) }
-                            td { (c.pause_reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) }
+                            td {
+                                @for r in &c.pause_reasons { (r.hint()) br; }
+                            }
+                            td {
+                                @if !c.pause_reasons.is_empty() {
+                                    form method="post" action={ "/ui/campaigns/" (c.id) "/resume" } {
+                                        input type="hidden" name="csrf" value=(csrf);
+                                        button { "Resume" }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -212,6 +235,31 @@ pub(crate) async fn reconnect(
     };
     let link = request_link(&state, ws, id).await?;
     Ok(Redirect::to(&link.url).into_response())
+}
+
+/// A dashboard form that carries only the session's CSRF token.
+#[derive(Deserialize)]
+pub(crate) struct CsrfForm {
+    csrf: Option<String>,
+}
+
+/// The dashboard's Resume button: the same rule as `POST /api/campaigns/{id}/resume`
+/// (`Store::user_resume`), then back to the dashboard, which says whether the campaign
+/// resumed or which reason still holds. CSRF-checked; another workspace's campaign is
+/// 404.
+#[tracing::instrument(skip_all, fields(workspace_id = %session.workspace, campaign_id = %id))]
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, AppError> {
+    session.check_csrf(form.csrf.as_deref())?;
+    let id: uuid::Uuid = id
+        .parse()
+        .map_err(|_| AppError::NotFound(format!("campaign {id:?} not found")))?;
+    state.store.user_resume(session.workspace, id).await?;
+    Ok(Redirect::to(&format!("/?campaign={id}")).into_response())
 }
 
 /// The signed link of a reconnect email (`relink_domain::emails`).

@@ -86,6 +86,51 @@ async fn the_token_buys_a_session_cookie_once_and_forms_need_its_csrf_token() {
         .expect("a CSRF field")
         .to_string();
 
+    // Pause reasons in words, and Resume with the API's rule: the manual reason clears,
+    // the disconnect keeps the campaign paused and the page says why.
+    assert!(html.contains("Paused by you"), "{html}");
+    assert!(html.contains("LinkedIn account disconnected — resumes by itself after you reconnect"));
+    let resume = format!(
+        "{}/ui/campaigns/{}/resume",
+        app.web_url, s.paused_also_manual
+    );
+    let r = http
+        .post(&resume)
+        .header("cookie", &cookie)
+        .form(&[("csrf", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "no CSRF token, no Resume");
+    let r = http
+        .post(&resume)
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    let after = http
+        .get(format!("{}{}", app.web_url, location(&r)))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        after.contains(
+            "is still paused: LinkedIn account disconnected — resumes by itself after you reconnect"
+        ),
+        "{after}"
+    );
+    assert_eq!(
+        app.campaign(s.paused_also_manual).await.1,
+        vec!["linkedin_account_disconnected".to_string()],
+        "manual cleared, the disconnect kept"
+    );
+
     // A tampered cookie is no session.
     let forged = format!("{}x", cookie);
     let r = http
