@@ -23,7 +23,11 @@ use crate::store_err;
 
 /// How long a claimed email is reserved for this pass before another sender may take
 /// it (seconds).
-const CLAIM_LEASE_SECS: i64 = 300;
+/// Longer than the pass may run (its start-to-close timeout is 600 s), so that a second
+/// pass cannot claim a row this one is still sending.
+const CLAIM_LEASE_SECS: i64 = 900;
+/// The SMTP client's timeout per command: well under the pass's 60 s heartbeat timeout.
+const SMTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How reconnect emails are sent: the SMTP server, the sender address, where links
 /// point and the key that signs them.
@@ -58,6 +62,7 @@ impl Mailer {
     ) -> Result<Self, MailerError> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
             .map_err(|e| MailerError::SmtpUrl(e.to_string()))?
+            .timeout(Some(SMTP_TIMEOUT))
             .build();
         let from: Mailbox = mail_from
             .parse()
@@ -75,11 +80,12 @@ impl Mailer {
     /// The signed link to `email`'s account, valid for [`ACCOUNT_LINK_TTL_SECS`].
     fn account_link(&self, email: &OutboxEmail) -> String {
         let expires = chrono::Utc::now().timestamp() + ACCOUNT_LINK_TTL_SECS;
-        let sig = sign_account_link(&self.link_key, email.account(), expires);
+        let sig = sign_account_link(&self.link_key, email.account(), email.id, expires);
         format!(
-            "{}/accounts/{}?exp={expires}&sig={sig}",
+            "{}/accounts/{}?email={}&exp={expires}&sig={sig}",
             self.public_base_url.as_str().trim_end_matches('/'),
-            email.account_id
+            email.account_id,
+            email.id
         )
     }
 

@@ -291,7 +291,12 @@ impl HealingActivities {
                                     ) => false,
                                     Err(e) => return Err(unipile_err(e)),
                                 };
-                                if now.status != AccountStatus::Connecting || !live {
+                                // Only the same linking attempt (same token, same start): a
+                                // re-click or a new link in between wins.
+                                let same_attempt = now.status == AccountStatus::Connecting
+                                    && now.link_token == row.link_token
+                                    && now.connecting_since == row.connecting_since;
+                                if !same_attempt || !live {
                                     break;
                                 }
                                 version = now.version;

@@ -48,6 +48,9 @@ pub const MIN_ACCOUNT_LINK_KEY_LEN: usize = 32;
 pub const FIRST_RETRY_DELAY_SECS: u64 = 30;
 /// The longest delay between two delivery attempts: one hour, in seconds.
 pub const MAX_RETRY_DELAY_SECS: u64 = 3600;
+/// Delivery attempts after which an email is given up (about a day of retries; a bad
+/// address or a refusing server does not get a try every hour forever).
+pub const MAX_DELIVERY_ATTEMPTS: i32 = 30;
 
 /// Seconds to wait before the next delivery attempt after `attempts` failed ones
 /// (1 → 30 s, 2 → 60 s, … at most 1 h): exponential backoff.
@@ -77,19 +80,29 @@ pub enum AccountLinkError {
     Expired,
 }
 
-fn mac(key: &[u8], account: AccountId, expires_at: i64) -> Hmac<Sha256> {
+fn mac(key: &[u8], account: AccountId, outbox_id: i64, expires_at: i64) -> Hmac<Sha256> {
     // HMAC takes keys of any length (RFC 2104); the settings refuse short ones.
     #[allow(clippy::expect_used)]
     let mut m =
         <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    m.update(format!("account-link:{account}:{expires_at}").as_bytes());
+    m.update(format!("account-link:{account}:{outbox_id}:{expires_at}").as_bytes());
     m
 }
 
-/// The signature (lower-case hex HMAC-SHA256) of a link that opens `account` until
-/// `expires_at` (Unix seconds, UTC).
-pub fn sign_account_link(key: &[u8], account: AccountId, expires_at: i64) -> String {
-    hex::encode(mac(key, account, expires_at).finalize().into_bytes())
+/// The signature (lower-case hex HMAC-SHA256) of a link, sent in outbox email
+/// `outbox_id`, that opens `account` until `expires_at` (Unix seconds, UTC). The web tier
+/// also requires that email to be the account's newest and the account to need a login.
+pub fn sign_account_link(
+    key: &[u8],
+    account: AccountId,
+    outbox_id: i64,
+    expires_at: i64,
+) -> String {
+    hex::encode(
+        mac(key, account, outbox_id, expires_at)
+            .finalize()
+            .into_bytes(),
+    )
 }
 
 /// Checks a link's signature (in constant time) and expiry against `now` (Unix seconds,
@@ -97,12 +110,13 @@ pub fn sign_account_link(key: &[u8], account: AccountId, expires_at: i64) -> Str
 pub fn verify_account_link(
     key: &[u8],
     account: AccountId,
+    outbox_id: i64,
     expires_at: i64,
     signature: &str,
     now: i64,
 ) -> Result<(), AccountLinkError> {
     let sig = hex::decode(signature).map_err(|_| AccountLinkError::BadSignature)?;
-    mac(key, account, expires_at)
+    mac(key, account, outbox_id, expires_at)
         .verify_slice(&sig)
         .map_err(|_| AccountLinkError::BadSignature)?;
     if now > expires_at {
@@ -126,30 +140,20 @@ mod tests {
     }
 
     #[test]
-    fn a_link_opens_its_own_account_until_it_expires() {
+    fn a_link_opens_its_own_account_from_its_own_email_until_it_expires() {
+        use AccountLinkError::*;
         let key = [7u8; 32];
         let (a, b) = (AccountId(Uuid::from_u128(1)), AccountId(Uuid::from_u128(2)));
-        let sig = sign_account_link(&key, a, 1_000);
-        assert_eq!(verify_account_link(&key, a, 1_000, &sig, 999), Ok(()));
-        assert_eq!(
-            verify_account_link(&key, a, 1_000, &sig, 1_001),
-            Err(AccountLinkError::Expired)
-        );
-        assert_eq!(
-            verify_account_link(&key, b, 1_000, &sig, 999),
-            Err(AccountLinkError::BadSignature)
-        );
-        assert_eq!(
-            verify_account_link(&key, a, 2_000, &sig, 999),
-            Err(AccountLinkError::BadSignature)
-        );
-        assert_eq!(
-            verify_account_link(&[8u8; 32], a, 1_000, &sig, 999),
-            Err(AccountLinkError::BadSignature)
-        );
-        assert_eq!(
-            verify_account_link(&key, a, 1_000, "zz", 999),
-            Err(AccountLinkError::BadSignature)
-        );
+        let sig = sign_account_link(&key, a, 5, 1_000);
+        let check = |k: &[u8], acc, email, exp, sig: &str, now| {
+            verify_account_link(k, acc, email, exp, sig, now)
+        };
+        assert_eq!(check(&key, a, 5, 1_000, &sig, 999), Ok(()));
+        assert_eq!(check(&key, a, 5, 1_000, &sig, 1_001), Err(Expired));
+        assert_eq!(check(&key, b, 5, 1_000, &sig, 999), Err(BadSignature));
+        assert_eq!(check(&key, a, 6, 1_000, &sig, 999), Err(BadSignature));
+        assert_eq!(check(&key, a, 5, 2_000, &sig, 999), Err(BadSignature));
+        assert_eq!(check(&[8u8; 32], a, 5, 1_000, &sig, 999), Err(BadSignature));
+        assert_eq!(check(&key, a, 5, 1_000, "zz", 999), Err(BadSignature));
     }
 }

@@ -189,10 +189,17 @@ pub fn blip_outlasted(
     now: DateTime<Utc>,
     tolerance_secs: u64,
 ) -> bool {
-    let tolerance = chrono::Duration::seconds(i64::try_from(tolerance_secs).unwrap_or(i64::MAX));
+    // At most 100 years: any longer tolerance never expires, and the arithmetic stays in
+    // range.
+    let secs = i64::try_from(tolerance_secs)
+        .unwrap_or(i64::MAX)
+        .min(100 * 365 * 86_400);
+    let Some(outlasted_before) = now.checked_sub_signed(chrono::Duration::seconds(secs)) else {
+        return false;
+    };
     status == AccountStatus::Connected
         && provider_status.is_some_and(SourceStatus::is_blip)
-        && since.is_some_and(|t| t <= now - tolerance)
+        && since.is_some_and(|t| t <= outlasted_before)
 }
 
 /// What one account-status sync did.

@@ -72,20 +72,26 @@ impl LinkRefusal {
 
     /// The update failure's message: `<code>: <explanation>`.
     pub fn message(self) -> String {
-        let why = match self {
-            LinkRefusal::RunFinished => "this reconnect run has finished; start a new one",
-            LinkRefusal::AlreadyConnected => "account is already connected",
-        };
-        format!("{}: {why}", self.code())
+        format!("{}: {}", self.code(), self.legacy_message())
     }
 
-    /// The refusal an update failure's message names, if it is one.
+    /// The refusal an update failure's message names, if it is one. Workers of the
+    /// previous release sent the explanation without the code: recognised too, until
+    /// no such worker can be running (remove with the next release).
     pub fn from_failure_message(message: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| {
             message
                 .strip_prefix(r.code())
                 .is_some_and(|rest| rest.starts_with(':'))
+                || message == r.legacy_message()
         })
+    }
+
+    fn legacy_message(self) -> &'static str {
+        match self {
+            LinkRefusal::RunFinished => "this reconnect run has finished; start a new one",
+            LinkRefusal::AlreadyConnected => "account is already connected",
+        }
     }
 }
 

@@ -52,8 +52,9 @@ pub struct OutboxState {
 }
 
 impl Store {
-    /// Claims at most `limit` due emails (not sent, not withdrawn, next attempt due),
-    /// oldest first, and moves their next attempt `lease_secs` ahead, so that a second
+    /// Claims at most `limit` due emails (not sent, not withdrawn, next attempt due, fewer
+    /// than `MAX_DELIVERY_ATTEMPTS` attempts, account still `reconnect_needed`), oldest
+    /// first, and moves their next attempt `lease_secs` ahead, so that a second
     /// sender running meanwhile skips them. A crash after the claim leaves them due
     /// again once the lease is over.
     pub async fn claim_due_emails(
@@ -61,11 +62,22 @@ impl Store {
         limit: i64,
         lease_secs: i64,
     ) -> Result<Vec<OutboxEmail>, StoreError> {
+        // An email whose account no longer needs a login (flipped away some other way
+        // than a relink, e.g. gone or disconnected at a subscription's end) is withdrawn:
+        // it would announce something no longer true.
+        sqlx::query(
+            "UPDATE email_outbox e SET withdrawn_at = now() FROM linkedin_accounts a \
+             WHERE a.id = e.account_id AND e.kind = 'reconnect_needed' AND e.sent_at IS NULL \
+               AND e.withdrawn_at IS NULL AND a.status NOT IN ('reconnect_needed', 'connecting')",
+        )
+        .execute(&self.pool)
+        .await?;
         Ok(sqlx::query_as(
             "WITH due AS ( \
-                 SELECT id FROM email_outbox \
-                 WHERE sent_at IS NULL AND withdrawn_at IS NULL AND next_attempt_at <= now() \
-                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+                 SELECT e.id FROM email_outbox e JOIN linkedin_accounts a ON a.id = e.account_id \
+                 WHERE e.sent_at IS NULL AND e.withdrawn_at IS NULL AND e.next_attempt_at <= now() \
+                   AND e.attempts < $3 AND a.status = 'reconnect_needed' \
+                 ORDER BY e.id LIMIT $1 FOR UPDATE OF e SKIP LOCKED) \
              UPDATE email_outbox e SET next_attempt_at = now() + make_interval(secs => $2) \
              FROM due, linkedin_accounts a \
              WHERE e.id = due.id AND a.id = e.account_id \
@@ -73,6 +85,7 @@ impl Store {
         )
         .bind(limit)
         .bind(lease_secs as f64)
+        .bind(relink_domain::emails::MAX_DELIVERY_ATTEMPTS)
         .fetch_all(&self.pool)
         .await?)
     }
@@ -129,6 +142,26 @@ impl Store {
         )
         .bind(account.0)
         .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Whether outbox email `outbox_id` may still open `account`'s page: it was sent,
+    /// not withdrawn, it is the account's newest email, and the account is not
+    /// connected (an email from an earlier episode opens nothing).
+    pub async fn account_link_current(
+        &self,
+        account: AccountId,
+        outbox_id: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM email_outbox e JOIN linkedin_accounts a ON a.id = e.account_id \
+             WHERE e.id = $2 AND e.account_id = $1 AND e.sent_at IS NOT NULL AND e.withdrawn_at IS NULL \
+               AND a.status <> 'connected' \
+               AND e.id = (SELECT max(id) FROM email_outbox WHERE account_id = $1))",
+        )
+        .bind(account.0)
+        .bind(outbox_id)
+        .fetch_one(&self.pool)
         .await?)
     }
 }

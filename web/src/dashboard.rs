@@ -107,12 +107,37 @@ pub(crate) async fn pills(
 
 /// `GET /`: the accounts of the signed-in workspace (no session: a redirect to
 /// `/signin`; a `?token=` in the URL is never read).
-#[tracing::instrument(skip_all, fields(workspace_id = %session.workspace))]
+#[tracing::instrument(skip_all)]
 pub(crate) async fn page(
     State(state): State<AppState>,
-    session: Session,
+    jar: SignedCookieJar,
     Query(back): Query<HostedAuthReturn>,
 ) -> Result<Response, AppError> {
+    let Some(session) = session_of(&jar, &state.cookie_key) else {
+        // Back from hosted auth without a session (the user came from the email): say
+        // how the login ended, name nothing, offer to sign in.
+        return Ok(match back.login.as_deref() {
+            Some(outcome) => Html(
+                html! {
+                    (DOCTYPE)
+                    html {
+                        head { meta charset="utf-8"; title { "relink" } }
+                        body {
+                            @if outcome == "reconnected" {
+                                p role="status" { "Reconnected. The paused campaigns resume by themselves; you can close this page." }
+                            } @else {
+                                p role="status" { "The LinkedIn login was not finished. Open the link in the email again to retry." }
+                            }
+                            p { a href="/signin" { "Sign in to relink" } }
+                        }
+                    }
+                }
+                .into_string(),
+            )
+            .into_response(),
+            None => Redirect::to("/signin").into_response(),
+        });
+    };
     let ws = session.workspace;
     let csrf = session.csrf.as_str();
     let accounts = account_views(&state, ws).await?;
@@ -210,6 +235,7 @@ pub(crate) async fn page(
 #[derive(Deserialize)]
 pub(crate) struct ReconnectForm {
     csrf: Option<String>,
+    email: Option<i64>,
     exp: Option<i64>,
     sig: Option<String>,
 }
@@ -223,8 +249,12 @@ pub(crate) async fn reconnect(
     Form(form): Form<ReconnectForm>,
 ) -> Result<Response, AppError> {
     let id = parse_account_id(&id)?;
-    let ws = match (form.exp, form.sig) {
-        (Some(exp), Some(sig)) => signed_account(&state, id, exp, &sig).await?.workspace_id,
+    let ws = match (form.email, form.exp, form.sig) {
+        (Some(email), Some(exp), Some(sig)) => {
+            signed_account(&state, id, email, exp, &sig)
+                .await?
+                .workspace_id
+        }
         _ => {
             let session = session_of(&jar, &state.cookie_key).ok_or_else(|| {
                 AppError::Unauthorized("sign in, or open the link from the email".into())
@@ -265,6 +295,7 @@ pub(crate) async fn resume(
 /// The signed link of a reconnect email (`relink_domain::emails`).
 #[derive(Deserialize)]
 pub(crate) struct AccountLinkQuery {
+    email: i64,
     exp: i64,
     sig: String,
 }
@@ -274,6 +305,7 @@ pub(crate) struct AccountLinkQuery {
 async fn signed_account(
     state: &AppState,
     id: AccountId,
+    email: i64,
     exp: i64,
     sig: &str,
 ) -> Result<relink_store::AccountRow, AppError> {
@@ -281,8 +313,14 @@ async fn signed_account(
         .account_link_key
         .as_deref()
         .ok_or_else(|| AppError::NotFound("account links are not enabled".into()))?;
-    verify_account_link(key, id, exp, sig, Utc::now().timestamp())
+    verify_account_link(key, id, email, exp, sig, Utc::now().timestamp())
         .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    // Genuine, but from an earlier episode, or the account is connected again.
+    if !state.store.account_link_current(id, email).await? {
+        return Err(AppError::Unauthorized(
+            "this link is from an earlier email; open relink and sign in".into(),
+        ));
+    }
     Ok(state.store.account(id).await?)
 }
 
@@ -297,7 +335,7 @@ pub(crate) async fn account_page(
     Query(q): Query<AccountLinkQuery>,
 ) -> Result<Response, AppError> {
     let id = parse_account_id(&id)?;
-    let row = signed_account(&state, id, q.exp, &q.sig).await?;
+    let row = signed_account(&state, id, q.email, q.exp, &q.sig).await?;
     let campaigns = state.store.campaigns_of_account(id).await?;
     let a = account_view(row, Utc::now());
     let markup = html! {
@@ -314,6 +352,7 @@ pub(crate) async fn account_page(
                 @if let Some(d) = &a.first_connected_on { p { small { "First connected on " (d) } } }
                 @if a.status != AccountStatus::Connected {
                     form method="post" action={ "/ui/accounts/" (a.id) "/reconnect" } {
+                        input type="hidden" name="email" value=(q.email);
                         input type="hidden" name="exp" value=(q.exp);
                         input type="hidden" name="sig" value=(q.sig);
                         button { @if a.first_connected_on.is_some() { "Reconnect" } @else { "Connect" } }
@@ -333,5 +372,10 @@ pub(crate) async fn account_page(
             }
         }
     };
-    Ok(Html(markup.into_string()).into_response())
+    // The URL carries the link's signature: never send it on as a Referer.
+    Ok((
+        [(axum::http::header::REFERRER_POLICY, "no-referrer")],
+        Html(markup.into_string()),
+    )
+        .into_response())
 }

@@ -111,6 +111,21 @@ fn signin_page(error: Option<&str>) -> Markup {
     }
 }
 
+/// Whether a request's form was posted from another site: `Sec-Fetch-Site` other than
+/// `same-origin`/`none`, or else an `Origin` whose host is not the request's `Host`.
+/// Requests with neither header (non-browser clients) are not cross-site.
+fn cross_site(headers: &axum::http::HeaderMap) -> bool {
+    let get = |h: &str| headers.get(h).and_then(|v| v.to_str().ok());
+    if let Some(site) = get("sec-fetch-site") {
+        return !matches!(site, "same-origin" | "none");
+    }
+    match (get("origin"), get("host")) {
+        (Some(origin), Some(host)) => origin.split_once("://").map(|(_, h)| h) != Some(host),
+        (Some(_), None) => true,
+        _ => false,
+    }
+}
+
 /// `GET /signin`: the sign-in form.
 pub(crate) async fn signin_form() -> Html<String> {
     Html(signin_page(None).into_string())
@@ -127,9 +142,15 @@ pub(crate) struct SigninForm {
 #[tracing::instrument(skip_all)]
 pub(crate) async fn signin(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     jar: SignedCookieJar,
     Form(form): Form<SigninForm>,
 ) -> Result<Response, AppError> {
+    // Login CSRF: another site must not sign this browser in to a workspace of its
+    // choosing. Browsers say where a form came from (Fetch Metadata, then Origin).
+    if cross_site(&headers) {
+        return Err(AppError::Forbidden("sign in from relink's own page".into()));
+    }
     let ws = match workspace_for_token(&state, form.token.trim()).await {
         Ok(ws) => ws,
         Err(AppError::Unauthorized(_)) => {

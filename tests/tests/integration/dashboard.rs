@@ -41,6 +41,32 @@ async fn the_token_buys_a_session_cookie_once_and_forms_need_its_csrf_token() {
         .unwrap();
     assert_eq!(form.status(), 200);
 
+    // Another site's form cannot sign this browser in (login CSRF).
+    let r = http
+        .post(format!("{}/signin", app.web_url))
+        .header("sec-fetch-site", "cross-site")
+        .form(&[("token", s.token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("set-cookie").is_none());
+    // Back from hosted auth without a session (from the email): told how it ended.
+    let r = http
+        .get(format!(
+            "{}/?account={}&login=reconnected",
+            app.web_url, s.account
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains("Reconnected.") && !body.contains(&s.token),
+        "{body}"
+    );
+
     // A wrong token: 401, no cookie.
     let r = http
         .post(format!("{}/signin", app.web_url))

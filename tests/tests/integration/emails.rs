@@ -129,13 +129,36 @@ async fn the_reconnect_email_arrives_once_with_a_signed_link_to_its_account() {
             "{}/ui/accounts/{}/reconnect",
             app.web_url, s.account
         ))
-        .form(&[("exp", q["exp"].as_str()), ("sig", q["sig"].as_str())])
+        .form(&[
+            ("email", q["email"].as_str()),
+            ("exp", q["exp"].as_str()),
+            ("sig", q["sig"].as_str()),
+        ])
         .send()
         .await
         .unwrap();
     assert!(r.status().is_redirection(), "{}", r.status());
     let to = r.headers()["location"].to_str().unwrap();
     assert!(to.starts_with(&app.sim_url), "{to}");
+    assert_eq!(
+        page_headers_referrer(&no_redirect, &link).await.as_deref(),
+        Some("no-referrer"),
+        "the signed URL is never passed on as a Referer"
+    );
+
+    // Once the login is finished and the account connected again, the email's link
+    // opens nothing.
+    app.finish_hosted_auth(&serde_json::json!(to), true).await;
+    app.wait_status(s.account, AccountStatus::Connected).await;
+    assert_eq!(no_redirect.get(&link).send().await.unwrap().status(), 401);
+}
+
+async fn page_headers_referrer(http: &reqwest::Client, url: &str) -> Option<String> {
+    let r = http.get(url).send().await.ok()?;
+    r.headers()
+        .get("referrer-policy")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 #[tokio::test]
