@@ -283,3 +283,99 @@ pub async fn merge_identity_duplicates(
     }
     Ok(merged)
 }
+
+/// What the user's Disconnect of one card did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserDisconnect {
+    /// The live card of the same LinkedIn identity its campaigns moved to, if any.
+    pub moved_to: Option<AccountId>,
+}
+
+impl Store {
+    /// The user's Disconnect of account `id` of workspace `ws` (the card's ⋮ menu), in one
+    /// transaction. When another card of the workspace holds the same LinkedIn identity
+    /// and is connected (a duplicate), this one merges into it: its campaigns move there
+    /// (their disconnect pause cleared) and it becomes `disconnected` (audited,
+    /// [`merge_identity_duplicates`]). Otherwise it becomes `disconnected` (audited) with
+    /// its campaigns paused for the disconnect. Either way the row lets go of its Unipile
+    /// session, which is never deleted here: an unreferenced session is an operator's
+    /// Safe delete. Errors: [`StoreError::NotFound`] (another workspace's or unknown),
+    /// [`StoreError::Conflict`] when it is already disconnected.
+    pub async fn disconnect_by_user(
+        &self,
+        ws: WorkspaceId,
+        id: AccountId,
+        actor: &str,
+    ) -> Result<UserDisconnect, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT status, linkedin_member_id FROM linkedin_accounts WHERE id = $1 AND workspace_id = $2 FOR UPDATE",
+        )
+        .bind(id.0)
+        .bind(ws.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((status, member)) = row else {
+            return Err(StoreError::NotFound(format!("account {id}")));
+        };
+        let status: AccountStatus = status.parse()?;
+        if status == AccountStatus::Disconnected {
+            return Err(StoreError::Conflict(
+                "the account is already disconnected".into(),
+            ));
+        }
+        let audit = AuditContext {
+            action: "account.disconnected_by_user".into(),
+            actor: actor.into(),
+            reason: Some("Disconnect on the accounts page".into()),
+            ..Default::default()
+        };
+        let live: Option<Uuid> = match &member {
+            Some(m) => {
+                sqlx::query_scalar(
+                    "SELECT id FROM linkedin_accounts WHERE workspace_id = $1 AND id <> $2 \
+                     AND linkedin_member_id = $3 AND status = 'connected' \
+                     ORDER BY first_connected_at DESC NULLS LAST LIMIT 1 FOR UPDATE",
+                )
+                .bind(ws.0)
+                .bind(id.0)
+                .bind(m)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+            None => None,
+        };
+        let moved_to = match (live, member) {
+            (Some(live), Some(member)) => {
+                let live = AccountId(live);
+                merge_identity_duplicates(&mut tx, live, &member, &audit).await?;
+                crate::campaigns::resume_disconnected_campaigns(&mut tx, &[live]).await?;
+                Some(live)
+            }
+            _ => {
+                crate::campaigns::pause_for_disconnect(&mut tx, id, "disconnected by the user")
+                    .await?;
+                flip_status(&mut tx, id, &[status], AccountStatus::Disconnected, &audit).await?;
+                sqlx::query(
+                    "UPDATE linkedin_accounts SET unipile_account_id = NULL, link_token = NULL, \
+                     link_url = NULL, link_issued_at = NULL, link_expires_at = NULL, updated_at = now() \
+                     WHERE id = $1",
+                )
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+                None
+            }
+        };
+        sqlx::query(
+            "UPDATE email_outbox SET withdrawn_at = now() \
+             WHERE account_id = $1 AND sent_at IS NULL AND withdrawn_at IS NULL",
+        )
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        tracing::info!(account_id = %id, moved_to = ?moved_to, "account disconnected by the user");
+        Ok(UserDisconnect { moved_to })
+    }
+}

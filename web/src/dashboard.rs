@@ -156,6 +156,21 @@ pub(crate) async fn page(
         })
     });
     let campaigns = state.store.campaigns_of_workspace(ws).await?;
+    // Cards of one LinkedIn identity, each with the names of its twins.
+    let mut twins: std::collections::HashMap<AccountId, Vec<String>> = Default::default();
+    for (w, _, ids) in state.store.duplicate_identity_rows().await? {
+        if w != ws {
+            continue;
+        }
+        for id in &ids {
+            let names = accounts
+                .iter()
+                .filter(|a| a.id != *id && ids.contains(&a.id))
+                .map(|a| a.display_name.clone())
+                .collect();
+            twins.insert(*id, names);
+        }
+    }
     // After a Resume: what became of the campaign, and the reason that still holds.
     let resumed = back.campaign.and_then(|id| {
         let c = campaigns.iter().find(|c| c.id == id)?;
@@ -184,7 +199,7 @@ pub(crate) async fn page(
                 @if let Some(b) = &banner { p role="status" { (b) } }
                 @if let Some(b) = &resumed { p role="status" { (b) } }
                 table {
-                    tr { th { "Account" } th { "Status" } th { "" } }
+                    tr { th { "Account" } th { "Status" } th { "" } th { "" } }
                     @for a in &accounts {
                         tr {
                             td {
@@ -193,10 +208,25 @@ pub(crate) async fn page(
                             }
                             td { span.pill data-pill=(a.id) style={ "background:" (colour(a.pill.tone)) } { (a.pill.label) } }
                             td {
-                                @if a.status != AccountStatus::Connected {
-                                    form method="post" action={ "/ui/accounts/" (a.id) "/reconnect" } {
-                                        input type="hidden" name="csrf" value=(csrf);
-                                        button { "Reconnect" }
+                                @if let Some(others) = twins.get(&a.id) {
+                                    small { "Same LinkedIn identity as " (others.join(", ")) }
+                                }
+                            }
+                            td {
+                                // The card's menu: a native disclosure, reachable by keyboard.
+                                details {
+                                    summary aria-label={ "Actions for " (a.display_name) } { "⋮" }
+                                    @if a.status != AccountStatus::Connected {
+                                        form method="post" action={ "/ui/accounts/" (a.id) "/reconnect" } {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            button { @if a.first_connected_on.is_some() { "Reconnect" } @else { "Connect" } }
+                                        }
+                                    }
+                                    @if a.status != AccountStatus::Disconnected {
+                                        form method="post" action={ "/ui/accounts/" (a.id) "/disconnect" } {
+                                            input type="hidden" name="csrf" value=(csrf);
+                                            button { "Disconnect" }
+                                        }
                                     }
                                 }
                             }
@@ -265,6 +295,27 @@ pub(crate) async fn reconnect(
     };
     let link = request_link(&state, ws, id).await?;
     Ok(Redirect::to(&link.url).into_response())
+}
+
+/// The card menu's Disconnect (`Store::disconnect_by_user`): a duplicate card merges
+/// into the live card of its LinkedIn identity, another becomes `disconnected`; the
+/// Unipile session is left for an operator's Safe delete, never deleted here.
+/// CSRF-checked; another workspace's account is 404.
+#[tracing::instrument(skip_all, fields(workspace_id = %session.workspace, account_id = %id))]
+pub(crate) async fn disconnect(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, AppError> {
+    session.check_csrf(form.csrf.as_deref())?;
+    let id = parse_account_id(&id)?;
+    let actor = format!("user:{}", session.workspace);
+    state
+        .store
+        .disconnect_by_user(session.workspace, id, &actor)
+        .await?;
+    Ok(Redirect::to("/").into_response())
 }
 
 /// A dashboard form that carries only the session's CSRF token.

@@ -88,6 +88,7 @@ fn routes() -> Router<AppState> {
         .route("/", get(dashboard::page))
         .route("/ui/pills", get(dashboard::pills))
         .route("/ui/campaigns/{id}/resume", post(dashboard::resume))
+        .route("/ui/accounts/{id}/disconnect", post(dashboard::disconnect))
         .route("/signin", get(session::signin_form).post(session::signin))
         .route("/signout", post(session::signout))
         .route("/ui/accounts/{id}/reconnect", post(dashboard::reconnect))

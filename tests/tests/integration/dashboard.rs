@@ -266,3 +266,138 @@ async fn the_token_buys_a_session_cookie_once_and_forms_need_its_csrf_token() {
     )
     .await;
 }
+
+/// Signs in with `token`; returns the session cookie and the page's CSRF token.
+async fn sign_in(
+    app: &relink_tests::TestApp,
+    http: &reqwest::Client,
+    token: &str,
+) -> (String, String) {
+    let r = http
+        .post(format!("{}/signin", app.web_url))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let html = http
+        .get(format!("{}/", app.web_url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a CSRF field")
+        .to_string();
+    (cookie, csrf)
+}
+
+#[tokio::test]
+async fn disconnect_on_a_duplicate_card_moves_its_campaigns_to_the_live_card_and_deletes_nothing() {
+    use relink_domain::PauseReason;
+    let app = spawn_app(AppOptions::default()).await;
+    let (ws, token) = app.store.create_workspace("Twins").await.unwrap();
+    let member = format!("ACoAA{}", uuid::Uuid::new_v4().simple());
+    let old = app
+        .store
+        .create_account(
+            ws,
+            "Old card",
+            AccountStatus::ReconnectNeeded,
+            Some("old-session"),
+            Some(&member),
+            "test",
+        )
+        .await
+        .unwrap();
+    let live = app
+        .store
+        .create_account(
+            ws,
+            "New card",
+            AccountStatus::Connected,
+            Some("new-session"),
+            Some(&member),
+            "test",
+        )
+        .await
+        .unwrap();
+    let campaign = app
+        .store
+        .create_campaign(
+            ws,
+            old,
+            "Outreach",
+            1,
+            &[PauseReason::LinkedinAccountDisconnected],
+        )
+        .await
+        .unwrap();
+    let http = client();
+    let (cookie, csrf) = sign_in(&app, &http, &token).await;
+    let html = http
+        .get(format!("{}/", app.web_url))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Same LinkedIn identity as New card"),
+        "{html}"
+    );
+    assert!(html.contains("Actions for Old card"), "the card's menu");
+
+    let url = format!("{}/ui/accounts/{old}/disconnect", app.web_url);
+    let r = http
+        .post(&url)
+        .header("cookie", &cookie)
+        .form(&[("csrf", "")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        app.account(old).await.status,
+        AccountStatus::ReconnectNeeded
+    );
+    let r = http
+        .post(&url)
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+
+    let row = app.account(old).await;
+    assert_eq!(row.status, AccountStatus::Disconnected);
+    assert_eq!(
+        row.unipile_account_id, None,
+        "the session is let go, not deleted"
+    );
+    assert_eq!(app.audit_count(old, "disconnected").await, 1, "audited");
+    let (account, status): (uuid::Uuid, String) =
+        sqlx::query_as("SELECT account_id, status FROM campaigns WHERE id = $1")
+            .bind(campaign)
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(account, live.0, "the campaign moved to the live card");
+    assert_eq!(status, "active", "and resumed there");
+    assert_eq!(app.sim_count("DELETE /api/v1/accounts/{id}").await, 0);
+}
