@@ -46,9 +46,7 @@ pub(crate) async fn resume_campaign(
     Workspace(ws): Workspace,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let id: uuid::Uuid = id
-        .parse()
-        .map_err(|_| AppError::NotFound(format!("campaign {id:?} not found")))?;
+    let id = parse_campaign_id(&id)?;
     let outcome = state.store.user_resume(ws, id).await?;
     let message = if outcome.remaining.is_empty() {
         "campaign resumed".to_string()
@@ -61,4 +59,10 @@ pub(crate) async fn resume_campaign(
         "remaining_reasons": outcome.remaining, "message": message,
     }))
     .into_response())
+}
+
+/// A campaign id from a path. Errors: 404 for anything that is not one.
+pub(crate) fn parse_campaign_id(raw: &str) -> Result<uuid::Uuid, AppError> {
+    raw.parse()
+        .map_err(|_| AppError::NotFound(format!("campaign {raw:?} not found")))
 }

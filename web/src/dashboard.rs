@@ -336,9 +336,7 @@ pub(crate) async fn resume(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, AppError> {
     session.check_csrf(form.csrf.as_deref())?;
-    let id: uuid::Uuid = id
-        .parse()
-        .map_err(|_| AppError::NotFound(format!("campaign {id:?} not found")))?;
+    let id = crate::campaigns::parse_campaign_id(&id)?;
     state.store.user_resume(session.workspace, id).await?;
     Ok(Redirect::to(&format!("/?campaign={id}")).into_response())
 }
