@@ -3,11 +3,9 @@
 //! token). Pure: the sender (activities) and the web tier (which checks the link) share
 //! these functions.
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
-use crate::AccountId;
+use crate::{AccountId, signing};
 
 /// Schedule and workflow id of the email sender (every minute).
 pub const EMAIL_SENDER: &str = "email-sender";
@@ -43,7 +41,9 @@ pub struct EmailPassSummary {
 /// How long the link in a reconnect email stays valid: 7 days, in seconds.
 pub const ACCOUNT_LINK_TTL_SECS: i64 = 7 * 24 * 3600;
 /// The shortest accepted key for signing account links, in bytes.
-pub const MIN_ACCOUNT_LINK_KEY_LEN: usize = 32;
+pub const MIN_ACCOUNT_LINK_KEY_LEN: usize = signing::MIN_KEY_LEN;
+/// The purpose an account link's signature is made for (`signing`).
+const LINK_PURPOSE: &str = "account-link";
 /// Delay before the first retry of a failed delivery, seconds; it doubles per attempt.
 pub const FIRST_RETRY_DELAY_SECS: u64 = 30;
 /// The longest delay between two delivery attempts: one hour, in seconds.
@@ -80,13 +80,9 @@ pub enum AccountLinkError {
     Expired,
 }
 
-fn mac(key: &[u8], account: AccountId, outbox_id: i64, expires_at: i64) -> Hmac<Sha256> {
-    // HMAC takes keys of any length (RFC 2104); the settings refuse short ones.
-    #[allow(clippy::expect_used)]
-    let mut m =
-        <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
-    m.update(format!("account-link:{account}:{outbox_id}:{expires_at}").as_bytes());
-    m
+/// What an account link signs: the account, the email it was sent in, its expiry.
+fn link_message(account: AccountId, outbox_id: i64, expires_at: i64) -> String {
+    format!("{account}:{outbox_id}:{expires_at}")
 }
 
 /// The signature (lower-case hex HMAC-SHA256) of a link, sent in outbox email
@@ -98,10 +94,10 @@ pub fn sign_account_link(
     outbox_id: i64,
     expires_at: i64,
 ) -> String {
-    hex::encode(
-        mac(key, account, outbox_id, expires_at)
-            .finalize()
-            .into_bytes(),
+    signing::sign(
+        key,
+        LINK_PURPOSE,
+        &link_message(account, outbox_id, expires_at),
     )
 }
 
@@ -115,10 +111,10 @@ pub fn verify_account_link(
     signature: &str,
     now: i64,
 ) -> Result<(), AccountLinkError> {
-    let sig = hex::decode(signature).map_err(|_| AccountLinkError::BadSignature)?;
-    mac(key, account, outbox_id, expires_at)
-        .verify_slice(&sig)
-        .map_err(|_| AccountLinkError::BadSignature)?;
+    let message = link_message(account, outbox_id, expires_at);
+    if !signing::verify(key, LINK_PURPOSE, &message, signature) {
+        return Err(AccountLinkError::BadSignature);
+    }
     if now > expires_at {
         return Err(AccountLinkError::Expired);
     }

@@ -12,6 +12,7 @@ pub mod inbound;
 pub mod pacing;
 pub mod pill;
 pub mod reconnect;
+pub mod signing;
 pub mod status;
 pub mod subscriptions;
 pub mod truth;

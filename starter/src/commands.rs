@@ -8,7 +8,7 @@ use relink_domain::{
     deletes::{DeleteKind, DeleteRequester, SafeDeleteInput, delete_workflow_id},
     subscriptions::subscription_workflow_id,
 };
-use relink_runtime::{ExposeSecret, SecretString, UnipileSettings};
+use relink_runtime::{SecretString, UnipileSettings};
 use relink_store::Store;
 use relink_workflows::{SafeDeleteWorkflow, SubscriptionEndWorkflow};
 use std::time::Duration;
@@ -113,9 +113,11 @@ impl Ctx {
             .database_url
             .as_ref()
             .context("DATABASE_URL is not set")?;
-        let store = Store::connect(url.expose_secret(), DATABASE_POOL_SIZE)
-            .await
-            .context("DATABASE_URL: cannot connect")?;
+        let store = relink_runtime::DatabaseSettings {
+            database_url: url.clone(),
+        }
+        .connect(DATABASE_POOL_SIZE)
+        .await?;
         store.migrate().await.context("applying migrations")?;
         Ok(store)
     }
@@ -198,7 +200,7 @@ async fn duplicates(ctx: &Ctx, unipile: &UnipileSettings) -> anyhow::Result<()> 
         }
     }
     println!("{found} identities with duplicate sessions");
-    for (ws, member, ids) in store.duplicate_identity_rows().await? {
+    for (ws, member, ids) in store.duplicate_identity_rows(None).await? {
         let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
         println!(
             "workspace {ws}: rows {} hold LinkedIn identity {member}",

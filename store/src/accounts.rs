@@ -197,14 +197,18 @@ impl Store {
     }
 
     /// Rows of one workspace that hold the same LinkedIn identity (normally merged at
-    /// link time; listed by `starter duplicates`): (workspace, member id, row ids).
+    /// link time; listed by `starter duplicates`, marked on the accounts page):
+    /// (workspace, member id, row ids), of `workspace` only or of every workspace.
     pub async fn duplicate_identity_rows(
         &self,
+        workspace: Option<WorkspaceId>,
     ) -> Result<Vec<(WorkspaceId, String, Vec<AccountId>)>, StoreError> {
         let rows: Vec<(Uuid, String, Vec<Uuid>)> = sqlx::query_as(
             "SELECT workspace_id, linkedin_member_id, array_agg(id ORDER BY id) FROM linkedin_accounts \
-             WHERE linkedin_member_id IS NOT NULL GROUP BY workspace_id, linkedin_member_id HAVING count(*) > 1",
+             WHERE linkedin_member_id IS NOT NULL AND ($1::uuid IS NULL OR workspace_id = $1) \
+             GROUP BY workspace_id, linkedin_member_id HAVING count(*) > 1",
         )
+        .bind(workspace.map(|w| w.0))
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
@@ -367,13 +371,7 @@ impl Store {
                 None
             }
         };
-        sqlx::query(
-            "UPDATE email_outbox SET withdrawn_at = now() \
-             WHERE account_id = $1 AND sent_at IS NULL AND withdrawn_at IS NULL",
-        )
-        .bind(id.0)
-        .execute(&mut *tx)
-        .await?;
+        crate::emails::withdraw_pending(&mut tx, id).await?;
         tx.commit().await?;
         tracing::info!(account_id = %id, moved_to = ?moved_to, "account disconnected by the user");
         Ok(UserDisconnect { moved_to })

@@ -51,6 +51,23 @@ pub struct OutboxState {
     pub message_id: Option<String>,
 }
 
+/// Withdraws, inside the caller's transaction, every still-unsent reconnect email of
+/// `account`: what it announces is no longer true (the account was relinked or
+/// disconnected by the user). A withdrawn email is never sent.
+pub(crate) async fn withdraw_pending(
+    conn: &mut sqlx::PgConnection,
+    account: AccountId,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE email_outbox SET withdrawn_at = now() \
+         WHERE account_id = $1 AND kind = 'reconnect_needed' AND sent_at IS NULL AND withdrawn_at IS NULL",
+    )
+    .bind(account.0)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Claims at most `limit` due emails (not sent, not withdrawn, next attempt due, fewer
     /// than `MAX_DELIVERY_ATTEMPTS` attempts, account still `reconnect_needed`), oldest

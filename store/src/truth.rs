@@ -114,13 +114,7 @@ pub async fn relink(
     if let Some(member) = member {
         merge_identity_duplicates(conn, id, &member, audit).await?;
     }
-    sqlx::query(
-        "UPDATE email_outbox SET withdrawn_at = now() \
-         WHERE account_id = $1 AND kind = 'reconnect_needed' AND sent_at IS NULL AND withdrawn_at IS NULL",
-    )
-    .bind(id.0)
-    .execute(&mut *conn)
-    .await?;
+    crate::emails::withdraw_pending(conn, id).await?;
     let resumed = resume_disconnected_campaigns(conn, &[id]).await?;
     tracing::info!(account_id = %id, unipile_account_id, path = path.as_str(), from = from.as_str(), resumed = resumed.len(), "relinked");
     Ok(resumed)

@@ -158,10 +158,7 @@ pub(crate) async fn page(
     let campaigns = state.store.campaigns_of_workspace(ws).await?;
     // Cards of one LinkedIn identity, each with the names of its twins.
     let mut twins: std::collections::HashMap<AccountId, Vec<String>> = Default::default();
-    for (w, _, ids) in state.store.duplicate_identity_rows().await? {
-        if w != ws {
-            continue;
-        }
+    for (_, _, ids) in state.store.duplicate_identity_rows(Some(ws)).await? {
         for id in &ids {
             let names = accounts
                 .iter()

@@ -171,7 +171,7 @@ pub struct WebSettings {
 fn cookie_key(settings: &WebSettings) -> anyhow::Result<axum_extra::extract::cookie::Key> {
     use relink_runtime::ExposeSecret;
     match &settings.session_key {
-        Some(k) if k.expose_secret().len() >= 32 => Ok(
+        Some(k) if k.expose_secret().len() >= relink_domain::signing::MIN_KEY_LEN => Ok(
             axum_extra::extract::cookie::Key::derive_from(k.expose_secret().as_bytes()),
         ),
         Some(_) => anyhow::bail!("SESSION_KEY must be at least 32 characters"),

@@ -11,11 +11,9 @@ use axum::{
 };
 use axum_extra::extract::cookie::{Cookie, Key, SameSite, SignedCookieJar};
 use chrono::Utc;
-use hmac::{Hmac, Mac};
 use maud::{DOCTYPE, Markup, html};
 use relink_domain::WorkspaceId;
 use serde::Deserialize;
-use sha2::Sha256;
 
 use crate::{AppError, AppState, auth::workspace_for_token};
 
@@ -54,11 +52,7 @@ impl Session {
 }
 
 fn csrf_for(key: &Key, cookie_value: &str) -> String {
-    #[allow(clippy::expect_used)]
-    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key.signing())
-        .expect("HMAC accepts keys of any length");
-    m.update(format!("csrf:{cookie_value}").as_bytes());
-    hex::encode(m.finalize().into_bytes())
+    relink_domain::signing::sign(key.signing(), "csrf", cookie_value)
 }
 
 /// The session of a request, if it carries a valid, unexpired session cookie.

@@ -208,3 +208,39 @@ async fn a_refused_delivery_is_retried_later_and_a_withdrawn_email_is_never_sent
         "{row:?}"
     );
 }
+
+#[tokio::test]
+async fn the_html_part_escapes_the_accounts_name() {
+    let app = spawn_app(AppOptions::default()).await;
+    let (s, _) = disconnected_with_email(&app).await;
+    let name = format!("Sam <b>{}</b> & co", uuid::Uuid::new_v4().simple());
+    sqlx::query("UPDATE linkedin_accounts SET display_name = $2 WHERE id = $1")
+        .bind(s.account.0)
+        .bind(&name)
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let id = app.store.outbox_of(s.account).await.unwrap()[0].id;
+    assert_eq!(email_pass(&app).await["sent"], serde_json::json!([id]));
+    let mid = format!("<relink-outbox-{id}.{}@relink.test>", s.account);
+    let raw = eventually(
+        Duration::from_secs(10),
+        "the message in the Maildir",
+        || async { messages_with(&mid).into_iter().next() },
+    )
+    .await;
+    let msg = mail_parser::MessageParser::default()
+        .parse(raw.as_bytes())
+        .expect("an RFC 5322 message");
+    let html = msg.body_html(0).expect("an HTML part").to_string();
+    let escaped = name
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    assert!(html.contains(&escaped), "{html}");
+    assert!(!html.contains("<b>"), "no markup from the name: {html}");
+    assert!(
+        msg.body_text(0).unwrap().contains(&name),
+        "the text part says it as it is"
+    );
+}
