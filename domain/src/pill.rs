@@ -29,6 +29,20 @@ pub enum PillState {
     Disconnected,
 }
 
+impl PillState {
+    /// The state's wire name, as `GET /api/accounts` serves it (`"linking_slow"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PillState::Connected => "connected",
+            PillState::Linking => "linking",
+            PillState::LinkingSlow => "linking_slow",
+            PillState::SyncInterrupted => "sync_interrupted",
+            PillState::ReconnectNeeded => "reconnect_needed",
+            PillState::Disconnected => "disconnected",
+        }
+    }
+}
+
 /// The pill's colour.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -136,6 +150,20 @@ mod tests {
             provider_status: None,
             connecting_since: None,
             last_activity_at: None,
+        }
+    }
+
+    #[test]
+    fn state_names_are_the_wire_names() {
+        for s in [
+            PillState::Connected,
+            PillState::Linking,
+            PillState::LinkingSlow,
+            PillState::SyncInterrupted,
+            PillState::ReconnectNeeded,
+            PillState::Disconnected,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
     }
 

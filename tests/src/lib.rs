@@ -5,8 +5,10 @@
 //! Tests speak HTTP and assert database rows and the simulator's request log.
 #![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
+pub mod browser;
 pub mod drills;
 pub mod interleavings;
+pub mod mail;
 
 use anyhow::Context;
 use relink_domain::{AccountId, AccountStatus, PauseReason, WorkspaceId};

@@ -338,7 +338,7 @@ async fn hosted_page(State(s): State<Arc<Shared>>, Path(id): Path<String>) -> Re
     };
     // Only fixed strings and a link id of [A-Za-z0-9] are interpolated; nothing to escape.
     Html(format!(
-        "<!doctype html><title>Unipile hosted auth (simulated)</title>\
+        "<!doctype html><title>Unipile hosted auth (simulated)</title><link rel=icon href=\"data:,\">\
          <h1>Connect LinkedIn ({kind})</h1>{done}\
          <form method=post><input type=hidden name=notify value=true>\
          <button>Finish LinkedIn login</button></form>\

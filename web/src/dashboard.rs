@@ -8,40 +8,38 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
 };
 use chrono::Utc;
-use maud::{DOCTYPE, PreEscaped, html};
-use relink_domain::{AccountId, AccountStatus, PillTone, emails::verify_account_link};
+use maud::{Markup, PreEscaped, html};
+use relink_domain::{AccountId, AccountStatus, CampaignStatus, emails::verify_account_link};
+use relink_store::CampaignView;
 use serde::Deserialize;
 
 use crate::{
     AppError, AppState,
-    accounts::{account_view, account_views, parse_account_id, request_link},
+    accounts::{AccountView, account_view, account_views, parse_account_id, request_link},
+    pages::{self, colour},
     session::{Session, session_of},
 };
 use axum_extra::extract::cookie::SignedCookieJar;
 
-fn colour(tone: PillTone) -> &'static str {
-    match tone {
-        PillTone::Green => "#1a7f37",
-        PillTone::Blue => "#0969da",
-        PillTone::Amber => "#9a6700",
-        PillTone::Grey => "#6e7781",
-    }
-}
-
-/// Where Unipile's hosted page sends the browser back (the link's redirect urls), or
-/// where a Resume lands (`campaign`).
+/// Where Unipile's hosted page sends the browser back (the link's redirect urls), where
+/// a Resume lands (`campaign`), and which card to open (`focus`: after signing in from a
+/// reconnect email).
 #[derive(Deserialize)]
 pub(crate) struct HostedAuthReturn {
     account: Option<AccountId>,
     login: Option<String>,
     campaign: Option<uuid::Uuid>,
+    focus: Option<AccountId>,
 }
 
-/// Keeps the pills current without reloading: asks `/ui/pills` every second with the
-/// last ETag (an unchanged page costs a 304) and repaints the pills that changed.
-const LIVE_PILLS_JS: &str = r#"
+/// Keeps the page current without reloading: asks `/ui/pills` every second with the
+/// last ETag (an unchanged page costs a 304) and repaints what changed: each pill (label,
+/// colour, state: the spinner), which menu actions apply, each campaign's state and
+/// pause reasons, and whether its Resume button shows.
+const LIVE_JS: &str = r#"
 (function () {
   let etag = null;
+  const one = (attr, id) => document.querySelector('[' + attr + '="' + id + '"]');
   async function poll() {
     try {
       const r = await fetch('/ui/pills', { headers: etag ? { 'If-None-Match': etag } : {} });
@@ -49,8 +47,20 @@ const LIVE_PILLS_JS: &str = r#"
         etag = r.headers.get('ETag');
         const d = await r.json();
         for (const a of d.accounts) {
-          const el = document.querySelector('[data-pill="' + a.id + '"]');
-          if (el) { el.textContent = a.label; el.style.background = a.colour; }
+          const pill = one('data-pill', a.id);
+          if (pill) { pill.textContent = a.label; pill.style.background = a.colour; pill.dataset.state = a.state; }
+          const rc = one('data-reconnect', a.id);
+          if (rc) rc.hidden = a.status === 'connected';
+          const dc = one('data-disconnect', a.id);
+          if (dc) dc.hidden = a.status === 'disconnected';
+        }
+        for (const c of d.campaigns) {
+          const row = one('data-campaign', c.id);
+          if (!row) continue;
+          row.querySelector('.status').textContent = c.status;
+          row.querySelector('.why').textContent = c.why.join('; ');
+          const resume = row.querySelector('form');
+          if (resume) resume.hidden = c.why.length === 0;
         }
       }
     } catch (e) { /* the next poll tries again */ }
@@ -60,8 +70,17 @@ const LIVE_PILLS_JS: &str = r#"
 })();
 "#;
 
-/// `GET /ui/pills`: the signed-in workspace's pills, `{accounts: [{id, state, label,
-/// colour}]}`, with a strong ETag (SHA-256 of the body); `If-None-Match` with the
+/// A campaign's state in words, as the dashboard shows it.
+fn campaign_state(c: &CampaignView) -> &'static str {
+    match c.status {
+        CampaignStatus::Active => "Active",
+        CampaignStatus::Paused => "Paused",
+    }
+}
+
+/// `GET /ui/pills`: what the dashboard repaints live for the signed-in workspace,
+/// `{accounts: [{id, status, state, label, colour}], campaigns: [{id, status, why:
+/// [hint]}]}`, with a strong ETag (SHA-256 of the body); `If-None-Match` with the
 /// current ETag answers 304 with no body.
 #[tracing::instrument(skip_all, fields(workspace_id = %session.workspace))]
 pub(crate) async fn pills(
@@ -75,12 +94,22 @@ pub(crate) async fn pills(
         .into_iter()
         .map(|a| {
             serde_json::json!({
-                "id": a.id, "state": a.pill.state, "label": a.pill.label,
+                "id": a.id, "status": a.status, "state": a.pill.state, "label": a.pill.label,
                 "colour": colour(a.pill.tone),
             })
         })
         .collect();
-    let body = serde_json::json!({ "accounts": accounts }).to_string();
+    let campaigns: Vec<_> = state
+        .store
+        .campaigns_of_workspace(session.workspace)
+        .await?
+        .iter()
+        .map(|c| {
+            let why: Vec<_> = c.pause_reasons.iter().map(|r| r.hint()).collect();
+            serde_json::json!({ "id": c.id, "status": campaign_state(c), "why": why })
+        })
+        .collect();
+    let body = serde_json::json!({ "accounts": accounts, "campaigns": campaigns }).to_string();
     let etag = format!("\"{}\"", hex::encode(Sha256::digest(body.as_bytes())));
     let fresh = headers
         .get(axum::http::header::IF_NONE_MATCH)
@@ -105,7 +134,84 @@ pub(crate) async fn pills(
     Ok(resp)
 }
 
-/// `GET /`: the accounts of the signed-in workspace (no session: a redirect to
+/// The page for a browser back from hosted auth without a session (the user came from
+/// the email): how the login ended, naming nothing, with a way to sign in.
+fn returned_without_session(outcome: &str) -> Markup {
+    pages::page(
+        "relink",
+        html! {
+            @if outcome == "reconnected" {
+                p role="status" { "Reconnected. The paused campaigns resume by themselves; you can close this page." }
+            } @else {
+                p role="status" { "The LinkedIn login was not finished. Open the link in the email again to retry." }
+            }
+            p { a href="/signin" { "Sign in to relink" } }
+        },
+    )
+}
+
+/// One account's card: name and ⋮ menu, pill, first-connected date, twin marking, and
+/// its campaigns with their pause reasons in words and a Resume button.
+fn card(
+    a: &AccountView,
+    campaigns: &[&CampaignView],
+    twins: Option<&Vec<String>>,
+    csrf: &str,
+    focus: Option<AccountId>,
+    highlight: Option<AccountId>,
+) -> Markup {
+    let focused = focus == Some(a.id);
+    html! {
+        article.card.focus[focused || highlight == Some(a.id)] id={ "account-" (a.id) } {
+            header {
+                h2 { (a.display_name) }
+                // The card's menu: a native disclosure, reachable by keyboard.
+                details.menu open[focused] {
+                    summary aria-label={ "Actions for " (a.display_name) } { "⋮" }
+                    div.items {
+                        form method="post" action={ "/ui/accounts/" (a.id) "/reconnect" }
+                            data-reconnect=(a.id) hidden[a.status == AccountStatus::Connected] {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button { @if a.first_connected_on.is_some() { "Reconnect" } @else { "Connect" } }
+                        }
+                        form method="post" action={ "/ui/accounts/" (a.id) "/disconnect" }
+                            data-disconnect=(a.id) hidden[a.status == AccountStatus::Disconnected] {
+                            input type="hidden" name="csrf" value=(csrf);
+                            button { "Disconnect" }
+                        }
+                    }
+                }
+            }
+            p {
+                span.pill data-pill=(a.id) data-state=(a.pill.state.as_str())
+                    style={ "background:" (colour(a.pill.tone)) } { (a.pill.label) }
+            }
+            @if let Some(d) = &a.first_connected_on { p.meta { "First connected on " (d) } }
+            @if let Some(others) = twins {
+                p.twin { "Same LinkedIn identity as " (others.join(", ")) }
+            }
+            @if !campaigns.is_empty() {
+                ul.campaigns aria-label={ "Campaigns of " (a.display_name) } {
+                    @for c in campaigns {
+                        li data-campaign=(c.id) {
+                            strong { (c.name) } " · " span.status { (campaign_state(c)) }
+                            span.why {
+                                (c.pause_reasons.iter().map(|r| r.hint()).collect::<Vec<_>>().join("; "))
+                            }
+                            form method="post" action={ "/ui/campaigns/" (c.id) "/resume" }
+                                hidden[c.pause_reasons.is_empty()] {
+                                input type="hidden" name="csrf" value=(csrf);
+                                button { "Resume" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /`: the accounts of the signed-in workspace as cards (no session: a redirect to
 /// `/signin`; a `?token=` in the URL is never read).
 #[tracing::instrument(skip_all)]
 pub(crate) async fn page(
@@ -114,27 +220,8 @@ pub(crate) async fn page(
     Query(back): Query<HostedAuthReturn>,
 ) -> Result<Response, AppError> {
     let Some(session) = session_of(&jar, &state.cookie_key) else {
-        // Back from hosted auth without a session (the user came from the email): say
-        // how the login ended, name nothing, offer to sign in.
         return Ok(match back.login.as_deref() {
-            Some(outcome) => Html(
-                html! {
-                    (DOCTYPE)
-                    html {
-                        head { meta charset="utf-8"; title { "relink" } }
-                        body {
-                            @if outcome == "reconnected" {
-                                p role="status" { "Reconnected. The paused campaigns resume by themselves; you can close this page." }
-                            } @else {
-                                p role="status" { "The LinkedIn login was not finished. Open the link in the email again to retry." }
-                            }
-                            p { a href="/signin" { "Sign in to relink" } }
-                        }
-                    }
-                }
-                .into_string(),
-            )
-            .into_response(),
+            Some(outcome) => Html(returned_without_session(outcome).into_string()).into_response(),
             None => Redirect::to("/signin").into_response(),
         });
     };
@@ -178,83 +265,24 @@ pub(crate) async fn page(
             format!("{} is still paused: {}.", c.name, why.join("; "))
         })
     });
-    let markup = html! {
-        (DOCTYPE)
-        html {
-            head {
-                meta charset="utf-8";
-                title { "relink · LinkedIn accounts" }
-                style { "body{font-family:sans-serif;margin:2rem} td,th{padding:.4rem .8rem;text-align:left} .pill{padding:.15rem .6rem;border-radius:1rem;color:#fff}" }
-            }
-            body {
-                script { (PreEscaped(LIVE_PILLS_JS)) }
-                form method="post" action="/signout" {
-                    input type="hidden" name="csrf" value=(csrf);
-                    button { "Sign out" }
-                }
-                h1 { "LinkedIn accounts" }
-                @if let Some(b) = &banner { p role="status" { (b) } }
-                @if let Some(b) = &resumed { p role="status" { (b) } }
-                table {
-                    tr { th { "Account" } th { "Status" } th { "" } th { "" } }
-                    @for a in &accounts {
-                        tr {
-                            td {
-                                (a.display_name)
-                                @if let Some(d) = &a.first_connected_on { br; small { "First connected on " (d) } }
-                            }
-                            td { span.pill data-pill=(a.id) style={ "background:" (colour(a.pill.tone)) } { (a.pill.label) } }
-                            td {
-                                @if let Some(others) = twins.get(&a.id) {
-                                    small { "Same LinkedIn identity as " (others.join(", ")) }
-                                }
-                            }
-                            td {
-                                // The card's menu: a native disclosure, reachable by keyboard.
-                                details {
-                                    summary aria-label={ "Actions for " (a.display_name) } { "⋮" }
-                                    @if a.status != AccountStatus::Connected {
-                                        form method="post" action={ "/ui/accounts/" (a.id) "/reconnect" } {
-                                            input type="hidden" name="csrf" value=(csrf);
-                                            button { @if a.first_connected_on.is_some() { "Reconnect" } @else { "Connect" } }
-                                        }
-                                    }
-                                    @if a.status != AccountStatus::Disconnected {
-                                        form method="post" action={ "/ui/accounts/" (a.id) "/disconnect" } {
-                                            input type="hidden" name="csrf" value=(csrf);
-                                            button { "Disconnect" }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-                h2 { "Campaigns" }
-                table {
-                    tr { th { "Campaign" } th { "State" } th { "Why it is paused" } th { "" } }
-                    @for c in &campaigns {
-                        tr {
-                            td { (c.name) }
-                            td { (c.status) }
-                            td {
-                                @for r in &c.pause_reasons { (r.hint()) br; }
-                            }
-                            td {
-                                @if !c.pause_reasons.is_empty() {
-                                    form method="post" action={ "/ui/campaigns/" (c.id) "/resume" } {
-                                        input type="hidden" name="csrf" value=(csrf);
-                                        button { "Resume" }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
+    let body = html! {
+        script { (PreEscaped(LIVE_JS)) }
+        form method="post" action="/signout" style="float:right" {
+            input type="hidden" name="csrf" value=(csrf);
+            button { "Sign out" }
+        }
+        h1 { "LinkedIn accounts" }
+        @if let Some(b) = &banner { p role="status" { (b) } }
+        @if let Some(b) = &resumed { p role="status" { (b) } }
+        @if accounts.is_empty() { p { "No LinkedIn account is connected to this workspace yet." } }
+        section.cards {
+            @for a in &accounts {
+                @let mine: Vec<&CampaignView> = campaigns.iter().filter(|c| c.account_id == a.id).collect();
+                (card(a, &mine, twins.get(&a.id), csrf, back.focus, back.account))
             }
         }
     };
-    Ok(Html(markup.into_string()).into_response())
+    Ok(Html(pages::page("relink · LinkedIn accounts", body).into_string()).into_response())
 }
 
 /// The Reconnect button's form: the session's CSRF token (dashboard), or the signed
@@ -370,58 +398,62 @@ async fn signed_account(
     Ok(state.store.account(id).await?)
 }
 
-/// `GET /accounts/{id}?exp=…&sig=…`: the page a reconnect email links to. It shows
-/// that one account (its pill, its campaigns with their pause reasons) with its
-/// Reconnect button; the link is its only credential, for that account only, until it
-/// expires.
+/// `GET /accounts/{id}?email=…&exp=…&sig=…`: the page a reconnect email links to. A
+/// browser signed in to the account's workspace goes on to the dashboard with that
+/// account's card open (`/?focus=ID#account-ID`). Otherwise the page shows that one
+/// account (its pill, its campaigns with their pause reasons) with its Reconnect button,
+/// and a sign-in link that comes back to the card; the link is its only credential, for
+/// that account only, until it expires.
 #[tracing::instrument(skip_all, fields(account_id = %id))]
 pub(crate) async fn account_page(
     State(state): State<AppState>,
+    jar: SignedCookieJar,
     Path(id): Path<String>,
     Query(q): Query<AccountLinkQuery>,
 ) -> Result<Response, AppError> {
     let id = parse_account_id(&id)?;
     let row = signed_account(&state, id, q.email, q.exp, &q.sig).await?;
+    if session_of(&jar, &state.cookie_key).is_some_and(|s| s.workspace == row.workspace_id) {
+        return Ok(Redirect::to(&focus_url(id)).into_response());
+    }
     let campaigns = state.store.campaigns_of_account(id).await?;
     let a = account_view(row, Utc::now());
-    let markup = html! {
-        (DOCTYPE)
-        html {
-            head {
-                meta charset="utf-8";
-                title { "relink · " (a.display_name) }
-                style { "body{font-family:sans-serif;margin:2rem} .pill{padding:.15rem .6rem;border-radius:1rem;color:#fff}" }
+    let body = html! {
+        h1 { (a.display_name) }
+        p {
+            span.pill data-state=(a.pill.state.as_str()) style={ "background:" (colour(a.pill.tone)) } { (a.pill.label) }
+        }
+        @if let Some(d) = &a.first_connected_on { p.meta { "First connected on " (d) } }
+        @if a.status != AccountStatus::Connected {
+            form method="post" action={ "/ui/accounts/" (a.id) "/reconnect" } {
+                input type="hidden" name="email" value=(q.email);
+                input type="hidden" name="exp" value=(q.exp);
+                input type="hidden" name="sig" value=(q.sig);
+                button { @if a.first_connected_on.is_some() { "Reconnect" } @else { "Connect" } }
             }
-            body {
-                h1 { (a.display_name) }
-                p { span.pill style={ "background:" (colour(a.pill.tone)) } { (a.pill.label) } }
-                @if let Some(d) = &a.first_connected_on { p { small { "First connected on " (d) } } }
-                @if a.status != AccountStatus::Connected {
-                    form method="post" action={ "/ui/accounts/" (a.id) "/reconnect" } {
-                        input type="hidden" name="email" value=(q.email);
-                        input type="hidden" name="exp" value=(q.exp);
-                        input type="hidden" name="sig" value=(q.sig);
-                        button { @if a.first_connected_on.is_some() { "Reconnect" } @else { "Connect" } }
-                    }
-                }
-                h2 { "Campaigns" }
-                ul {
-                    @for c in &campaigns {
-                        li {
-                            (c.name) " — " (c.status)
-                            @if !c.pause_reasons.is_empty() {
-                                " (" (c.pause_reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")) ")"
-                            }
-                        }
+        }
+        @if !campaigns.is_empty() {
+            h2 { "Campaigns" }
+            ul.campaigns {
+                @for c in &campaigns {
+                    li {
+                        strong { (c.name) } " · " (campaign_state(c))
+                        span.why { (c.pause_reasons.iter().map(|r| r.hint()).collect::<Vec<_>>().join("; ")) }
                     }
                 }
             }
         }
+        p { a href={ "/signin?account=" (a.id) } { "Sign in to see all your accounts" } }
     };
     // The URL carries the link's signature: never send it on as a Referer.
     Ok((
         [(axum::http::header::REFERRER_POLICY, "no-referrer")],
-        Html(markup.into_string()),
+        Html(pages::page(&format!("relink · {}", a.display_name), body).into_string()),
     )
         .into_response())
+}
+
+/// The dashboard with account `id`'s card open: `/?focus=ID#account-ID`.
+pub(crate) fn focus_url(id: AccountId) -> String {
+    format!("/?focus={id}#account-{id}")
 }

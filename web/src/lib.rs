@@ -7,6 +7,7 @@ mod auth;
 mod campaigns;
 mod dashboard;
 mod error;
+mod pages;
 mod sending;
 mod session;
 mod webhooks;

@@ -5,14 +5,14 @@
 
 use axum::{
     Form,
-    extract::{FromRef, FromRequestParts, State},
+    extract::{FromRef, FromRequestParts, Query, State},
     http::{StatusCode, request::Parts},
     response::{Html, IntoResponse, Redirect, Response},
 };
 use axum_extra::extract::cookie::{Cookie, Key, SameSite, SignedCookieJar};
 use chrono::Utc;
-use maud::{DOCTYPE, Markup, html};
-use relink_domain::WorkspaceId;
+use maud::{Markup, html};
+use relink_domain::{AccountId, WorkspaceId};
 use serde::Deserialize;
 
 use crate::{AppError, AppState, auth::workspace_for_token};
@@ -81,28 +81,24 @@ impl FromRequestParts<AppState> for Session {
     }
 }
 
-fn signin_page(error: Option<&str>) -> Markup {
-    html! {
-        (DOCTYPE)
-        html {
-            head {
-                meta charset="utf-8";
-                title { "relink · Sign in" }
-                style { "body{font-family:sans-serif;margin:2rem} .error{color:#b00020}" }
+/// The sign-in form; `account` (from a reconnect email's page) comes back as a hidden
+/// field, so that the dashboard opens on that account's card.
+fn signin_page(error: Option<&str>, account: Option<AccountId>) -> Markup {
+    crate::pages::page(
+        "relink · Sign in",
+        html! {
+            h1 { "Sign in to relink" }
+            @if let Some(e) = error { p.error role="alert" { (e) } }
+            form method="post" action="/signin" {
+                label for="token" { "Workspace API token" }
+                br;
+                input #token type="password" name="token" autocomplete="current-password" required;
+                @if let Some(id) = account { input type="hidden" name="account" value=(id); }
+                " "
+                button { "Sign in" }
             }
-            body {
-                h1 { "Sign in to relink" }
-                @if let Some(e) = error { p.error role="alert" { (e) } }
-                form method="post" action="/signin" {
-                    label for="token" { "Workspace API token" }
-                    br;
-                    input #token type="password" name="token" autocomplete="current-password" required;
-                    " "
-                    button { "Sign in" }
-                }
-            }
-        }
-    }
+        },
+    )
 }
 
 /// Whether a request's form was posted from another site: `Sec-Fetch-Site` other than
@@ -120,19 +116,28 @@ fn cross_site(headers: &axum::http::HeaderMap) -> bool {
     }
 }
 
-/// `GET /signin`: the sign-in form.
-pub(crate) async fn signin_form() -> Html<String> {
-    Html(signin_page(None).into_string())
+/// `GET /signin?account=…`: the query of the sign-in form.
+#[derive(Deserialize)]
+pub(crate) struct SigninQuery {
+    account: Option<AccountId>,
+}
+
+/// `GET /signin`: the sign-in form (`?account=ID`: open that card after signing in).
+pub(crate) async fn signin_form(Query(q): Query<SigninQuery>) -> Html<String> {
+    Html(signin_page(None, q.account).into_string())
 }
 
 /// The sign-in form's body.
 #[derive(Deserialize)]
 pub(crate) struct SigninForm {
     token: String,
+    account: Option<AccountId>,
 }
 
 /// `POST /signin`: a known workspace token sets the session cookie and goes to the
-/// dashboard; an unknown one answers 401 with the form again (nothing set).
+/// dashboard (with `account`'s card open when it is an account of that workspace; any
+/// other id is ignored, so the form cannot send the browser elsewhere); an unknown token
+/// answers 401 with the form again (nothing set).
 #[tracing::instrument(skip_all)]
 pub(crate) async fn signin(
     State(state): State<AppState>,
@@ -150,7 +155,13 @@ pub(crate) async fn signin(
         Err(AppError::Unauthorized(_)) => {
             return Ok((
                 StatusCode::UNAUTHORIZED,
-                Html(signin_page(Some("That token is not a workspace's API token.")).into_string()),
+                Html(
+                    signin_page(
+                        Some("That token is not a workspace's API token."),
+                        form.account,
+                    )
+                    .into_string(),
+                ),
             )
                 .into_response());
         }
@@ -165,7 +176,19 @@ pub(crate) async fn signin(
         .max_age(cookie::time::Duration::seconds(SESSION_TTL_SECS))
         .build();
     tracing::info!(workspace_id = %ws, "signed in");
-    Ok((jar.add(cookie), Redirect::to("/")).into_response())
+    let to = match form.account {
+        Some(id)
+            if state
+                .store
+                .account(id)
+                .await
+                .is_ok_and(|a| a.workspace_id == ws) =>
+        {
+            crate::dashboard::focus_url(id)
+        }
+        _ => "/".to_string(),
+    };
+    Ok((jar.add(cookie), Redirect::to(&to)).into_response())
 }
 
 /// The sign-out form's body.

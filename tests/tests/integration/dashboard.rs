@@ -401,3 +401,64 @@ async fn disconnect_on_a_duplicate_card_moves_its_campaigns_to_the_live_card_and
     assert_eq!(status, "active", "and resumed there");
     assert_eq!(app.sim_count("DELETE /api/v1/accounts/{id}").await, 0);
 }
+
+#[tokio::test]
+async fn signing_in_from_an_email_opens_that_card_and_only_one_of_the_workspace() {
+    let app = spawn_app(AppOptions::default()).await;
+    let mine = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
+    let theirs = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
+    let http = client();
+    let form = http
+        .get(format!("{}/signin?account={}", app.web_url, mine.account))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains(&format!("name=\"account\" value=\"{}\"", mine.account)),
+        "{form}"
+    );
+    let signin = |account: String| {
+        http.post(format!("{}/signin", app.web_url))
+            .form(&[("token", mine.token.clone()), ("account", account)])
+            .send()
+    };
+    let r = signin(mine.account.to_string()).await.unwrap();
+    assert_eq!(
+        location(&r),
+        format!("/?focus={0}#account-{0}", mine.account),
+        "the card the email was about, open"
+    );
+    let cookie = r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    // Another workspace's account id is ignored: the plain dashboard, nothing of theirs.
+    let r = signin(theirs.account.to_string()).await.unwrap();
+    assert_eq!(location(&r), "/");
+    // Not an id at all: refused, no session.
+    let r = signin("../../elsewhere".into()).await.unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(r.headers().get("set-cookie").is_none());
+
+    // The focused dashboard opens that card's menu.
+    let html = http
+        .get(format!("{}/?focus={}", app.web_url, mine.account))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<details class=\"menu\" open>"), "{html}");
+}

@@ -4,52 +4,12 @@
 //! that opens that one account with its Reconnect button.
 
 use relink_domain::AccountStatus;
-use relink_starter::ops::{Pass, run_pass};
-use relink_tests::{AppOptions, Seeded, TestApp, eventually, spawn_app};
-use std::{path::PathBuf, time::Duration};
-
-fn mail_dir() -> PathBuf {
-    PathBuf::from(
-        std::env::var("RELINK_TEST_MAIL_DIR").expect(
-            "RELINK_TEST_MAIL_DIR: the SMTP server's Maildir (./dev test starts the server)",
-        ),
-    )
-    .join("new")
-}
-
-/// The raw messages in the SMTP server's Maildir that carry `needle`.
-fn messages_with(needle: &str) -> Vec<String> {
-    let Ok(dir) = std::fs::read_dir(mail_dir()) else {
-        return vec![];
-    };
-    dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-        .filter(|m| m.contains(needle))
-        .collect()
-}
-
-/// A connected account with an email address, then disconnected by Unipile.
-async fn disconnected_with_email(app: &TestApp) -> (Seeded, String) {
-    let s = app.seed_account(AccountStatus::Connected, "OK").await;
-    let address = format!("owner-{}@example.test", uuid::Uuid::new_v4().simple());
-    sqlx::query("UPDATE linkedin_accounts SET email = $2 WHERE id = $1")
-        .bind(s.account.0)
-        .bind(&address)
-        .execute(app.store.pool())
-        .await
-        .unwrap();
-    app.set_sim_status(s.unipile_id.as_deref().unwrap(), "CREDENTIALS")
-        .await;
-    app.wait_status(s.account, AccountStatus::ReconnectNeeded)
-        .await;
-    (s, address)
-}
-
-async fn email_pass(app: &TestApp) -> serde_json::Value {
-    run_pass(&app.temporal, &app.task_queue, Pass::EmailSender, false)
-        .await
-        .unwrap()
-        .1
-}
+use relink_tests::{
+    AppOptions, eventually,
+    mail::{disconnected_with_email, email_pass, messages_with},
+    spawn_app,
+};
+use std::time::Duration;
 
 #[tokio::test]
 async fn the_reconnect_email_arrives_once_with_a_signed_link_to_its_account() {
@@ -144,6 +104,26 @@ async fn the_reconnect_email_arrives_once_with_a_signed_link_to_its_account() {
         page_headers_referrer(&no_redirect, &link).await.as_deref(),
         Some("no-referrer"),
         "the signed URL is never passed on as a Referer"
+    );
+    // A browser already signed in to the workspace goes on to the card on the dashboard.
+    let signed_in = no_redirect
+        .post(format!("{}/signin", app.web_url))
+        .form(&[("token", s.token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    let r = no_redirect
+        .get(&link)
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+    assert_eq!(
+        r.headers()["location"].to_str().unwrap(),
+        format!("/?focus={0}#account-{0}", s.account)
     );
 
     // Once the login is finished and the account connected again, the email's link
