@@ -8,12 +8,14 @@
 
 mod deletes;
 mod emails;
+mod events;
 mod healing;
 pub mod matching;
 mod subscriptions;
 
 pub use deletes::{DeleteActivities, EnvReader, process_env};
 pub use emails::{EmailActivities, Mailer, MailerError};
+pub use events::{EventActivities, signature_header};
 pub use healing::HealingActivities;
 pub use subscriptions::SubscriptionActivities;
 

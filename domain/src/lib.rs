@@ -6,6 +6,7 @@
 pub mod alerts;
 pub mod deletes;
 pub mod emails;
+pub mod events;
 pub mod healing;
 pub mod ids;
 pub mod inbound;

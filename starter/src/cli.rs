@@ -3,7 +3,7 @@
 //! bad argument is refused before anything connects.
 
 use clap::{Parser, Subcommand};
-use relink_domain::{AccountId, WorkspaceId};
+use relink_domain::{AccountId, WorkspaceId, events::EventType};
 use relink_runtime::{SecretString, TemporalSettings, UnipileSettings};
 use std::time::Duration;
 
@@ -94,6 +94,13 @@ pub enum Command {
         #[command(flatten)]
         unipile: UnipileSettings,
     },
+    /// The webhook endpoints that receive a workspace's outbound events (signed by the
+    /// Standard Webhooks scheme).
+    Webhooks {
+        /// Which action.
+        #[command(subcommand)]
+        action: WebhooksCommand,
+    },
     /// A workspace's subscription ended or was renewed.
     Subscription {
         /// Which action.
@@ -124,6 +131,58 @@ pub enum ScheduleCommand {
               value_parser = clap::value_parser!(u64).range(60..))]
         reconciler_interval_secs: u64,
     },
+}
+
+/// `starter webhooks …`.
+#[derive(Subcommand, Debug)]
+pub enum WebhooksCommand {
+    /// Adds an endpoint; prints its signing secret once.
+    Add {
+        /// Workspace id.
+        #[arg(long)]
+        workspace: WorkspaceId,
+        /// Where events are posted (http or https).
+        #[arg(long)]
+        url: url::Url,
+        /// Only these event types (comma-separated, e.g. `account.disconnected,account.reconnected`);
+        /// every type when left out.
+        #[arg(long, value_delimiter = ',')]
+        events: Option<Vec<EventType>>,
+    },
+    /// Lists the endpoints (of one workspace, or all); never their secrets.
+    List {
+        /// Workspace id.
+        #[arg(long)]
+        workspace: Option<WorkspaceId>,
+    },
+    /// Gives an endpoint a new secret (printed once); the old one keeps signing beside it
+    /// for the grace period.
+    Rotate {
+        /// Endpoint id.
+        endpoint: uuid::Uuid,
+        /// How long the old secret keeps signing, e.g. `24h`, `30m` (at most 7d).
+        #[arg(long, default_value = "24h", value_parser = rotation_grace)]
+        grace: Duration,
+    },
+    /// Removes an endpoint: no new events; what it had not received is given up.
+    Remove {
+        /// Endpoint id.
+        endpoint: uuid::Uuid,
+    },
+    /// Shows the deliveries to one endpoint, in sequence order.
+    Deliveries {
+        /// Endpoint id.
+        endpoint: uuid::Uuid,
+    },
+}
+
+/// A rotation's grace period: at most 7 days.
+fn rotation_grace(raw: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(raw).map_err(|e| e.to_string())?;
+    if d > Duration::from_secs(7 * 24 * 3600) {
+        return Err("at most 7d".into());
+    }
+    Ok(d)
 }
 
 /// `starter subscription …`.

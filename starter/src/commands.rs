@@ -14,7 +14,9 @@ use relink_workflows::{SafeDeleteWorkflow, SubscriptionEndWorkflow};
 use std::time::Duration;
 use temporalio_client::{Client, errors::WorkflowInteractionError};
 
-use crate::cli::{Cli, Command, DeleteArgs, DeletesCommand, ScheduleCommand, SubscriptionCommand};
+use crate::cli::{
+    Cli, Command, DeleteArgs, DeletesCommand, ScheduleCommand, SubscriptionCommand, WebhooksCommand,
+};
 use crate::{demo, ops, render};
 
 /// Connections the CLI holds at most (one command at a time).
@@ -75,6 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         },
         Command::Deletes { action } => deletes(&ctx, action).await?,
+        Command::Webhooks { action } => webhooks(&ctx, action).await?,
         Command::Delete(args) => delete(&ctx, args).await?,
         Command::Demo { web, sim, mail_dir } => {
             let store = ctx.store().await?;
@@ -244,6 +247,43 @@ async fn renew_subscription(ctx: &Ctx, ws: WorkspaceId) -> anyhow::Result<()> {
             );
         }
         Err(e) => anyhow::bail!("could not reach the subscription workflow {id}: {e}; try again"),
+    }
+    Ok(())
+}
+
+async fn webhooks(ctx: &Ctx, action: WebhooksCommand) -> anyhow::Result<()> {
+    let store = ctx.store().await?;
+    match action {
+        WebhooksCommand::Add {
+            workspace,
+            url,
+            events,
+        } => {
+            let (endpoint, secret) = store
+                .add_webhook_endpoint(workspace, url.as_str(), events.as_deref())
+                .await?;
+            println!("endpoint {} added for workspace {workspace}", endpoint.id);
+            println!("signing secret (shown once, keep it with the receiver): {secret}");
+        }
+        WebhooksCommand::List { workspace } => {
+            render::json(&store.webhook_endpoints(workspace).await?)?;
+        }
+        WebhooksCommand::Rotate { endpoint, grace } => {
+            let secret = store
+                .rotate_webhook_secret(endpoint, i64::try_from(grace.as_secs()).unwrap_or(0))
+                .await?;
+            println!(
+                "new signing secret (shown once): {secret}\nthe old secret keeps signing beside it for {}",
+                humantime::format_duration(grace)
+            );
+        }
+        WebhooksCommand::Remove { endpoint } => {
+            store.remove_webhook_endpoint(endpoint).await?;
+            println!("endpoint {endpoint} removed");
+        }
+        WebhooksCommand::Deliveries { endpoint } => {
+            render::json(&store.deliveries_to(endpoint).await?)?;
+        }
     }
     Ok(())
 }

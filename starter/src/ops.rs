@@ -2,12 +2,14 @@
 
 use anyhow::Context;
 use relink_domain::emails::{EMAIL_SENDER, EMAIL_SENDER_INTERVAL_SECS, EmailPassInput};
+use relink_domain::events::{EVENT_DELIVERY, EVENT_DELIVERY_INTERVAL_SECS, EventPassInput};
 use relink_domain::healing::{
     ACCOUNT_RECONCILER, CAMPAIGN_SWEEPER, ORPHAN_WATCHER, OrphanPassInput, ReconcileInput,
     SweepInput,
 };
 use relink_workflows::{
-    AccountReconcilerWorkflow, CampaignSweeperWorkflow, EmailSenderWorkflow, OrphanWatcherWorkflow,
+    AccountReconcilerWorkflow, CampaignSweeperWorkflow, EmailSenderWorkflow, EventDeliveryWorkflow,
+    OrphanWatcherWorkflow,
 };
 use std::time::Duration;
 use temporalio_client::{
@@ -53,6 +55,12 @@ fn action(id: &str, task_queue: &str) -> ScheduleAction {
             task_queue,
             id,
         ),
+        EVENT_DELIVERY => ScheduleAction::start_workflow(
+            EventDeliveryWorkflow::run,
+            EventPassInput::default(),
+            task_queue,
+            id,
+        ),
         CAMPAIGN_SWEEPER => ScheduleAction::start_workflow(
             CampaignSweeperWorkflow::run,
             SweepInput::default(),
@@ -70,8 +78,8 @@ fn action(id: &str, task_queue: &str) -> ScheduleAction {
 
 /// Creates or updates, idempotently, the Schedules `orphan-watcher` (hourly),
 /// `campaign-sweeper` (every 5 min), `account-reconciler` (every `reconciler_every`)
-/// and `email-sender` (every minute), each with overlap policy Skip and a catch-up window of just
-/// under one interval.
+/// `email-sender` (every minute) and `event-delivery` (every 10 s), each with overlap
+/// policy Skip and a catch-up window of just under one interval (at least 10 s).
 pub async fn apply_schedules(
     client: &Client,
     task_queue: &str,
@@ -84,6 +92,10 @@ pub async fn apply_schedules(
         (
             EMAIL_SENDER,
             Duration::from_secs(EMAIL_SENDER_INTERVAL_SECS),
+        ),
+        (
+            EVENT_DELIVERY,
+            Duration::from_secs(EVENT_DELIVERY_INTERVAL_SECS),
         ),
     ];
     let mut out = Vec::new();
@@ -144,6 +156,8 @@ pub enum Pass {
     AccountReconciler,
     /// The email sender.
     EmailSender,
+    /// The outbound-event delivery.
+    EventDelivery,
 }
 
 /// Starts one orphan-watcher pass now with `input` (e.g. a shorter "stuck linking"
@@ -214,6 +228,19 @@ pub async fn run_pass(
                 .await?;
             (
                 format!("{EMAIL_SENDER}-manual-{suffix}"),
+                serde_json::to_value(h.get_result(get()).await?)?,
+            )
+        }
+        Pass::EventDelivery => {
+            let h = client
+                .start_workflow(
+                    EventDeliveryWorkflow::run,
+                    EventPassInput::default(),
+                    opts(EVENT_DELIVERY),
+                )
+                .await?;
+            (
+                format!("{EVENT_DELIVERY}-manual-{suffix}"),
                 serde_json::to_value(h.get_result(get()).await?)?,
             )
         }

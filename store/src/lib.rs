@@ -3,7 +3,8 @@
 //! `linking` (the Reconnect flow's writes), `truth` (writes a read of Unipile
 //! justifies, and the one relink path), `campaigns` (pauses and resumes), `sending`
 //! (the send gate and failure window), `alerts`, `subscriptions`, `deletes` (the Safe
-//! delete flag and intents) and `seed` (demo and test data).
+//! delete flag and intents), `emails` (the reconnect-email outbox), `events` (outbound
+//! events and webhook endpoints) and `seed` (demo and test data).
 //!
 //! Every status change of a `linkedin_accounts` row goes through [`flip_status`], which
 //! writes the audit row in the caller's transaction; the database's deferred
@@ -16,6 +17,7 @@ mod campaigns;
 mod deletes;
 mod emails;
 mod error;
+mod events;
 mod linking;
 mod seed;
 mod sending;
@@ -29,6 +31,7 @@ pub use campaigns::*;
 pub use deletes::*;
 pub use emails::*;
 pub use error::StoreError;
+pub use events::*;
 pub use seed::{DemoSeed, SeedAccount, fake_unipile_id, seed_demo};
 pub use sending::*;
 pub use truth::{Applied, LinkedRow, relink};

@@ -6,8 +6,8 @@
 
 use anyhow::Context;
 use relink_activities::{
-    Activities, DeleteActivities, EmailActivities, EnvReader, HealingActivities, Mailer,
-    SubscriptionActivities,
+    Activities, DeleteActivities, EmailActivities, EnvReader, EventActivities, HealingActivities,
+    Mailer, SubscriptionActivities,
 };
 use relink_runtime::{
     AccountLinkSettings, DatabaseSettings, ExposeSecret, SmtpSettings, TemporalSettings,
@@ -16,8 +16,8 @@ use relink_runtime::{
 use relink_unipile::UnipileClient;
 use relink_workflows::{
     AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow,
-    EmailSenderWorkflow, OrphanWatcherWorkflow, ReconnectWorkflow, SafeDeleteWorkflow,
-    SubscriptionEndWorkflow,
+    EmailSenderWorkflow, EventDeliveryWorkflow, OrphanWatcherWorkflow, ReconnectWorkflow,
+    SafeDeleteWorkflow, SubscriptionEndWorkflow,
 };
 use std::future::Future;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -119,6 +119,7 @@ pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<
         HealingActivities::new(store.clone(), unipile.clone()),
         SubscriptionActivities::new(store.clone()),
         EmailActivities::new(store.clone(), mailer),
+        EventActivities::new(store.clone())?,
         DeleteActivities::new(store, unipile, env),
     )?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
@@ -155,6 +156,7 @@ fn worker_options(
     healing: HealingActivities,
     subscriptions: SubscriptionActivities,
     emails: EmailActivities,
+    events: EventActivities,
     deletes: DeleteActivities,
 ) -> anyhow::Result<WorkerOptions> {
     Ok(WorkerOptions::new(task_queue.to_string())
@@ -166,10 +168,12 @@ fn worker_options(
         .register_workflow::<SafeDeleteWorkflow>()?
         .register_workflow::<SubscriptionEndWorkflow>()?
         .register_workflow::<EmailSenderWorkflow>()?
+        .register_workflow::<EventDeliveryWorkflow>()?
         .register_activities(reconnect)
         .register_activities(healing)
         .register_activities(subscriptions)
         .register_activities(emails)
+        .register_activities(events)
         .register_activities(deletes)
         .build())
 }

@@ -9,6 +9,7 @@ use relink_domain::deletes::{
     RecordDeleteInput,
 };
 use relink_domain::emails::{EmailPassInput, EmailPassSummary};
+use relink_domain::events::{EventPassInput, EventPassSummary};
 use relink_domain::healing::{
     AccountStatusSyncInput, BlipCheck, OrphanPassInput, OrphanPassSummary, ReconcileInput,
     ReconcileReport, SweepInput, SweepSummary, SyncResult,
@@ -68,6 +69,8 @@ pub mod names {
     pub const DISCONNECT_WORKSPACE: &str = "disconnect_workspace";
     /// Activity type name of `send_due_emails`.
     pub const SEND_DUE_EMAILS: &str = "send_due_emails";
+    /// Activity type name of `deliver_due_events`.
+    pub const DELIVER_DUE_EVENTS: &str = "deliver_due_events";
 }
 
 /// Declarations of every relink activity.
@@ -192,6 +195,13 @@ impl RelinkActivities {
     /// recording each attempt.
     #[activity(name = names::SEND_DUE_EMAILS)]
     pub fn send_due_emails(input: EmailPassInput) -> Result<EmailPassSummary, ActivityError> {
+        unimplemented!()
+    }
+
+    /// One event-delivery pass: claims the due outbound-event deliveries and posts them,
+    /// signed, to their endpoints, recording each attempt.
+    #[activity(name = names::DELIVER_DUE_EVENTS)]
+    pub fn deliver_due_events(input: EventPassInput) -> Result<EventPassSummary, ActivityError> {
         unimplemented!()
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod activities;
 pub mod emails;
+pub mod events;
 pub mod healing;
 pub mod reconnect;
 pub mod safe_delete;
@@ -15,6 +16,7 @@ pub mod subscriptions;
 
 pub use activities::RelinkActivities;
 pub use emails::EmailSenderWorkflow;
+pub use events::EventDeliveryWorkflow;
 pub use healing::{
     AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow,
     OrphanWatcherWorkflow,

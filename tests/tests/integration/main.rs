@@ -9,6 +9,7 @@ mod concurrency;
 mod dashboard;
 mod drills;
 mod emails;
+mod events;
 mod healing;
 mod interleavings;
 mod reconnect;

@@ -1,0 +1,108 @@
+-- Outbound events to the platform (issue 12): per workspace, signed by the Standard
+-- Webhooks scheme and delivered by the event-delivery workflow. An event is written by
+-- the same transaction as the change it describes (the triggers below), with one
+-- delivery row per endpoint subscribed at that moment.
+
+CREATE TABLE webhook_endpoints (
+    id                     uuid PRIMARY KEY,
+    workspace_id           uuid NOT NULL REFERENCES workspaces(id),
+    url                    text NOT NULL,
+    -- NULL: every event type.
+    event_types            text[],
+    -- `whsec_<base64>`; the previous secret keeps signing beside it until its expiry.
+    secret                 text NOT NULL,
+    previous_secret        text,
+    previous_secret_until  timestamptz,
+    created_at             timestamptz NOT NULL DEFAULT now(),
+    removed_at             timestamptz
+);
+CREATE INDEX webhook_endpoints_workspace ON webhook_endpoints (workspace_id) WHERE removed_at IS NULL;
+
+CREATE TABLE outbound_events (
+    -- Also the event's sequence number: increasing in the order the changes to one
+    -- account (its row, each of its campaigns) committed; gaps allowed.
+    id           bigserial PRIMARY KEY,
+    event_id     uuid NOT NULL UNIQUE DEFAULT gen_random_uuid(),
+    workspace_id uuid NOT NULL REFERENCES workspaces(id),
+    account_id   uuid,
+    type         text NOT NULL CHECK (type IN (
+        'account.disconnected', 'account.reconnected', 'account.linking_stuck',
+        'campaign.paused', 'campaign.resumed',
+        'safe_delete.requested', 'safe_delete.blocked', 'safe_delete.executed')),
+    data         jsonb NOT NULL,
+    occurred_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX outbound_events_account ON outbound_events (account_id, id);
+
+CREATE TABLE webhook_deliveries (
+    event_id        bigint NOT NULL REFERENCES outbound_events(id),
+    endpoint_id     uuid NOT NULL REFERENCES webhook_endpoints(id),
+    account_id      uuid,
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_attempt_at timestamptz,
+    last_status     integer,
+    last_error      text,
+    delivered_at    timestamptz,
+    -- Set when the delivery window (from the event's occurred_at) ran out.
+    given_up_at     timestamptz,
+    PRIMARY KEY (event_id, endpoint_id)
+);
+CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (endpoint_id, account_id, event_id)
+    WHERE delivered_at IS NULL AND given_up_at IS NULL;
+
+-- Records one event and its deliveries, in the caller's transaction.
+CREATE FUNCTION relink_emit_event(ws uuid, account uuid, kind text, body jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    eid bigint;
+BEGIN
+    INSERT INTO outbound_events (workspace_id, account_id, type, data)
+        VALUES (ws, account, kind, body) RETURNING id INTO eid;
+    INSERT INTO webhook_deliveries (event_id, endpoint_id, account_id)
+        SELECT eid, e.id, account FROM webhook_endpoints e
+         WHERE e.workspace_id = ws AND e.removed_at IS NULL
+           AND (e.event_types IS NULL OR kind = ANY (e.event_types));
+END $$;
+
+-- account.disconnected: the row became reconnect_needed or disconnected;
+-- account.reconnected: it became connected.
+CREATE FUNCTION linkedin_accounts_emit_event() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    kind text;
+BEGIN
+    IF NEW.status IN ('reconnect_needed', 'disconnected') THEN
+        kind := 'account.disconnected';
+    ELSIF NEW.status = 'connected' THEN
+        kind := 'account.reconnected';
+    ELSE
+        RETURN NULL;
+    END IF;
+    PERFORM relink_emit_event(NEW.workspace_id, NEW.id, kind, jsonb_build_object(
+        'account_id', NEW.id, 'display_name', NEW.display_name, 'status', NEW.status,
+        'previous_status', OLD.status, 'unipile_account_id', NEW.unipile_account_id,
+        -- now() is the transaction's start: equal only when this transaction set it.
+        'first_connection', COALESCE(NEW.first_connected_at = now(), false)));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER linkedin_accounts_events
+    AFTER UPDATE OF status ON linkedin_accounts
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION linkedin_accounts_emit_event();
+
+-- campaign.paused (with the reasons that hold) and campaign.resumed.
+CREATE FUNCTION campaigns_emit_event() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM relink_emit_event(NEW.workspace_id, NEW.account_id,
+        CASE NEW.status WHEN 'paused' THEN 'campaign.paused' ELSE 'campaign.resumed' END,
+        jsonb_build_object(
+            'campaign_id', NEW.id, 'account_id', NEW.account_id, 'name', NEW.name,
+            'status', NEW.status,
+            'pause_reasons', COALESCE((SELECT jsonb_agg(reason ORDER BY reason)
+                                         FROM campaign_pauses WHERE campaign_id = NEW.id), '[]'::jsonb)));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER campaigns_events
+    AFTER UPDATE OF status ON campaigns
+    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
+    EXECUTE FUNCTION campaigns_emit_event();
