@@ -207,6 +207,7 @@ impl EventActivities {
                 tracing::warn!(error = %e, "heartbeat not recorded");
             }
         }
+        summary.pruned = self.store.prune_events().await.map_err(store_err)?;
         for list in [
             &mut summary.delivered,
             &mut summary.failed,

@@ -359,6 +359,13 @@ impl HealingActivities {
             .acknowledge_healed(AlertKind::OrphanAmbiguous, &still_ambiguous)
             .await
             .map_err(store_err)?;
+        // Still linking past the threshold: the platform hears it once per attempt.
+        for id in summary.unmatched.iter().chain(&summary.ambiguous) {
+            self.store
+                .record_linking_stuck(*id)
+                .await
+                .map_err(store_err)?;
+        }
         tracing::info!(?summary, "orphan-watcher pass");
         Ok(summary)
     }
@@ -580,6 +587,20 @@ impl HealingActivities {
                 .map_err(store_err)?;
             report.delete_requests.clear();
             report.deletes_gated = true;
+        }
+        // The requests that stand: the platform hears of each (`safe_delete.requested`).
+        if !report.dry_run {
+            let requester =
+                serde_json::to_value(relink_domain::deletes::DeleteRequester::Reconciler {
+                    reason: relink_domain::deletes::RECONCILER_DELETE_REASON.into(),
+                })
+                .unwrap_or_default();
+            for uid in &report.delete_requests {
+                self.store
+                    .record_safe_delete_requested(uid, &requester)
+                    .await
+                    .map_err(store_err)?;
+            }
         }
         for (row, decision) in records {
             let a = audit(

@@ -76,6 +76,9 @@ impl EnvCheck {
     }
 }
 
+/// Why the reconciler requests a Safe delete (its `DeleteRequester::Reconciler` reason).
+pub const RECONCILER_DELETE_REASON: &str = "absent from Unipile's complete account listing";
+
 /// Audit action of a delete intent, written before the DELETE call (gate 4 counts it).
 pub const AUDIT_DELETE_INTENT: &str = "unipile.delete";
 

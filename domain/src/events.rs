@@ -45,6 +45,8 @@ pub const MAX_RETRY_DELAY_SECS: u64 = 3600;
 /// How long an event is retried after it occurred before it is given up: 3 days, in
 /// seconds (the issue asks for at least 24 h).
 pub const DELIVERY_WINDOW_SECS: i64 = 3 * 24 * 3600;
+/// How long an event is kept once nothing is pending for it: 7 days, in seconds.
+pub const RETENTION_SECS: i64 = 7 * 24 * 3600;
 /// How long a rotated-out secret keeps signing beside the new one, unless told
 /// otherwise: 24 h, in seconds.
 pub const DEFAULT_ROTATION_GRACE_SECS: i64 = 24 * 3600;
@@ -120,6 +122,9 @@ pub struct EventPassSummary {
     pub failed: Vec<DeliveryRef>,
     /// Out of their delivery window, or their endpoint was removed: never sent again.
     pub given_up: Vec<DeliveryRef>,
+    /// Events older than the retention with nothing pending, deleted this pass.
+    #[serde(default)]
+    pub pruned: u64,
 }
 
 #[cfg(test)]

@@ -372,7 +372,14 @@ async fn delete(ctx: &Ctx, args: DeleteArgs) -> anyhow::Result<()> {
         poll_spacing_secs,
         undo_window_secs,
     };
+    let requester = serde_json::to_value(&input.requester)?;
+    let uid = input.unipile_account_id.to_string();
     let id = ops::start_safe_delete(&client, &ctx.temporal.task_queue, input).await?;
+    // The platform hears of the request (`safe_delete.requested`) once it is running.
+    ctx.store()
+        .await?
+        .record_safe_delete_requested(&uid, &requester)
+        .await?;
     println!("workflow {id}");
     println!("{}", ctx.link(&id));
     if args.wait {

@@ -33,9 +33,10 @@ CREATE TABLE outbound_events (
     occurred_at  timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX outbound_events_account ON outbound_events (account_id, id);
+CREATE INDEX outbound_events_occurred ON outbound_events (occurred_at);
 
 CREATE TABLE webhook_deliveries (
-    event_id        bigint NOT NULL REFERENCES outbound_events(id),
+    event_id        bigint NOT NULL REFERENCES outbound_events(id) ON DELETE CASCADE,
     endpoint_id     uuid NOT NULL REFERENCES webhook_endpoints(id),
     account_id      uuid,
     attempts        integer NOT NULL DEFAULT 0,
@@ -106,3 +107,51 @@ CREATE TRIGGER campaigns_events
     AFTER UPDATE OF status ON campaigns
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION campaigns_emit_event();
+
+-- The account (and so the workspace) a Unipile session belongs to: the row that holds
+-- it, else the newest row whose audit trail names it (a row that let the session go).
+-- NULL for a session no row ever held (an inert duplicate): its events have no
+-- workspace and are not emitted.
+CREATE FUNCTION relink_account_of_session(uid text) RETURNS uuid LANGUAGE sql STABLE AS $$
+    SELECT id FROM (
+        SELECT a.id, 0 AS rank, 0::bigint AS audit_id FROM linkedin_accounts a
+         WHERE a.unipile_account_id = uid
+        UNION ALL
+        SELECT l.account_id, 1, l.id FROM linkedin_account_audit_log l
+         WHERE l.unipile_account_id = uid AND l.account_id IS NOT NULL
+    ) s ORDER BY rank, audit_id DESC LIMIT 1
+$$;
+
+-- Records a Safe delete event about session `uid` for its account's workspace.
+CREATE FUNCTION relink_emit_safe_delete_event(uid text, kind text, body jsonb) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    acc uuid := relink_account_of_session(uid);
+    ws uuid;
+BEGIN
+    IF acc IS NULL THEN RETURN; END IF;
+    SELECT workspace_id INTO ws FROM linkedin_accounts WHERE id = acc;
+    PERFORM relink_emit_event(ws, acc, kind,
+        jsonb_build_object('account_id', acc, 'unipile_account_id', uid) || body);
+END $$;
+
+-- safe_delete.executed / safe_delete.blocked: with the Safe delete's alert row, which
+-- every delete and every blocked attempt writes (a cancelled one emits nothing).
+CREATE FUNCTION linkedin_admin_alerts_emit_event() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    outcome jsonb := NEW.payload -> 'outcome';
+BEGIN
+    IF outcome ->> 'outcome' = 'deleted' THEN
+        PERFORM relink_emit_safe_delete_event(NEW.payload ->> 'unipile_account_id',
+            'safe_delete.executed', jsonb_build_object('requester', NEW.payload -> 'requester'));
+    ELSIF outcome ->> 'outcome' = 'blocked' THEN
+        PERFORM relink_emit_safe_delete_event(NEW.payload ->> 'unipile_account_id',
+            'safe_delete.blocked', jsonb_build_object('requester', NEW.payload -> 'requester',
+                'gate', outcome -> 'gate', 'detail', outcome -> 'detail'));
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER linkedin_admin_alerts_events
+    AFTER INSERT ON linkedin_admin_alerts
+    FOR EACH ROW WHEN (NEW.kind = 'unipile.delete')
+    EXECUTE FUNCTION linkedin_admin_alerts_emit_event();

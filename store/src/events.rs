@@ -6,7 +6,7 @@
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use relink_domain::{
-    WorkspaceId,
+    AccountId, WorkspaceId,
     events::{DELIVERY_WINDOW_SECS, EventType, SECRET_PREFIX},
 };
 use serde::Serialize;
@@ -299,6 +299,58 @@ impl Store {
         )
         .bind(sequence)
         .bind(endpoint)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes the events older than `RETENTION_SECS` that no delivery is pending for
+    /// (their delivery rows go with them). Returns how many.
+    pub async fn prune_events(&self) -> Result<u64, StoreError> {
+        Ok(sqlx::query(
+            "DELETE FROM outbound_events e WHERE e.occurred_at < now() - make_interval(secs => $1) \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event_id = e.id \
+                             AND d.delivered_at IS NULL AND d.given_up_at IS NULL)",
+        )
+        .bind(relink_domain::events::RETENTION_SECS as f64)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    /// Records `account.linking_stuck` for `account` once per linking attempt: only
+    /// while it is `connecting`, and not again for the same `connecting_since`.
+    pub async fn record_linking_stuck(&self, account: AccountId) -> Result<bool, StoreError> {
+        let emitted: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM (SELECT relink_emit_event(a.workspace_id, a.id, 'account.linking_stuck', \
+                 jsonb_build_object('account_id', a.id, 'display_name', a.display_name, \
+                   'status', a.status, 'connecting_since', a.connecting_since)) \
+               FROM linkedin_accounts a WHERE a.id = $1 AND a.status = 'connecting' \
+                 AND a.connecting_since IS NOT NULL \
+                 AND NOT EXISTS (SELECT 1 FROM outbound_events e WHERE e.account_id = a.id \
+                   AND e.type = 'account.linking_stuck' \
+                   AND (e.data ->> 'connecting_since')::timestamptz = a.connecting_since)) s",
+        )
+        .bind(account.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(emitted.is_some())
+    }
+
+    /// Records `safe_delete.requested` for Unipile session `uid` (with `requester`, the
+    /// `DeleteRequester` as JSON) for the workspace of the account that holds or held it;
+    /// a session no row ever held belongs to no workspace and emits nothing.
+    pub async fn record_safe_delete_requested(
+        &self,
+        uid: &str,
+        requester: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "SELECT relink_emit_safe_delete_event($1, 'safe_delete.requested', \
+             jsonb_build_object('requester', $2::jsonb))",
+        )
+        .bind(uid)
+        .bind(requester)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -790,6 +790,15 @@ impl TestApp {
         .expect("audit count")
     }
 
+    /// The outbound events of workspace `ws`, in sequence order: (type, data).
+    pub async fn events_of(&self, ws: WorkspaceId) -> Vec<(String, Value)> {
+        sqlx::query_as("SELECT type, data FROM outbound_events WHERE workspace_id = $1 ORDER BY id")
+            .bind(ws.0)
+            .fetch_all(self.store.pool())
+            .await
+            .expect("outbound events")
+    }
+
     /// A campaign's status and reasons.
     pub async fn campaign(&self, id: uuid::Uuid) -> (String, Vec<String>) {
         let status: String = sqlx::query_scalar("SELECT status FROM campaigns WHERE id = $1")

@@ -78,7 +78,7 @@ impl AccountReconcilerWorkflow {
             let request = SafeDeleteInput {
                 unipile_account_id: uid.clone().into(),
                 requester: DeleteRequester::Reconciler {
-                    reason: "absent from Unipile's complete account listing".into(),
+                    reason: relink_domain::deletes::RECONCILER_DELETE_REASON.into(),
                 },
                 kind: DeleteKind::Gone,
                 poll_spacing_secs: relink_domain::deletes::RECONCILER_POLL_SPACING_SECS,

@@ -319,11 +319,25 @@ async fn an_ambiguous_first_connection_alerts_and_links_nothing() {
             .count(),
         2
     );
-    // The same alerts are not raised again within the hour.
+    // The platform hears that both seats are stuck linking.
+    let stuck = |events: Vec<(String, Value)>| {
+        events
+            .into_iter()
+            .filter(|(t, _)| t == "account.linking_stuck")
+            .count()
+    };
+    assert_eq!(stuck(app.events_of(ws).await), 2);
+    // The same alerts are not raised again within the hour, nor the events for the same
+    // linking attempt.
     run_pass(&app.temporal, &app.task_queue, Pass::OrphanWatcher, false)
         .await
         .unwrap();
     assert_eq!(app.store.alerts().await.unwrap().len(), 2);
+    assert_eq!(
+        stuck(app.events_of(ws).await),
+        2,
+        "once per linking attempt"
+    );
 }
 
 #[tokio::test]

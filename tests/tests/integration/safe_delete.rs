@@ -292,6 +292,23 @@ async fn the_reconciler_requests_a_safe_delete_for_a_gone_account_and_gate_one_h
     let out = h.get_result(Default::default()).await.unwrap();
     assert_eq!(blocked_by(&out), "env", "{out:?}");
     assert_eq!(app.sim_count(DELETE).await, 0);
+    // The platform hears all of it, for the workspace of the row that held the session.
+    let events = app.events_of(rows[0].workspace).await;
+    let types: Vec<_> = events.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "account.disconnected",
+            "campaign.paused",
+            "safe_delete.requested",
+            "safe_delete.blocked"
+        ],
+        "{events:?}"
+    );
+    assert_eq!(events[2].1["requester"]["by"], "reconciler");
+    assert_eq!(events[3].1["gate"], "env");
+    assert_eq!(events[3].1["unipile_account_id"], json!(gone));
+    assert!(app.events_of(rows[1].workspace).await.is_empty());
 }
 
 #[tokio::test]
