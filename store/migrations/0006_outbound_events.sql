@@ -34,6 +34,9 @@ CREATE TABLE outbound_events (
 );
 CREATE INDEX outbound_events_account ON outbound_events (account_id, id);
 CREATE INDEX outbound_events_occurred ON outbound_events (occurred_at);
+-- relink_account_of_session looks a session up in the audit trail.
+CREATE INDEX audit_unipile_account ON linkedin_account_audit_log (unipile_account_id, id)
+    WHERE unipile_account_id IS NOT NULL;
 
 CREATE TABLE webhook_deliveries (
     event_id        bigint NOT NULL REFERENCES outbound_events(id) ON DELETE CASCADE,
@@ -44,6 +47,8 @@ CREATE TABLE webhook_deliveries (
     last_attempt_at timestamptz,
     last_status     integer,
     last_error      text,
+    -- The delivery window runs from here (set when first claimed).
+    first_attempt_at timestamptz,
     delivered_at    timestamptz,
     -- Set when the delivery window (from the event's occurred_at) ran out.
     given_up_at     timestamptz,
@@ -52,14 +57,25 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_pending ON webhook_deliveries (endpoint_id, account_id, event_id)
     WHERE delivered_at IS NULL AND given_up_at IS NULL;
 
+-- The advisory lock key of one account's event stream. A transaction that writes an
+-- event of the account holds it shared until it ends (writers never wait for each
+-- other); the delivery's claim takes it exclusively, without waiting, so it claims an
+-- account's oldest event only while no transaction that could still commit a lower
+-- sequence number for that account is running.
+CREATE FUNCTION relink_event_lock_key(account uuid) RETURNS bigint LANGUAGE sql IMMUTABLE AS $$
+    SELECT hashtextextended(COALESCE(account::text, ''), 7001)
+$$;
+
 -- Records one event and its deliveries, in the caller's transaction.
 CREATE FUNCTION relink_emit_event(ws uuid, account uuid, kind text, body jsonb) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     eid bigint;
 BEGIN
+    PERFORM pg_advisory_xact_lock_shared(relink_event_lock_key(account));
     INSERT INTO outbound_events (workspace_id, account_id, type, data)
-        VALUES (ws, account, kind, body) RETURNING id INTO eid;
+        VALUES (ws, account, kind, body)
+        RETURNING id INTO eid;
     INSERT INTO webhook_deliveries (event_id, endpoint_id, account_id)
         SELECT eid, e.id, account FROM webhook_endpoints e
          WHERE e.workspace_id = ws AND e.removed_at IS NULL
@@ -131,6 +147,7 @@ DECLARE
 BEGIN
     IF acc IS NULL THEN RETURN; END IF;
     SELECT workspace_id INTO ws FROM linkedin_accounts WHERE id = acc;
+    IF ws IS NULL THEN RETURN; END IF;
     PERFORM relink_emit_event(ws, acc, kind,
         jsonb_build_object('account_id', acc, 'unipile_account_id', uid) || body);
 END $$;

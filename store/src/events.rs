@@ -212,26 +212,47 @@ impl Store {
 
     /// Claims at most `limit` due deliveries and moves their next attempt `lease_secs`
     /// ahead (a second pass meanwhile skips them; a crash leaves them due after the
-    /// lease). Per endpoint and account only the oldest pending delivery is eligible, so
-    /// one account's events reach an endpoint in sequence order, each after the one
-    /// before it was delivered or given up.
+    /// lease). Per endpoint and account only the oldest pending delivery is eligible, and
+    /// only while no transaction that could still commit a lower sequence number for that
+    /// account is running (`relink_event_lock_key`), so one account's events reach an endpoint in
+    /// sequence order, each after the one before it was delivered or given up. The
+    /// delivery window (`DELIVERY_WINDOW_SECS`) runs from a delivery's first claim.
     pub async fn claim_due_deliveries(
         &self,
         limit: i64,
         lease_secs: i64,
     ) -> Result<Vec<DueDelivery>, StoreError> {
-        Ok(sqlx::query_as(
+        let mut tx = self.pool.begin().await?;
+        // First the accounts whose event stream no running transaction is writing to
+        // (`relink_event_lock_key`, taken without waiting and held to our commit); then,
+        // in a later snapshot that sees every event those transactions committed, the
+        // oldest pending delivery per endpoint and account among them.
+        let free: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT COALESCE(a, '00000000-0000-0000-0000-000000000000'::uuid) FROM ( \
+                 SELECT DISTINCT account_id AS a FROM webhook_deliveries \
+                 WHERE delivered_at IS NULL AND given_up_at IS NULL AND next_attempt_at <= now()) s \
+             WHERE pg_try_advisory_xact_lock(relink_event_lock_key(a))",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if free.is_empty() {
+            tx.commit().await?;
+            return Ok(vec![]);
+        }
+        let claimed = sqlx::query_as(
             "WITH heads AS ( \
                  SELECT DISTINCT ON (d.endpoint_id, d.account_id) d.event_id, d.endpoint_id \
                  FROM webhook_deliveries d \
                  WHERE d.delivered_at IS NULL AND d.given_up_at IS NULL \
+                   AND COALESCE(d.account_id, '00000000-0000-0000-0000-000000000000'::uuid) = ANY ($4) \
                  ORDER BY d.endpoint_id, d.account_id, d.event_id), \
              due AS ( \
                  SELECT d.event_id, d.endpoint_id FROM webhook_deliveries d \
                  JOIN heads h ON h.event_id = d.event_id AND h.endpoint_id = d.endpoint_id \
                  WHERE d.next_attempt_at <= now() \
                  ORDER BY d.event_id LIMIT $1 FOR UPDATE OF d SKIP LOCKED) \
-             UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $2) \
+             UPDATE webhook_deliveries d SET next_attempt_at = now() + make_interval(secs => $2), \
+               first_attempt_at = COALESCE(d.first_attempt_at, now()) \
              FROM due, outbound_events ev, webhook_endpoints ep \
              WHERE d.event_id = due.event_id AND d.endpoint_id = due.endpoint_id \
                AND ev.id = d.event_id AND ep.id = d.endpoint_id \
@@ -239,13 +260,17 @@ impl Store {
                ev.workspace_id, ev.data, ep.id AS endpoint_id, ep.url, ep.secret, \
                CASE WHEN ep.previous_secret_until > now() THEN ep.previous_secret END AS previous_secret, \
                d.attempts, \
-               (ep.removed_at IS NOT NULL OR ev.occurred_at < now() - make_interval(secs => $3)) AS expired",
+               (ep.removed_at IS NOT NULL \
+                OR COALESCE(d.first_attempt_at, now()) < now() - make_interval(secs => $3)) AS expired",
         )
         .bind(limit)
         .bind(lease_secs as f64)
         .bind(DELIVERY_WINDOW_SECS as f64)
-        .fetch_all(&self.pool)
-        .await?)
+        .bind(&free)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     /// Records a 2xx answer (`status`) for a delivery.
@@ -321,6 +346,13 @@ impl Store {
     /// Records `account.linking_stuck` for `account` once per linking attempt: only
     /// while it is `connecting`, and not again for the same `connecting_since`.
     pub async fn record_linking_stuck(&self, account: AccountId) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The row lock orders this event after a flip that is committing meanwhile (the
+        // status is read again once the flip is done), and after a concurrent pass's.
+        sqlx::query("SELECT 1 FROM linkedin_accounts WHERE id = $1 FOR UPDATE")
+            .bind(account.0)
+            .fetch_optional(&mut *tx)
+            .await?;
         let emitted: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM (SELECT relink_emit_event(a.workspace_id, a.id, 'account.linking_stuck', \
                  jsonb_build_object('account_id', a.id, 'display_name', a.display_name, \
@@ -332,8 +364,9 @@ impl Store {
                    AND (e.data ->> 'connecting_since')::timestamptz = a.connecting_since)) s",
         )
         .bind(account.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(emitted.is_some())
     }
 

@@ -120,15 +120,26 @@ async fn due_now(app: &TestApp) {
         .unwrap();
 }
 
-/// Runs passes until one delivers nothing (at most 20).
+/// Runs passes until no delivery is pending (at most 30 s: a pass may deliver nothing
+/// while another test's transaction holds the horizon back).
 async fn drain(app: &TestApp) {
-    for _ in 0..20 {
-        let s = pass(app).await;
-        if s["delivered"].as_array().is_none_or(|d| d.is_empty()) && s["failed"] == json!([]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        pass(app).await;
+        let pending: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM webhook_deliveries WHERE delivered_at IS NULL AND given_up_at IS NULL",
+        )
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+        if pending == 0 {
             return;
         }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{pending} deliveries still pending after 30 s"
+        );
     }
-    panic!("deliveries still pending after 20 passes");
 }
 
 #[tokio::test]
@@ -189,7 +200,18 @@ async fn a_disconnect_and_a_reconnect_arrive_signed_once_each_in_order_across_an
     );
 
     // Up: every event arrives, once each, in sequence order, each signature verified
-    // with a fresh timestamp.
+    // with a fresh timestamp (the events and their first attempts are put 10 minutes in
+    // the past: a signature stamped then would fail the receiver's 5-minute window).
+    sqlx::query("UPDATE outbound_events SET occurred_at = occurred_at - interval '10 minutes'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE webhook_deliveries SET first_attempt_at = first_attempt_at - interval '10 minutes'",
+    )
+    .execute(app.store.pool())
+    .await
+    .unwrap();
     *receiver.mode.lock().unwrap() = Mode::Up;
     due_now(&app).await;
     drain(&app).await;
@@ -206,8 +228,7 @@ async fn a_disconnect_and_a_reconnect_arrive_signed_once_each_in_order_across_an
     );
     let got = receiver.got.lock().unwrap().clone();
     assert!(receiver.rejected.lock().unwrap().is_empty());
-    let mut ids: Vec<_> = got.iter().map(|r| r.id.clone()).collect();
-    ids.dedup();
+    let ids: std::collections::HashSet<_> = got.iter().map(|r| r.id.clone()).collect();
     assert_eq!(ids.len(), 4, "once each");
     let seqs: Vec<i64> = got
         .iter()
@@ -353,4 +374,69 @@ async fn a_rotated_secret_signs_beside_the_old_one_filters_hold_and_a_removed_en
     drain(&app).await;
     assert_eq!(app.store.deliveries_to(all.id).await.unwrap().len(), 2);
     assert_eq!(receiver.got.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn an_event_committed_late_is_not_overtaken_by_a_later_sequence_number() {
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app.seed_account(AccountStatus::Connected, "OK").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let receiver = Receiver::new();
+    receiver.serve(listener);
+    let (_, secret) = app
+        .store
+        .add_webhook_endpoint(s.workspace, &url, None)
+        .await
+        .unwrap();
+    receiver.secrets.lock().unwrap().push(secret);
+
+    // Transaction A pauses one campaign (its event takes the lower sequence number) and
+    // stays open; transaction B resumes the account's other campaign and commits first.
+    let mut a = app.store.pool().begin().await.unwrap();
+    sqlx::query("INSERT INTO campaign_pauses (campaign_id, reason) VALUES ($1, 'manual')")
+        .bind(s.paused_for_disconnect)
+        .execute(&mut *a)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE campaigns SET status = 'paused' WHERE id = $1")
+        .bind(s.paused_for_disconnect)
+        .execute(&mut *a)
+        .await
+        .unwrap();
+    app.store
+        .user_resume(s.workspace, s.paused_also_manual)
+        .await
+        .unwrap();
+    // B's event is visible, but A could still commit a lower number: nothing goes out.
+    let held = pass(&app).await;
+    assert_eq!(held["delivered"], json!([]), "{held}");
+    assert!(receiver.got.lock().unwrap().is_empty());
+
+    a.commit().await.unwrap();
+    drain(&app).await;
+    let got = receiver.got.lock().unwrap().clone();
+    let seen: Vec<_> = got
+        .iter()
+        .map(|r| {
+            (
+                r.body["type"].as_str().unwrap().to_string(),
+                r.body["data"]["campaign_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "campaign.paused".to_string(),
+                s.paused_for_disconnect.to_string()
+            ),
+            (
+                "campaign.resumed".to_string(),
+                s.paused_also_manual.to_string()
+            )
+        ],
+        "in sequence order, though committed in the other order"
+    );
 }
