@@ -63,7 +63,19 @@ impl HealingActivities {
         // The pass activities have a 60 s heartbeat timeout: a long listing (many pages,
         // a slow Unipile) heartbeats every 10 s so that it is not timed out mid-way.
         let e = match with_heartbeats(ctx, listing).await {
-            Ok(listing) => return Ok(Listing::Complete(listing)),
+            Ok(listing) => {
+                // Healed: this loop reads the whole listing again, with our API key.
+                // Another loop's aborted passes stay open (keyed by `pass`).
+                self.store
+                    .acknowledge_pass_healed(pass)
+                    .await
+                    .map_err(store_err)?;
+                self.store
+                    .acknowledge_healed(AlertKind::Unauthorized, &[])
+                    .await
+                    .map_err(store_err)?;
+                return Ok(Listing::Complete(listing));
+            }
             Err(UnipileError::Unauthorized { body }) => {
                 self.alert_unauthorized(&body).await?;
                 return Ok(Listing::Unauthorized);
@@ -555,7 +567,12 @@ impl HealingActivities {
                 Applied::Moved { .. } => report.moved += 1,
             }
         }
-        if !disagreements.is_empty() {
+        if disagreements.is_empty() {
+            self.store
+                .acknowledge_healed(AlertKind::ListingDisagrees, &[])
+                .await
+                .map_err(store_err)?;
+        } else {
             let run = run_key(&ctx);
             report.disagreed = disagreements.len();
             self.store
@@ -587,6 +604,11 @@ impl HealingActivities {
                 .map_err(store_err)?;
             report.delete_requests.clear();
             report.deletes_gated = true;
+        } else {
+            self.store
+                .acknowledge_healed(AlertKind::DeleteSanityGate, &[])
+                .await
+                .map_err(store_err)?;
         }
         // The requests that stand: the platform hears of each (`safe_delete.requested`).
         if !report.dry_run {

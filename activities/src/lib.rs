@@ -6,6 +6,7 @@
 // query and update method; each method carries its doc comment by hand.
 #![allow(missing_docs)]
 
+mod alerts;
 mod deletes;
 mod emails;
 mod events;
@@ -13,6 +14,7 @@ mod healing;
 pub mod matching;
 mod subscriptions;
 
+pub use alerts::AlertActivities;
 pub use deletes::{DeleteActivities, EnvReader, process_env};
 pub use emails::{EmailActivities, Mailer, MailerError};
 pub use events::{EventActivities, signature_header};

@@ -10,8 +10,8 @@ mod telemetry;
 
 pub use connect::{connect_temporal, shutdown_signal};
 pub use settings::{
-    AccountLinkSettings, DatabaseSettings, SmtpSettings, TemporalSettings, UnipileSettings,
-    WebhookSecretSettings,
+    AccountLinkSettings, AlertSettings, DatabaseSettings, SmtpSettings, TemporalSettings,
+    UnipileSettings, WebhookSecretSettings,
 };
 pub use telemetry::{init_test_tracing, init_tracing};
 

@@ -180,6 +180,30 @@ impl AccountLinkSettings {
     }
 }
 
+/// The operator channel admin alerts are posted to.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AlertSettings {
+    /// A Slack-compatible incoming-webhook URL (`{"text": …}` is posted); it usually
+    /// carries a token, so it is never printed. Unset: alerts stay in the database
+    /// (`starter alerts list`).
+    #[arg(
+        long,
+        env = "ALERT_WEBHOOK_URL",
+        value_name = "ALERT_WEBHOOK_URL",
+        hide_env_values = true,
+        value_parser = alert_webhook_url
+    )]
+    pub alert_webhook_url: Option<SecretString>,
+}
+
+/// An `ALERT_WEBHOOK_URL`: an absolute http(s) URL.
+fn alert_webhook_url(raw: &str) -> Result<SecretString, String> {
+    match Url::parse(raw) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(SecretString::from(raw.to_string())),
+        _ => Err("must be an absolute http or https URL".into()),
+    }
+}
+
 /// Where reconnect emails are sent from.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SmtpSettings {

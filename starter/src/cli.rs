@@ -101,6 +101,12 @@ pub enum Command {
         #[command(subcommand)]
         action: WebhooksCommand,
     },
+    /// Admin alerts: list them, acknowledge one.
+    Alerts {
+        /// Which action.
+        #[command(subcommand)]
+        action: AlertsCommand,
+    },
     /// A workspace's subscription ended or was renewed.
     Subscription {
         /// Which action.
@@ -130,6 +136,25 @@ pub enum ScheduleCommand {
         #[arg(long, env = "RECONCILER_INTERVAL_SECS", default_value_t = 900,
               value_parser = clap::value_parser!(u64).range(60..))]
         reconciler_interval_secs: u64,
+    },
+}
+
+/// `starter alerts …`.
+#[derive(Subcommand, Debug)]
+pub enum AlertsCommand {
+    /// Lists the alerts, newest first, with whether and how each was notified.
+    List {
+        /// Only those not acknowledged yet.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Acknowledges one alert.
+    Ack {
+        /// Alert id.
+        id: i64,
+        /// Who.
+        #[arg(long, default_value = "operator", value_parser = non_empty)]
+        operator: String,
     },
 }
 

@@ -15,7 +15,8 @@ use std::time::Duration;
 use temporalio_client::{Client, errors::WorkflowInteractionError};
 
 use crate::cli::{
-    Cli, Command, DeleteArgs, DeletesCommand, ScheduleCommand, SubscriptionCommand, WebhooksCommand,
+    AlertsCommand, Cli, Command, DeleteArgs, DeletesCommand, ScheduleCommand, SubscriptionCommand,
+    WebhooksCommand,
 };
 use crate::{demo, ops, render};
 
@@ -78,6 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Deletes { action } => deletes(&ctx, action).await?,
         Command::Webhooks { action } => webhooks(&ctx, action).await?,
+        Command::Alerts { action } => alerts(&ctx, action).await?,
         Command::Delete(args) => delete(&ctx, args).await?,
         Command::Demo { web, sim, mail_dir } => {
             let store = ctx.store().await?;
@@ -247,6 +249,27 @@ async fn renew_subscription(ctx: &Ctx, ws: WorkspaceId) -> anyhow::Result<()> {
             );
         }
         Err(e) => anyhow::bail!("could not reach the subscription workflow {id}: {e}; try again"),
+    }
+    Ok(())
+}
+
+async fn alerts(ctx: &Ctx, action: AlertsCommand) -> anyhow::Result<()> {
+    let store = ctx.store().await?;
+    match action {
+        AlertsCommand::List { open } => {
+            let alerts = if open {
+                store.open_alerts().await?
+            } else {
+                store.alerts().await?
+            };
+            render::json(&alerts)?;
+        }
+        AlertsCommand::Ack { id, operator } => {
+            store
+                .acknowledge_alert(id, &format!("operator:{operator}"))
+                .await?;
+            println!("alert {id} acknowledged by {operator}");
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! Operator commands: applying the Schedules and running one healing pass now.
 
 use anyhow::Context;
+use relink_domain::alerts::{ALERT_NOTIFIER, ALERT_NOTIFIER_INTERVAL_SECS, AlertPassInput};
 use relink_domain::emails::{EMAIL_SENDER, EMAIL_SENDER_INTERVAL_SECS, EmailPassInput};
 use relink_domain::events::{EVENT_DELIVERY, EVENT_DELIVERY_INTERVAL_SECS, EventPassInput};
 use relink_domain::healing::{
@@ -8,8 +9,8 @@ use relink_domain::healing::{
     SweepInput,
 };
 use relink_workflows::{
-    AccountReconcilerWorkflow, CampaignSweeperWorkflow, EmailSenderWorkflow, EventDeliveryWorkflow,
-    OrphanWatcherWorkflow,
+    AccountReconcilerWorkflow, AlertNotifierWorkflow, CampaignSweeperWorkflow, EmailSenderWorkflow,
+    EventDeliveryWorkflow, OrphanWatcherWorkflow,
 };
 use std::time::Duration;
 use temporalio_client::{
@@ -61,6 +62,12 @@ fn action(id: &str, task_queue: &str) -> ScheduleAction {
             task_queue,
             id,
         ),
+        ALERT_NOTIFIER => ScheduleAction::start_workflow(
+            AlertNotifierWorkflow::run,
+            AlertPassInput::default(),
+            task_queue,
+            id,
+        ),
         CAMPAIGN_SWEEPER => ScheduleAction::start_workflow(
             CampaignSweeperWorkflow::run,
             SweepInput::default(),
@@ -78,7 +85,8 @@ fn action(id: &str, task_queue: &str) -> ScheduleAction {
 
 /// Creates or updates, idempotently, the Schedules `orphan-watcher` (hourly),
 /// `campaign-sweeper` (every 5 min), `account-reconciler` (every `reconciler_every`)
-/// `email-sender` (every minute) and `event-delivery` (every 10 s), each with overlap
+/// `email-sender` (every minute), `event-delivery` (every 10 s) and `alert-notifier`
+/// (every 30 s), each with overlap
 /// policy Skip and a catch-up window of just under one interval (at least 10 s).
 pub async fn apply_schedules(
     client: &Client,
@@ -96,6 +104,10 @@ pub async fn apply_schedules(
         (
             EVENT_DELIVERY,
             Duration::from_secs(EVENT_DELIVERY_INTERVAL_SECS),
+        ),
+        (
+            ALERT_NOTIFIER,
+            Duration::from_secs(ALERT_NOTIFIER_INTERVAL_SECS),
         ),
     ];
     let mut out = Vec::new();
@@ -158,6 +170,8 @@ pub enum Pass {
     EmailSender,
     /// The outbound-event delivery.
     EventDelivery,
+    /// The alert notifier.
+    AlertNotifier,
 }
 
 /// Starts one orphan-watcher pass now with `input` (e.g. a shorter "stuck linking"
@@ -228,6 +242,19 @@ pub async fn run_pass(
                 .await?;
             (
                 format!("{EMAIL_SENDER}-manual-{suffix}"),
+                serde_json::to_value(h.get_result(get()).await?)?,
+            )
+        }
+        Pass::AlertNotifier => {
+            let h = client
+                .start_workflow(
+                    AlertNotifierWorkflow::run,
+                    AlertPassInput::default(),
+                    opts(ALERT_NOTIFIER),
+                )
+                .await?;
+            (
+                format!("{ALERT_NOTIFIER}-manual-{suffix}"),
                 serde_json::to_value(h.get_result(get()).await?)?,
             )
         }

@@ -53,6 +53,8 @@ pub struct AppOptions {
     /// The worker's SMTP server (`SMTP_URL`); default `RELINK_TEST_SMTP_URL`, the server
     /// `./dev test` runs (none: emails stay queued).
     pub smtp_url: Option<String>,
+    /// The worker's operator channel for admin alerts (`ALERT_WEBHOOK_URL`; default none).
+    pub alert_webhook_url: Option<String>,
     /// Run the worker as this executable (the `worker` binary) in a child process, so
     /// that a kill is a real SIGKILL; `None` runs it in-process on its own thread.
     pub worker_process: Option<WorkerProcess>,
@@ -82,6 +84,7 @@ impl Default for AppOptions {
             smtp_url: std::env::var("RELINK_TEST_SMTP_URL")
                 .ok()
                 .filter(|v| !v.is_empty()),
+            alert_webhook_url: None,
         }
     }
 }
@@ -112,6 +115,7 @@ struct WorkerConfig {
     delete_env: Vec<(&'static str, &'static str)>,
     unipile_timeout_secs: u64,
     smtp_url: Option<String>,
+    alert_webhook_url: Option<String>,
     temporal_address: String,
     task_queue: String,
     database_url: String,
@@ -141,6 +145,9 @@ impl WorkerConfig {
                 mail_from: MAIL_FROM.into(),
             },
             account_links: relink_runtime::AccountLinkSettings::new(Some(ACCOUNT_LINK_KEY)),
+            alerts: relink_runtime::AlertSettings {
+                alert_webhook_url: self.alert_webhook_url.clone().map(Into::into),
+            },
         })
     }
 }
@@ -199,6 +206,10 @@ impl WorkerHandle {
         }
         if let Some(url) = &cfg.smtp_url {
             cmd.env("SMTP_URL", url);
+        }
+        cmd.env_remove("ALERT_WEBHOOK_URL");
+        if let Some(url) = &cfg.alert_webhook_url {
+            cmd.env("ALERT_WEBHOOK_URL", url);
         }
         let child = cmd
             .spawn()
@@ -398,6 +409,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         delete_env: opts.delete_env.clone(),
         unipile_timeout_secs: opts.unipile_timeout_secs,
         smtp_url: opts.smtp_url.clone(),
+        alert_webhook_url: opts.alert_webhook_url.clone(),
         temporal_address,
         task_queue: task_queue.clone(),
         database_url: database_url.clone(),

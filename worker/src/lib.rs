@@ -6,18 +6,18 @@
 
 use anyhow::Context;
 use relink_activities::{
-    Activities, DeleteActivities, EmailActivities, EnvReader, EventActivities, HealingActivities,
-    Mailer, SubscriptionActivities,
+    Activities, AlertActivities, DeleteActivities, EmailActivities, EnvReader, EventActivities,
+    HealingActivities, Mailer, SubscriptionActivities,
 };
 use relink_runtime::{
-    AccountLinkSettings, DatabaseSettings, ExposeSecret, SmtpSettings, TemporalSettings,
-    UnipileSettings, WebhookSecretSettings,
+    AccountLinkSettings, AlertSettings, DatabaseSettings, ExposeSecret, SmtpSettings,
+    TemporalSettings, UnipileSettings, WebhookSecretSettings,
 };
 use relink_unipile::UnipileClient;
 use relink_workflows::{
-    AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow,
-    EmailSenderWorkflow, EventDeliveryWorkflow, OrphanWatcherWorkflow, ReconnectWorkflow,
-    SafeDeleteWorkflow, SubscriptionEndWorkflow,
+    AccountReconcilerWorkflow, AccountStatusSyncWorkflow, AlertNotifierWorkflow,
+    CampaignSweeperWorkflow, EmailSenderWorkflow, EventDeliveryWorkflow, OrphanWatcherWorkflow,
+    ReconnectWorkflow, SafeDeleteWorkflow, SubscriptionEndWorkflow,
 };
 use std::future::Future;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
@@ -50,6 +50,9 @@ pub struct WorkerSettings {
     /// The key signing the account links in reconnect emails.
     #[command(flatten)]
     pub account_links: AccountLinkSettings,
+    /// The operator channel of admin alerts.
+    #[command(flatten)]
+    pub alerts: AlertSettings,
 }
 
 /// A built worker, ready to poll its task queue.
@@ -120,6 +123,7 @@ pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<
         SubscriptionActivities::new(store.clone()),
         EmailActivities::new(store.clone(), mailer),
         EventActivities::new(store.clone())?,
+        AlertActivities::new(store.clone(), settings.alerts.alert_webhook_url.clone())?,
         DeleteActivities::new(store, unipile, env),
     )?;
     let runtime = Runtime::from_current_tokio(Default::default())?;
@@ -149,7 +153,8 @@ fn mailer(settings: &WorkerSettings) -> anyhow::Result<Option<Mailer>> {
     )?))
 }
 
-/// Every relink workflow and activity on `task_queue`.
+/// Every relink workflow and activity on `task_queue` (one argument per activity set).
+#[allow(clippy::too_many_arguments)]
 fn worker_options(
     task_queue: &str,
     reconnect: Activities,
@@ -157,6 +162,7 @@ fn worker_options(
     subscriptions: SubscriptionActivities,
     emails: EmailActivities,
     events: EventActivities,
+    alerts: AlertActivities,
     deletes: DeleteActivities,
 ) -> anyhow::Result<WorkerOptions> {
     Ok(WorkerOptions::new(task_queue.to_string())
@@ -169,11 +175,13 @@ fn worker_options(
         .register_workflow::<SubscriptionEndWorkflow>()?
         .register_workflow::<EmailSenderWorkflow>()?
         .register_workflow::<EventDeliveryWorkflow>()?
+        .register_workflow::<AlertNotifierWorkflow>()?
         .register_activities(reconnect)
         .register_activities(healing)
         .register_activities(subscriptions)
         .register_activities(emails)
         .register_activities(events)
+        .register_activities(alerts)
         .register_activities(deletes)
         .build())
 }

@@ -4,6 +4,7 @@
 
 #![allow(clippy::unused_async)]
 
+use relink_domain::alerts::{AlertPassInput, AlertPassSummary};
 use relink_domain::deletes::{
     DeleteOutcome, DeleteRequester, EnvCheck, ExecuteDeleteInput, PollObservation,
     RecordDeleteInput,
@@ -71,6 +72,8 @@ pub mod names {
     pub const SEND_DUE_EMAILS: &str = "send_due_emails";
     /// Activity type name of `deliver_due_events`.
     pub const DELIVER_DUE_EVENTS: &str = "deliver_due_events";
+    /// Activity type name of `notify_alerts`.
+    pub const NOTIFY_ALERTS: &str = "notify_alerts";
 }
 
 /// Declarations of every relink activity.
@@ -202,6 +205,13 @@ impl RelinkActivities {
     /// signed, to their endpoints, recording each attempt.
     #[activity(name = names::DELIVER_DUE_EVENTS)]
     pub fn deliver_due_events(input: EventPassInput) -> Result<EventPassSummary, ActivityError> {
+        unimplemented!()
+    }
+
+    /// One alert-notifier pass: posts the new admin alerts to the operator channel,
+    /// once per notification key and hour.
+    #[activity(name = names::NOTIFY_ALERTS)]
+    pub fn notify_alerts(input: AlertPassInput) -> Result<AlertPassSummary, ActivityError> {
         unimplemented!()
     }
 }

@@ -1,7 +1,8 @@
-//! The event delivery as a workflow: one pass per run, started every 10 seconds by its
-//! Schedule (or by `starter run event-delivery`), so the Temporal UI shows each pass
-//! with what it delivered, what failed and what was given up.
+//! The event delivery and the alert notifier as workflows: one pass per run, started by
+//! their Schedules (every 10 s and 30 s) or by `starter run event-delivery|alert-notifier`,
+//! so the Temporal UI shows each pass with what it delivered, failed or gave up.
 
+use relink_domain::alerts::{AlertPassInput, AlertPassSummary};
 use relink_domain::events::{EventPassInput, EventPassSummary};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowResult};
@@ -23,6 +24,25 @@ impl EventDeliveryWorkflow {
     ) -> WorkflowResult<EventPassSummary> {
         Ok(ctx
             .execute_activity(RelinkActivities::deliver_due_events, input, pass_activity())
+            .await?)
+    }
+}
+
+/// Alert notifier: posts the new admin alerts to the operator channel.
+#[workflow]
+#[derive(Default)]
+pub struct AlertNotifierWorkflow;
+
+#[workflow_methods]
+impl AlertNotifierWorkflow {
+    /// One pass; returns what it sent, suppressed and skipped as healed.
+    #[run(name = "AlertNotifier")]
+    pub async fn run(
+        ctx: &mut WorkflowContext<Self>,
+        input: AlertPassInput,
+    ) -> WorkflowResult<AlertPassSummary> {
+        Ok(ctx
+            .execute_activity(RelinkActivities::notify_alerts, input, pass_activity())
             .await?)
     }
 }

@@ -16,7 +16,7 @@ pub mod subscriptions;
 
 pub use activities::RelinkActivities;
 pub use emails::EmailSenderWorkflow;
-pub use events::EventDeliveryWorkflow;
+pub use events::{AlertNotifierWorkflow, EventDeliveryWorkflow};
 pub use healing::{
     AccountReconcilerWorkflow, AccountStatusSyncWorkflow, CampaignSweeperWorkflow,
     OrphanWatcherWorkflow,

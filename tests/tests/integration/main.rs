@@ -4,6 +4,7 @@
 //! `./dev test` provides) and speaks to it over HTTP, Temporal and SQL.
 #![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
+mod alerts;
 mod browser;
 mod concurrency;
 mod dashboard;

@@ -24,13 +24,14 @@ async fn schedules_apply_is_idempotent_with_skip_and_a_short_catch_up_window() {
         .await
         .unwrap();
     assert!(second.iter().all(|s| s.change == "updated"), "{second:?}");
-    assert_eq!(first.len(), 5);
+    assert_eq!(first.len(), 6);
     for (id, every) in [
         ("orphan-watcher", 3600u64),
         ("campaign-sweeper", 300),
         ("account-reconciler", 600),
         ("email-sender", 60),
         ("event-delivery", 10),
+        ("alert-notifier", 30),
     ] {
         let handle = app.temporal.get_schedule_handle(id);
         let desc = handle.describe(Default::default()).await.unwrap();

@@ -1,0 +1,133 @@
+//! The alert notifier's activity: posts each new admin alert to the operator channel
+//! (`ALERT_WEBHOOK_URL`, Slack-compatible JSON), at most once per notification key and
+//! hour (`relink_domain::alerts::notify_key`), and not at all once it has healed. A
+//! failed post is retried with the email sender's backoff.
+
+use relink_domain::alerts::{AlertPassInput, AlertPassSummary, notify_key, slack_message};
+use relink_store::{AlertToNotify, Store};
+use relink_workflows::activities::names;
+use secrecy::{ExposeSecret, SecretString};
+use std::{sync::Arc, time::Duration};
+use temporalio_macros::activities;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+
+use crate::store_err;
+
+/// How long a claimed alert is reserved for this pass (seconds).
+const CLAIM_LEASE_SECS: i64 = 900;
+
+/// The alert-notifier activities.
+pub struct AlertActivities {
+    store: Store,
+    http: reqwest::Client,
+    /// The operator channel; `None`: alerts stay in the database (a pass says so).
+    webhook_url: Option<SecretString>,
+}
+
+impl AlertActivities {
+    /// Over a shared store, posting to `webhook_url` (10 s timeout, no redirects).
+    pub fn new(store: Store, webhook_url: Option<SecretString>) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            store,
+            http,
+            webhook_url,
+        })
+    }
+
+    /// One alert: healed, suppressed, sent or failed.
+    async fn notify(
+        &self,
+        url: &SecretString,
+        a: &AlertToNotify,
+        summary: &mut AlertPassSummary,
+    ) -> Result<(), ActivityError> {
+        let alert = &a.alert;
+        let key = notify_key(alert.kind, &alert.dedup_key, &alert.payload);
+        if alert.acknowledged_at.is_some() {
+            self.store
+                .record_alert_notified(alert.id, "healed", &key)
+                .await
+                .map_err(store_err)?;
+            summary.healed.push(alert.id);
+            return Ok(());
+        }
+        if self
+            .store
+            .notified_recently(&key)
+            .await
+            .map_err(store_err)?
+        {
+            self.store
+                .record_alert_notified(alert.id, "suppressed", &key)
+                .await
+                .map_err(store_err)?;
+            summary.suppressed.push(alert.id);
+            return Ok(());
+        }
+        let body = slack_message(alert.id, alert.kind, alert.severity, &alert.message);
+        let sent = self.http.post(url.expose_secret()).json(&body).send().await;
+        let error = match sent {
+            Ok(r) if r.status().is_success() => {
+                self.store
+                    .record_alert_notified(alert.id, "sent", &key)
+                    .await
+                    .map_err(store_err)?;
+                tracing::info!(alert_id = alert.id, kind = %alert.kind, "alert sent to the operator channel");
+                summary.notified.push(alert.id);
+                return Ok(());
+            }
+            Ok(r) => format!("HTTP {}", r.status().as_u16()),
+            // The URL is a secret (Slack's carries its token): never in the message.
+            Err(e) => e.without_url().to_string(),
+        };
+        let attempt = u32::try_from(a.attempts).unwrap_or(0) + 1;
+        let retry = relink_domain::emails::retry_delay_secs(attempt);
+        tracing::warn!(
+            alert_id = alert.id,
+            attempt,
+            retry_in_secs = retry,
+            error,
+            "alert not sent"
+        );
+        self.store
+            .record_alert_notify_failed(alert.id, &error, retry)
+            .await
+            .map_err(store_err)?;
+        summary.failed.push(alert.id);
+        Ok(())
+    }
+}
+
+#[activities]
+impl AlertActivities {
+    /// Implements `notify_alerts`.
+    #[activity(name = names::NOTIFY_ALERTS)]
+    #[tracing::instrument(skip_all, fields(batch = input.batch))]
+    pub async fn notify_alerts(
+        self: Arc<Self>,
+        ctx: ActivityContext,
+        input: AlertPassInput,
+    ) -> Result<AlertPassSummary, ActivityError> {
+        let mut summary = AlertPassSummary::default();
+        let Some(url) = &self.webhook_url else {
+            summary.not_configured = true;
+            return Ok(summary);
+        };
+        let due = self
+            .store
+            .claim_alerts_to_notify(input.batch.clamp(1, 500), CLAIM_LEASE_SECS)
+            .await
+            .map_err(store_err)?;
+        for a in &due {
+            self.notify(url, a, &mut summary).await?;
+            if let Err(e) = ctx.record_heartbeat(()).await {
+                tracing::warn!(error = %e, "heartbeat not recorded");
+            }
+        }
+        Ok(summary)
+    }
+}
