@@ -3,7 +3,10 @@
 //! hour (`relink_domain::alerts::notify_key`), and not at all once it has healed. A
 //! failed post is retried with the email sender's backoff.
 
-use relink_domain::alerts::{AlertPassInput, AlertPassSummary, notify_key, slack_message};
+use relink_domain::alerts::{
+    AlertPassInput, AlertPassSummary, notify_key, slack_message, stale_schedules,
+};
+use relink_domain::{AlertKind, Severity};
 use relink_store::{AlertToNotify, Store};
 use relink_workflows::activities::names;
 use secrecy::{ExposeSecret, SecretString};
@@ -36,6 +39,36 @@ impl AlertActivities {
             http,
             webhook_url,
         })
+    }
+
+    /// Raises `schedule.stale` for each loop whose last finished pass is older than two
+    /// of its intervals (`relink_domain::alerts::stale_schedules`), and acknowledges it
+    /// for the loops that are fresh again. A loop that never ran is not judged.
+    async fn check_schedules(&self) -> Result<(), ActivityError> {
+        let runs = self.store.schedule_successes().await.map_err(store_err)?;
+        let now = chrono::Utc::now();
+        let mut still = Vec::new();
+        for (schedule, interval_secs, age_secs) in stale_schedules(&runs, now) {
+            let key = format!("{}:{schedule}", AlertKind::ScheduleStale);
+            self.store
+                .raise_alert(
+                    AlertKind::ScheduleStale,
+                    Severity::Critical,
+                    &format!(
+                        "the {schedule} loop last finished a pass {age_secs} s ago (it runs every {interval_secs} s): check its Schedule and the worker"
+                    ),
+                    serde_json::json!({"schedule": schedule, "age_secs": age_secs, "interval_secs": interval_secs}),
+                    &key,
+                )
+                .await
+                .map_err(store_err)?;
+            still.push(key);
+        }
+        self.store
+            .acknowledge_healed(AlertKind::ScheduleStale, &still)
+            .await
+            .map_err(store_err)?;
+        Ok(())
     }
 
     /// One alert: healed, suppressed, sent or failed.
@@ -113,6 +146,8 @@ impl AlertActivities {
         input: AlertPassInput,
     ) -> Result<AlertPassSummary, ActivityError> {
         let mut summary = AlertPassSummary::default();
+        // Stale loops are alerts in the database whether or not a channel is set.
+        self.check_schedules().await?;
         let Some(url) = &self.webhook_url else {
             summary.not_configured = true;
             return Ok(summary);
@@ -128,6 +163,10 @@ impl AlertActivities {
                 tracing::warn!(error = %e, "heartbeat not recorded");
             }
         }
+        self.store
+            .record_schedule_success(relink_domain::alerts::ALERT_NOTIFIER)
+            .await
+            .map_err(store_err)?;
         Ok(summary)
     }
 }

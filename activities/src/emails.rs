@@ -226,6 +226,10 @@ impl EmailActivities {
                 tracing::warn!(error = %e, "heartbeat not recorded");
             }
         }
+        self.store
+            .record_schedule_success(relink_domain::emails::EMAIL_SENDER)
+            .await
+            .map_err(store_err)?;
         Ok(summary)
     }
 }

@@ -215,6 +215,10 @@ impl EventActivities {
         ] {
             list.sort_by_key(|r| r.sequence);
         }
+        self.store
+            .record_schedule_success(relink_domain::events::EVENT_DELIVERY)
+            .await
+            .map_err(store_err)?;
         Ok(summary)
     }
 }

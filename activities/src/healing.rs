@@ -379,6 +379,10 @@ impl HealingActivities {
                 .map_err(store_err)?;
         }
         tracing::info!(?summary, "orphan-watcher pass");
+        self.store
+            .record_schedule_success(relink_domain::healing::ORPHAN_WATCHER)
+            .await
+            .map_err(store_err)?;
         Ok(summary)
     }
 
@@ -407,6 +411,10 @@ impl HealingActivities {
             total.still_paused += t.still_paused;
             ctx.record_heartbeat(total).await?;
             if t.reasons_cleared < batch as u64 {
+                self.store
+                    .record_schedule_success(relink_domain::healing::CAMPAIGN_SWEEPER)
+                    .await
+                    .map_err(store_err)?;
                 return Ok(total);
             }
         }
@@ -644,6 +652,10 @@ impl HealingActivities {
             gated = report.gated,
             "reconciler pass"
         );
+        self.store
+            .record_schedule_success(relink_domain::healing::ACCOUNT_RECONCILER)
+            .await
+            .map_err(store_err)?;
         Ok(report)
     }
 

@@ -24,6 +24,8 @@ crate::status::string_enum!(
         Unauthorized => "unipile.unauthorized",
         /// A Safe delete ran, was blocked or was cancelled (`[SENSITIVE-OP]`).
         UnipileDelete => "unipile.delete",
+        /// A scheduled loop has not finished a pass for more than two of its intervals.
+        ScheduleStale => "schedule.stale",
     }
 );
 
@@ -77,6 +79,39 @@ pub fn slack_message(
     })
 }
 
+/// Every scheduled loop and its interval in seconds (the reconciler at its default 15
+/// minutes), as `starter schedules apply` creates them.
+pub const SCHEDULES: &[(&str, u64)] = &[
+    (crate::healing::ORPHAN_WATCHER, 3600),
+    (crate::healing::CAMPAIGN_SWEEPER, 300),
+    (crate::healing::ACCOUNT_RECONCILER, 900),
+    (
+        crate::emails::EMAIL_SENDER,
+        crate::emails::EMAIL_SENDER_INTERVAL_SECS,
+    ),
+    (
+        crate::events::EVENT_DELIVERY,
+        crate::events::EVENT_DELIVERY_INTERVAL_SECS,
+    ),
+    (ALERT_NOTIFIER, ALERT_NOTIFIER_INTERVAL_SECS),
+];
+
+/// The loops whose last finished pass (`last_success`, by schedule id, UTC) is older
+/// than two of their intervals at `now`: `(schedule, interval_secs, age_secs)`. A loop
+/// with no finished pass yet is not judged (a fresh installation).
+pub fn stale_schedules(
+    last_success: &std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<(&'static str, u64, i64)> {
+    SCHEDULES
+        .iter()
+        .filter_map(|(id, every)| {
+            let age = (now - *last_success.get(*id)?).num_seconds();
+            (age > 2 * *every as i64).then_some((*id, *every, age))
+        })
+        .collect()
+}
+
 /// Input of one alert-notifier pass.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertPassInput {
@@ -123,6 +158,22 @@ mod tests {
             "another loop's abort is its own notification"
         );
         assert_eq!(notify_key(AlertKind::SanityGate, "k", &p), "k");
+    }
+
+    #[test]
+    fn a_loop_is_stale_after_two_intervals_and_a_loop_that_never_ran_is_not_judged() {
+        use chrono::{Duration, TimeZone, Utc};
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+        let mut runs = std::collections::BTreeMap::new();
+        runs.insert("campaign-sweeper".to_string(), now - Duration::seconds(600));
+        runs.insert("event-delivery".to_string(), now - Duration::seconds(21));
+        runs.insert("email-sender".to_string(), now - Duration::seconds(120));
+        let stale = stale_schedules(&runs, now);
+        assert_eq!(
+            stale,
+            vec![("event-delivery", 10, 21)],
+            "600 s is exactly two sweeps; 120 s two sends"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod events;
 pub mod healing;
 pub mod ids;
 pub mod inbound;
+pub mod metrics;
 pub mod pacing;
 pub mod pill;
 pub mod reconnect;

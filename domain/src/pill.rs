@@ -12,7 +12,7 @@ use crate::status::{AccountStatus, SourceStatus};
 pub const LINKING_SLOW_AFTER: Duration = Duration::minutes(5);
 
 /// The pill's machine-readable state (the `state` field of `GET /api/accounts`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PillState {
     /// Linked and syncing.

@@ -5,10 +5,14 @@
 //! is exercised by the tests.
 
 mod connect;
+mod observability;
 mod settings;
 mod telemetry;
 
 pub use connect::{connect_temporal, shutdown_signal};
+pub use observability::{
+    Readiness, database_ready, metrics_handle, render_metrics, temporal_ready,
+};
 pub use settings::{
     AccountLinkSettings, AlertSettings, DatabaseSettings, SmtpSettings, TemporalSettings,
     UnipileSettings, WebhookSecretSettings,

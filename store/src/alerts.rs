@@ -128,6 +128,8 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        metrics::counter!(relink_domain::metrics::ALERTS_RAISED, "kind" => kind.as_str())
+            .increment(1);
         tracing::warn!(
             kind = kind.as_str(),
             severity = severity.as_str(),

@@ -53,11 +53,13 @@ pub(crate) async fn clear_reason(
            AND NOT EXISTS (SELECT 1 FROM campaign_pauses p WHERE p.campaign_id = c.id AND p.reason <> $1) \
          RETURNING c.id"
     );
-    Ok(sqlx::query_scalar(&sql)
+    let resumed: Vec<Uuid> = sqlx::query_scalar(&sql)
         .bind(reason.as_str())
         .bind(ids)
         .fetch_all(&mut *conn)
-        .await?)
+        .await?;
+    metrics::counter!(relink_domain::metrics::CAMPAIGNS_RESUMED).increment(resumed.len() as u64);
+    Ok(resumed)
 }
 
 /// For campaigns that just became active again after a disconnect: clears their
@@ -334,11 +336,15 @@ impl Store {
         } else {
             CampaignStatus::Paused
         };
-        sqlx::query("UPDATE campaigns SET status = $2, status_changed_at = now() WHERE id = $1 AND status <> $2")
+        let changed = sqlx::query("UPDATE campaigns SET status = $2, status_changed_at = now() WHERE id = $1 AND status <> $2")
             .bind(campaign)
             .bind(status.as_str())
             .execute(&mut *tx)
-            .await?;
+            .await?
+            .rows_affected();
+        if changed == 1 && status == CampaignStatus::Active {
+            metrics::counter!(relink_domain::metrics::CAMPAIGNS_RESUMED).increment(1);
+        }
         if remaining.is_empty() {
             sqlx::query(
                 "UPDATE campaign_enrollments SET state = 'active', updated_at = now() \

@@ -19,6 +19,7 @@ mod emails;
 mod error;
 mod events;
 mod linking;
+mod observability;
 mod seed;
 mod sending;
 mod subscriptions;

@@ -116,6 +116,19 @@ pub async fn relink(
     }
     crate::emails::withdraw_pending(conn, id).await?;
     let resumed = resume_disconnected_campaigns(conn, &[id]).await?;
+    // Reconnects completed, and how long the account was disconnected.
+    let since: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT max(created_at) FROM linkedin_account_audit_log WHERE account_id = $1 \
+         AND from_status = 'connected' AND to_status IN ('reconnect_needed', 'disconnected')",
+    )
+    .bind(id.0)
+    .fetch_one(&mut *conn)
+    .await?;
+    metrics::counter!(relink_domain::metrics::RELINKS, "path" => path.as_str()).increment(1);
+    if let Some(since) = since {
+        let secs = (Utc::now() - since).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!(relink_domain::metrics::DISCONNECT_TO_RECONNECTED_SECONDS).record(secs);
+    }
     tracing::info!(account_id = %id, unipile_account_id, path = path.as_str(), from = from.as_str(), resumed = resumed.len(), "relinked");
     Ok(resumed)
 }

@@ -148,6 +148,8 @@ impl WorkerConfig {
             alerts: relink_runtime::AlertSettings {
                 alert_webhook_url: self.alert_webhook_url.clone().map(Into::into),
             },
+            // In-process workers serve their metrics and readiness on a free port.
+            metrics_addr: Some(([127, 0, 0, 1], 0).into()),
         })
     }
 }
@@ -162,6 +164,8 @@ pub enum WorkerHandle {
         kill: Option<oneshot::Sender<()>>,
         /// The worker's thread.
         thread: Option<std::thread::JoinHandle<()>>,
+        /// Where it serves `/metrics`, `/readyz` and `/healthz`.
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// A child process.
     Process(std::process::Child),
@@ -217,6 +221,14 @@ impl WorkerHandle {
         WorkerHandle::Process(child)
     }
 
+    /// Where an in-process worker serves `/metrics`, `/readyz` and `/healthz`.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        match self {
+            WorkerHandle::Thread { metrics_addr, .. } => *metrics_addr,
+            WorkerHandle::Process(_) => None,
+        }
+    }
+
     /// The worker's process id, when it runs as a child process.
     pub fn pid(&self) -> Option<u32> {
         match self {
@@ -240,7 +252,8 @@ impl WorkerHandle {
     /// which serves the simulator the worker registers its webhook with) until it polls.
     async fn start_thread(cfg: WorkerConfig) -> Self {
         let (kill, killed) = oneshot::channel::<()>();
-        let (ready_tx, ready_rx) = oneshot::channel::<Result<(), String>>();
+        let (ready_tx, ready_rx) =
+            oneshot::channel::<Result<Option<std::net::SocketAddr>, String>>();
         let thread = std::thread::spawn(move || {
             let rt = match tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -266,7 +279,7 @@ impl WorkerHandle {
                 };
                 let worker = match worker {
                     Ok(w) => {
-                        let _ = ready_tx.send(Ok(()));
+                        let _ = ready_tx.send(Ok(w.metrics_addr()));
                         w
                     }
                     Err(e) => {
@@ -283,15 +296,16 @@ impl WorkerHandle {
             });
             rt.shutdown_background();
         });
-        match tokio::time::timeout(Duration::from_secs(60), ready_rx).await {
-            Ok(Ok(Ok(()))) => {}
+        let metrics_addr = match tokio::time::timeout(Duration::from_secs(60), ready_rx).await {
+            Ok(Ok(Ok(addr))) => addr,
             Ok(Ok(Err(e))) => panic!("worker failed to start: {e}"),
             Ok(Err(_)) => panic!("worker thread ended before it started"),
             Err(_) => panic!("worker did not start within 60 s"),
-        }
+        };
         WorkerHandle::Thread {
             kill: Some(kill),
             thread: Some(thread),
+            metrics_addr,
         }
     }
 
@@ -303,7 +317,7 @@ impl WorkerHandle {
 
     fn stop(&mut self) {
         match self {
-            WorkerHandle::Thread { kill, thread } => {
+            WorkerHandle::Thread { kill, thread, .. } => {
                 if let Some(k) = kill.take() {
                     let _ = k.send(());
                 }
@@ -510,6 +524,12 @@ impl TestApp {
     /// Whether a worker is running.
     pub fn worker_alive(&mut self) -> bool {
         self.worker.as_mut().is_some_and(|w| w.alive())
+    }
+
+    /// The base URL of an in-process worker's `/metrics`, `/readyz` and `/healthz`.
+    pub fn worker_metrics_url(&self) -> Option<String> {
+        let addr = self.worker.as_ref()?.metrics_addr()?;
+        Some(format!("http://{addr}"))
     }
 
     /// The worker's process id, when it runs as a child process.

@@ -169,6 +169,8 @@ impl UnipileClient {
         url: Url,
         body: Option<&(impl Serialize + ?Sized)>,
     ) -> Result<T, UnipileError> {
+        let method_name = method.to_string();
+        let route_url = url.clone();
         let mut req = self
             .http
             .request(method, url)
@@ -177,8 +179,23 @@ impl UnipileClient {
         if let Some(body) = body {
             req = req.json(body);
         }
-        let resp = req.send().await.map_err(classify_transport)?;
+        let route = route_label(&method_name, &route_url);
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let outcome = if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "unreachable"
+                };
+                metrics::counter!(relink_domain::metrics::UNIPILE_REQUESTS, "route" => route, "outcome" => outcome)
+                    .increment(1);
+                return Err(classify_transport(e));
+            }
+        };
         let status = resp.status();
+        metrics::counter!(relink_domain::metrics::UNIPILE_REQUESTS, "route" => route, "outcome" => status.as_u16().to_string())
+            .increment(1);
         let bytes = resp.bytes().await.map_err(classify_transport)?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| UnipileError::Decode(e.to_string()));
@@ -352,3 +369,33 @@ fn classify_transport(e: reqwest::Error) -> UnipileError {
 
 #[cfg(test)]
 mod tests;
+
+/// `METHOD /path` of a Unipile request with ids replaced by `{id}`: the `route` label of
+/// `relink_unipile_requests_total`.
+fn route_label(method: &str, url: &Url) -> String {
+    const WORDS: &[&str] = &[
+        "api", "v1", "accounts", "hosted", "link", "webhooks", "users", "me",
+    ];
+    let path: Vec<&str> = url
+        .path_segments()
+        .map(|s| {
+            s.filter(|p| !p.is_empty())
+                .map(|p| if WORDS.contains(&p) { p } else { "{id}" })
+                .collect()
+        })
+        .unwrap_or_default();
+    format!("{method} /{}", path.join("/"))
+}
+
+#[cfg(test)]
+mod route_label_tests {
+    use super::*;
+
+    #[test]
+    fn ids_become_placeholders() {
+        let u = Url::parse("http://u.test/api/v1/accounts/AbC123").unwrap();
+        assert_eq!(route_label("GET", &u), "GET /api/v1/accounts/{id}");
+        let l = Url::parse("http://u.test/api/v1/hosted/accounts/link").unwrap();
+        assert_eq!(route_label("POST", &l), "POST /api/v1/hosted/accounts/link");
+    }
+}

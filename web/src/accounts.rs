@@ -131,9 +131,28 @@ pub(crate) async fn reconnect(
 }
 
 /// Asks the account's Reconnect workflow for a hosted-auth link (update-with-start,
-/// conflict policy UseExisting, so concurrent clicks join one run).
+/// conflict policy UseExisting, so concurrent clicks join one run), recording the click's
+/// latency and outcome (`relink_domain::metrics`).
 #[tracing::instrument(skip_all, fields(workspace_id = %ws, account_id = %id))]
 pub(crate) async fn request_link(
+    state: &AppState,
+    ws: WorkspaceId,
+    id: AccountId,
+) -> Result<ReconnectResponse, AppError> {
+    use relink_domain::metrics as m;
+    let started = std::time::Instant::now();
+    let answer = ask_for_link(state, ws, id).await;
+    let outcome = match &answer {
+        Ok(_) => "link",
+        Err(AppError::Internal(_)) | Err(AppError::Upstream(_)) => "error",
+        Err(_) => "refused",
+    };
+    metrics::counter!(m::RECONNECT_CLICKS, "outcome" => outcome).increment(1);
+    metrics::histogram!(m::RECONNECT_CLICK_SECONDS).record(started.elapsed().as_secs_f64());
+    answer
+}
+
+async fn ask_for_link(
     state: &AppState,
     ws: WorkspaceId,
     id: AccountId,

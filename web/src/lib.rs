@@ -7,6 +7,7 @@ mod auth;
 mod campaigns;
 mod dashboard;
 mod error;
+mod observability;
 mod pages;
 mod sending;
 mod session;
@@ -63,6 +64,8 @@ fn routes() -> Router<AppState> {
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
+        .route("/readyz", get(observability::readyz))
+        .route("/metrics", get(observability::metrics))
         .route("/api/accounts", get(accounts::list_accounts))
         .route("/api/accounts/{id}/reconnect", post(accounts::reconnect))
         .route(
@@ -224,6 +227,8 @@ pub async fn build(settings: &WebSettings) -> anyhow::Result<WebApp> {
     if settings.link_ttl_secs < settings.link_reuse_window_secs {
         anyhow::bail!("LINK_TTL_SECS must be at least LINK_REUSE_WINDOW_SECS");
     }
+    // relink's metrics recorder, before anything records.
+    relink_runtime::metrics_handle();
     let store = settings.database.connect(DATABASE_POOL_SIZE).await?;
     store.migrate().await.context("applying migrations")?;
     let temporal = settings.temporal.connect().await?;

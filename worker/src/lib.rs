@@ -23,6 +23,10 @@ use std::future::Future;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use url::Url;
 
+mod observability;
+
+pub use observability::POLL_READY_WITHIN;
+
 /// Largest number of PostgreSQL connections one worker holds.
 const DATABASE_POOL_SIZE: u32 = 10;
 
@@ -53,6 +57,10 @@ pub struct WorkerSettings {
     /// The operator channel of admin alerts.
     #[command(flatten)]
     pub alerts: AlertSettings,
+    /// Where the worker serves `/metrics`, `/readyz` and `/healthz` (e.g.
+    /// `127.0.0.1:9464`; port 0 picks one). Unset: not served.
+    #[arg(long, env = "WORKER_METRICS_ADDR", value_name = "WORKER_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// A built worker, ready to poll its task queue.
@@ -61,9 +69,15 @@ pub struct RelinkWorker {
     _runtime: Runtime,
     worker: Worker,
     task_queue: String,
+    metrics_addr: Option<std::net::SocketAddr>,
 }
 
 impl RelinkWorker {
+    /// Where `/metrics`, `/readyz` and `/healthz` are served, when they are.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_addr
+    }
+
     /// Polls until the worker stops on a fatal error; dropping the future stops it
     /// abruptly, as a crash would. Must run on a Tokio runtime; the future is not `Send`.
     ///
@@ -111,6 +125,7 @@ pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<
     )
     .await?;
     let store = settings.database.connect(DATABASE_POOL_SIZE).await?;
+    let store_for_metrics = store.clone();
     let client = settings.temporal.connect().await?;
     let options = worker_options(
         &settings.temporal.task_queue,
@@ -126,12 +141,54 @@ pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<
         AlertActivities::new(store.clone(), settings.alerts.alert_webhook_url.clone())?,
         DeleteActivities::new(store, unipile, env),
     )?;
-    let runtime = Runtime::from_current_tokio(Default::default())?;
-    let worker = Worker::new(&runtime, client, options)?;
+    // The SDK's worker metrics go to its own Prometheus exporter on a loopback port;
+    // the worker's endpoint serves them after relink's own.
+    relink_runtime::metrics_handle();
+    let sdk = temporalio_common::telemetry::start_prometheus_metric_exporter(
+        temporalio_common::telemetry::PrometheusExporterOptions::builder()
+            .socket_addr(([127, 0, 0, 1], 0).into())
+            .counters_total_suffix(true)
+            .use_seconds_for_durations(true)
+            .build(),
+    )?;
+    let meter: std::sync::Arc<dyn temporalio_common::telemetry::metrics::CoreMeter> = sdk.meter;
+    let telemetry = temporalio_common::telemetry::TelemetryOptions::builder()
+        .metrics(meter)
+        .build();
+    let runtime_options = temporalio_sdk::runtime::RuntimeOptions::builder()
+        .telemetry_options(telemetry)
+        .build()
+        .map_err(anyhow::Error::msg)?;
+    let runtime = Runtime::from_current_tokio(runtime_options)?;
+    let worker = Worker::new(&runtime, client.clone(), options)?;
+    let metrics_addr = match settings.metrics_addr {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("WORKER_METRICS_ADDR: cannot listen on {addr}"))?;
+            let bound = listener.local_addr()?;
+            observability::serve(
+                listener,
+                observability::Observed {
+                    store: store_for_metrics,
+                    temporal: client,
+                    sdk_metrics: sdk.bound_addr,
+                    http: reqwest::Client::builder()
+                        .timeout(std::time::Duration::from_secs(2))
+                        .build()?,
+                    last_poll: Default::default(),
+                },
+            );
+            tracing::info!(addr = %bound, "worker metrics and readiness served");
+            Some(bound)
+        }
+        None => None,
+    };
     Ok(RelinkWorker {
         _runtime: runtime,
         worker,
         task_queue: settings.temporal.task_queue.clone(),
+        metrics_addr,
     })
 }
 

@@ -148,3 +148,35 @@ async fn without_an_operator_channel_a_pass_says_so_and_sends_nothing() {
     let s = pass(&app, Pass::AlertNotifier).await;
     assert_eq!(s["not_configured"], true, "{s}");
 }
+
+#[tokio::test]
+async fn a_loop_that_stopped_finishing_passes_raises_schedule_stale_until_it_runs_again() {
+    let app = spawn_app(AppOptions::default()).await;
+    let stale = |app: &TestApp| {
+        let store = app.store.clone();
+        async move {
+            store
+                .open_alerts()
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|a| a.kind == "schedule.stale")
+                .collect::<Vec<_>>()
+        }
+    };
+    // The sweeper (every 5 min) last finished a pass 11 minutes ago.
+    sqlx::query(
+        "INSERT INTO schedule_runs (schedule, last_success_at) VALUES ('campaign-sweeper', now() - interval '11 minutes')",
+    )
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+    pass(&app, Pass::AlertNotifier).await;
+    let raised = stale(&app).await;
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(raised[0].payload["schedule"], "campaign-sweeper");
+    // It runs again: healed.
+    pass(&app, Pass::CampaignSweeper).await;
+    pass(&app, Pass::AlertNotifier).await;
+    assert!(stale(&app).await.is_empty());
+}

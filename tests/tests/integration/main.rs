@@ -13,6 +13,7 @@ mod emails;
 mod events;
 mod healing;
 mod interleavings;
+mod observability;
 mod reconnect;
 mod safe_delete;
 mod schedules;
