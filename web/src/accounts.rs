@@ -198,6 +198,7 @@ async fn ask_for_link(
             WORKSPACE_ID_KEY.value_set(ws.to_string()),
         ]))
         .static_summary(format!("Reconnect {}", row.display_name))
+        .maybe_memo(crate::request_id::memo())
         .build();
         match state
             .temporal

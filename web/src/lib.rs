@@ -9,6 +9,7 @@ mod dashboard;
 mod error;
 mod observability;
 mod pages;
+mod request_id;
 mod sending;
 mod session;
 mod webhooks;
@@ -99,10 +100,28 @@ fn routes() -> Router<AppState> {
         .route("/accounts/{id}", get(dashboard::account_page))
 }
 
-/// Builds the router over `state`.
+/// Builds the router over `state`: every route behind the body limit and the request id
+/// (`request_id`: set, echoed, in the request's span and in the memo of the workflows a
+/// request starts).
 pub fn app(state: AppState) -> Router {
+    use tower_http::{
+        request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+        trace::{DefaultOnResponse, TraceLayer},
+    };
+    let header = axum::http::HeaderName::from_static(request_id::X_REQUEST_ID);
     routes()
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(header.clone(), MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::new(header))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_id::span)
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                )
+                .layer(axum::middleware::from_fn(request_id::scope)),
+        )
         .with_state(state)
 }
 

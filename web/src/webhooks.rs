@@ -80,6 +80,7 @@ pub(crate) async fn request_status_sync(
     )
     .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
     .id_conflict_policy(WorkflowIdConflictPolicy::UseExisting)
+    .maybe_memo(crate::request_id::memo())
     .build();
     state
         .temporal

@@ -12,7 +12,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    relink_runtime::init_tracing();
+    relink_runtime::init_tracing()?;
     let args = Args::parse();
     relink_worker::build(&args.settings, relink_activities::process_env())
         .await?

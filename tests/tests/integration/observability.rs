@@ -145,3 +145,50 @@ async fn readiness_says_503_when_postgresql_is_gone() {
         .unwrap();
     assert_eq!(live.status(), 200);
 }
+
+#[tokio::test]
+async fn one_request_id_per_request_is_echoed_and_carried_into_the_workflow_it_starts() {
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
+    let r = app
+        .http
+        .post(format!(
+            "{}/api/accounts/{}/reconnect",
+            app.web_url, s.account
+        ))
+        .bearer_auth(&s.token)
+        .header("x-request-id", "req-observability-test-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-request-id"], "req-observability-test-1");
+    // A request without one gets a fresh id.
+    let r = app
+        .http
+        .get(format!("{}/healthz", app.web_url))
+        .send()
+        .await
+        .unwrap();
+    let fresh = r.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(uuid::Uuid::parse_str(&fresh).is_ok(), "{fresh}");
+
+    let d = app
+        .temporal
+        .get_workflow_handle::<temporalio_client::UntypedWorkflow>(
+            relink_domain::reconnect_workflow_id(s.account),
+        )
+        .describe(Default::default())
+        .await
+        .unwrap();
+    let memo = d
+        .raw_description
+        .workflow_execution_info
+        .and_then(|i| i.memo)
+        .expect("a memo");
+    let payload = &memo.fields["request_id"];
+    let id: String = serde_json::from_slice(&payload.data).unwrap();
+    assert_eq!(id, "req-observability-test-1");
+}
