@@ -12,7 +12,19 @@ use crate::status::{AccountStatus, SourceStatus};
 pub const LINKING_SLOW_AFTER: Duration = Duration::minutes(5);
 
 /// The pill's machine-readable state (the `state` field of `GET /api/accounts`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PillState {
     /// Linked and syncing.
@@ -44,7 +56,7 @@ impl PillState {
 }
 
 /// The pill's colour.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PillTone {
     /// Healthy.
@@ -58,7 +70,7 @@ pub enum PillTone {
 }
 
 /// A derived pill: `{state, label, tone}` as served by `GET /api/accounts`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Pill {
     /// Machine-readable state.
     pub state: PillState,

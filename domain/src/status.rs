@@ -20,8 +20,8 @@ pub enum ParseError {
 macro_rules! string_enum {
     ($(#[$m:meta])* $t:ident, $what:literal, { $($(#[$vm:meta])* $v:ident => $s:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        pub enum $t { $($(#[$vm])* #[serde(rename = $s)] $v),+ }
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+        pub enum $t { $($(#[$vm])* #[serde(rename = $s)] #[schema(rename = $s)] $v),+ }
         impl $t {
             /// Every value, in declaration order.
             pub const ALL: &'static [$t] = &[$($t::$v),+];

@@ -55,7 +55,7 @@ pub async fn render_metrics(store: &Store) -> String {
 }
 
 /// What `/readyz` found: each dependency `ok` or why not.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     /// True when every check passed (`/readyz` answers 200, else 503).
     pub ready: bool,

@@ -16,7 +16,6 @@ use relink_domain::{
 use relink_store::AccountRow;
 use relink_workflows::ReconnectWorkflow;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use temporalio_client::{
     WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowUpdateWithStartOptions,
     errors::{WorkflowUpdateError, WorkflowUpdateWithStartError},
@@ -41,8 +40,15 @@ pub(crate) fn parse_account_id(raw: &str) -> Result<AccountId, AppError> {
         .map_err(|_| AppError::NotFound(format!("account {raw:?} not found")))
 }
 
+/// `GET /api/accounts`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct AccountList {
+    /// The workspace's accounts.
+    pub accounts: Vec<AccountView>,
+}
+
 /// One account as served by `GET /api/accounts`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub(crate) struct AccountView {
     pub id: AccountId,
     pub display_name: String,
@@ -66,13 +72,17 @@ pub(crate) fn account_view(row: AccountRow, now: DateTime<Utc>) -> AccountView {
 }
 
 /// `GET /api/accounts`: `{accounts: [AccountView]}` of the caller's workspace.
+#[utoipa::path(get, path = "/api/accounts", tag = "accounts", security(("workspace_token" = [])),
+    responses(
+        (status = 200, description = "The workspace's accounts with their pills", body = AccountList),
+        (status = 401, description = "Missing or unknown token", body = crate::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(workspace_id = %ws))]
 pub(crate) async fn list_accounts(
     State(state): State<AppState>,
     Workspace(ws): Workspace,
 ) -> Result<Response, AppError> {
     let accounts = account_views(&state, ws).await?;
-    Ok(Json(json!({ "accounts": accounts })).into_response())
+    Ok(Json(AccountList { accounts }).into_response())
 }
 
 /// Every account of workspace `ws` as the API and the dashboard show it now.
@@ -109,7 +119,7 @@ async fn reused_link(
 }
 
 /// Answer of `POST /api/accounts/{id}/reconnect`.
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, utoipa::ToSchema)]
 pub(crate) struct ReconnectResponse {
     /// Hosted-auth url to open.
     pub url: String,
@@ -120,6 +130,15 @@ pub(crate) struct ReconnectResponse {
 }
 
 /// `POST /api/accounts/{id}/reconnect`: a hosted-auth link (see [`request_link`]).
+#[utoipa::path(post, path = "/api/accounts/{id}/reconnect", tag = "accounts",
+    security(("workspace_token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
+    responses(
+        (status = 200, description = "The hosted-auth link (the same one for clicks within the reuse window)", body = ReconnectResponse),
+        (status = 401, description = "Missing or unknown token", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such account in this workspace", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The account is already connected", body = crate::openapi::ErrorBody),
+        (status = 502, description = "Unipile did not give a link", body = crate::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(workspace_id = %ws, account_id = %id))]
 pub(crate) async fn reconnect(
     State(state): State<AppState>,

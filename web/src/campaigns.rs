@@ -6,12 +6,15 @@ use axum::{
     extract::{Path, State},
     response::{IntoResponse, Response},
 };
-use serde_json::json;
 
 use crate::{AppError, AppState, auth::Workspace};
 
 /// `GET /api/campaigns`: `{campaigns: [{id, account_id, name, status, pause_reasons,
 /// pause_hint}]}` of the caller's workspace.
+#[utoipa::path(get, path = "/api/campaigns", tag = "campaigns", security(("workspace_token" = [])),
+    responses(
+        (status = 200, description = "The workspace's campaigns", body = crate::openapi::CampaignList),
+        (status = 401, description = "Missing or unknown token", body = crate::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(workspace_id = %ws))]
 pub(crate) async fn list_campaigns(
     State(state): State<AppState>,
@@ -29,17 +32,28 @@ pub(crate) async fn list_campaigns(
                 let reasons: Vec<_> = c.pause_reasons.iter().map(|r| r.as_str()).collect();
                 Some(format!("Paused: {}", reasons.join(", ")))
             };
-            json!({
-                "id": c.id, "account_id": c.account_id, "name": c.name, "status": c.status,
-                "pause_reasons": c.pause_reasons, "pause_hint": hint,
-            })
+            crate::openapi::CampaignItem {
+                id: c.id,
+                account_id: c.account_id.0,
+                name: c.name,
+                status: c.status,
+                pause_reasons: c.pause_reasons,
+                pause_hint: hint,
+            }
         })
         .collect();
-    Ok(Json(json!({ "campaigns": campaigns })).into_response())
+    Ok(Json(crate::openapi::CampaignList { campaigns }).into_response())
 }
 
 /// `POST /api/campaigns/{id}/resume`: the user's Resume. Clears the reasons the user
 /// may clear and says which reason (if any) keeps the campaign paused.
+#[utoipa::path(post, path = "/api/campaigns/{id}/resume", tag = "campaigns",
+    security(("workspace_token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Campaign id")),
+    responses(
+        (status = 200, description = "What cleared and what still holds", body = crate::openapi::ResumeAnswer),
+        (status = 401, description = "Missing or unknown token", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such campaign in this workspace", body = crate::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(workspace_id = %ws, campaign_id = %id))]
 pub(crate) async fn resume_campaign(
     State(state): State<AppState>,
@@ -54,10 +68,13 @@ pub(crate) async fn resume_campaign(
         let r: Vec<_> = outcome.remaining.iter().map(|r| r.as_str()).collect();
         format!("still paused: {} (its cause persists)", r.join(", "))
     };
-    Ok(Json(json!({
-        "id": id, "status": outcome.status, "cleared": outcome.cleared,
-        "remaining_reasons": outcome.remaining, "message": message,
-    }))
+    Ok(Json(crate::openapi::ResumeAnswer {
+        id,
+        status: outcome.status,
+        cleared: outcome.cleared,
+        remaining_reasons: outcome.remaining,
+        message,
+    })
     .into_response())
 }
 

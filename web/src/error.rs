@@ -8,7 +8,6 @@ use axum::{
 };
 use relink_domain::inbound::InboundError;
 use relink_store::StoreError;
-use serde_json::json;
 
 /// A handler failure.
 #[derive(Debug, thiserror::Error)]
@@ -50,7 +49,10 @@ impl IntoResponse for AppError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        (status, Json(json!({"error": self.to_string()}))).into_response()
+        let body = crate::openapi::ErrorBody {
+            error: self.to_string(),
+        };
+        (status, Json(body)).into_response()
     }
 }
 

@@ -8,6 +8,7 @@ mod campaigns;
 mod dashboard;
 mod error;
 mod observability;
+mod openapi;
 mod pages;
 mod request_id;
 mod sending;
@@ -18,7 +19,7 @@ pub use error::AppError;
 
 use anyhow::Context;
 use axum::{
-    Json, Router,
+    Router,
     extract::DefaultBodyLimit,
     routing::{get, post},
 };
@@ -61,10 +62,8 @@ pub struct AppState {
 /// Every route, by the slice that owns it.
 fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        )
+        .route("/healthz", get(observability::healthz))
+        .route("/api/openapi.json", get(openapi::openapi_json))
         .route("/readyz", get(observability::readyz))
         .route("/metrics", get(observability::metrics))
         .route("/api/accounts", get(accounts::list_accounts))

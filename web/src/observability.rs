@@ -12,7 +12,18 @@ use relink_runtime::{Readiness, database_ready, render_metrics, temporal_ready};
 
 use crate::AppState;
 
+/// `GET /healthz`: the process is up (liveness; readiness is `/readyz`).
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", body = crate::openapi::Health)))]
+pub(crate) async fn healthz() -> Json<crate::openapi::Health> {
+    Json(crate::openapi::Health {
+        status: "ok".into(),
+    })
+}
+
 /// `GET /metrics`.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "relink's metrics, Prometheus text format", content_type = "text/plain")))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -22,6 +33,9 @@ pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// `GET /readyz`: `{ready, checks: {database, temporal}}`, 200 or 503.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "PostgreSQL and Temporal answer", body = Readiness),
+    (status = 503, description = "A dependency does not answer", body = Readiness)))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     let mut r = Readiness::new();
     r.check("database", database_ready(&state.store).await);

@@ -21,6 +21,15 @@ use crate::{
 /// The send gate: `{reserved: true, slot}` or `{reserved: false, retry_at, reason}`.
 /// Fails closed: when the database cannot answer, the answer is a deferral
 /// (`deferred_internal`), which never counts toward the failure-rate window.
+#[utoipa::path(post, path = "/api/accounts/{id}/send-reservations", tag = "sending",
+    security(("workspace_token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
+    request_body = crate::openapi::SendReservationBody,
+    responses(
+        (status = 200, description = "A slot now, or when to ask again", body = crate::openapi::GateAnswerDoc),
+        (status = 400, description = "A malformed body", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = crate::openapi::ErrorBody),
+        (status = 404, description = "No such account in this workspace", body = crate::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(account_id = %id))]
 pub(crate) async fn send_reservation(
     State(state): State<AppState>,
@@ -70,6 +79,15 @@ pub(crate) async fn send_reservation(
 /// flips it when Unipile agrees. Answers `{recorded, campaign_paused, account_recheck,
 /// window_failures, window_outcomes}`; 400 for a bad body, 404 for another workspace's
 /// account or campaign.
+#[utoipa::path(post, path = "/api/accounts/{id}/send-outcomes", tag = "sending",
+    security(("workspace_token" = [])),
+    params(("id" = uuid::Uuid, Path, description = "Account id")),
+    request_body = crate::openapi::SendOutcomeBody,
+    responses(
+        (status = 200, description = "Recorded", body = crate::openapi::SendOutcomeAnswer),
+        (status = 400, description = "A malformed body", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or unknown token", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Another workspace's account or campaign", body = crate::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all, fields(workspace_id = %ws, account_id = %id))]
 pub(crate) async fn send_outcome(
     State(state): State<AppState>,
@@ -92,9 +110,12 @@ pub(crate) async fn send_outcome(
         account_recheck = true;
     }
     tracing::info!(account_id = %id, campaign_id = %report.campaign_id, outcome = report.outcome.as_str(), campaign_paused = effect.campaign_paused, account_recheck, "send outcome recorded");
-    Ok(Json(json!({
-        "recorded": true, "campaign_paused": effect.campaign_paused, "account_recheck": account_recheck,
-        "window_failures": effect.window_failures, "window_outcomes": effect.window_outcomes,
-    }))
+    Ok(Json(crate::openapi::SendOutcomeAnswer {
+        recorded: true,
+        campaign_paused: effect.campaign_paused,
+        account_recheck,
+        window_failures: effect.window_failures,
+        window_outcomes: effect.window_outcomes,
+    })
     .into_response())
 }

@@ -123,6 +123,9 @@ pub(crate) struct SigninQuery {
 }
 
 /// `GET /signin`: the sign-in form (`?account=ID`: open that card after signing in).
+#[utoipa::path(get, path = "/signin", tag = "sign-in",
+    params(("account" = Option<uuid::Uuid>, Query, description = "Open this account's card after signing in")),
+    responses((status = 200, description = "The sign-in page", content_type = "text/html")))]
 pub(crate) async fn signin_form(Query(q): Query<SigninQuery>) -> Html<String> {
     Html(signin_page(None, q.account).into_string())
 }
@@ -138,6 +141,12 @@ pub(crate) struct SigninForm {
 /// dashboard (with `account`'s card open when it is an account of that workspace; any
 /// other id is ignored, so the form cannot send the browser elsewhere); an unknown token
 /// answers 401 with the form again (nothing set).
+#[utoipa::path(post, path = "/signin", tag = "sign-in",
+    request_body(content = crate::openapi::SigninForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 303, description = "Signed in: the session cookie (HttpOnly, SameSite=Lax) is set and the browser goes to the dashboard"),
+        (status = 401, description = "Not a workspace's token: the form again", content_type = "text/html"),
+        (status = 403, description = "Posted from another site (login CSRF)", body = crate::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn signin(
     State(state): State<AppState>,

@@ -20,7 +20,6 @@ use relink_domain::{
     reconnect_workflow_id,
 };
 use relink_workflows::{AccountStatusSyncWorkflow, ReconnectWorkflow};
-use serde_json::json;
 use subtle::ConstantTimeEq;
 use temporalio_client::{
     WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowSignalOptions, WorkflowStartOptions,
@@ -38,6 +37,14 @@ fn secret_matches(presented: &[u8], ours: &[u8]) -> bool {
     a.ct_eq(&b).into()
 }
 
+#[utoipa::path(post, path = "/webhooks/unipile/account-status", tag = "webhooks",
+    params(("Unipile-Auth" = String, Header, description = "The webhook's shared secret (WEBHOOK_SECRET)")),
+    request_body = crate::openapi::AccountStatusWebhook,
+    responses(
+        (status = 200, description = "Accepted: the account is re-read from Unipile", body = crate::openapi::WebhookAck),
+        (status = 400, description = "A malformed body", body = crate::openapi::ErrorBody),
+        (status = 401, description = "Missing or wrong Unipile-Auth", body = crate::openapi::ErrorBody),
+        (status = 413, description = "Body over 16 KiB")))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn account_status(
     State(state): State<AppState>,
@@ -59,7 +66,13 @@ pub(crate) async fn account_status(
     let (account_id, message) = (notice.unipile_account_id, notice.message);
     request_status_sync(&state, &account_id, &message).await?;
     tracing::info!(unipile_account_id = %account_id, %message, "account-status webhook accepted");
-    Ok((StatusCode::OK, Json(json!({"result": "accepted"}))).into_response())
+    Ok((StatusCode::OK, Json(ack("accepted"))).into_response())
+}
+
+fn ack(result: &str) -> crate::openapi::WebhookAck {
+    crate::openapi::WebhookAck {
+        result: result.into(),
+    }
 }
 
 /// Hands "re-read this account from Unipile" to its durable account-status sync
@@ -107,6 +120,13 @@ pub(crate) async fn request_status_sync(
 /// authentication. Unknown or stale token → 404, nothing changed; a duplicate of a
 /// callback already applied → 200, nothing changed. The body is parsed as JSON whatever
 /// its content type (Unipile sends none).
+#[utoipa::path(post, path = "/webhooks/unipile/hosted-auth/{token}", tag = "webhooks",
+    params(("token" = String, Path, description = "The link's token, its only credential")),
+    request_body = crate::openapi::HostedAuthNotify,
+    responses(
+        (status = 200, description = "Accepted, or a duplicate of a callback already applied", body = crate::openapi::WebhookAck),
+        (status = 400, description = "A malformed body", body = crate::openapi::ErrorBody),
+        (status = 404, description = "Unknown or stale link", body = crate::openapi::ErrorBody)))]
 #[tracing::instrument(skip_all)]
 pub(crate) async fn hosted_auth_callback(
     State(state): State<AppState>,
@@ -124,7 +144,7 @@ pub(crate) async fn hosted_auth_callback(
     if row.status == AccountStatus::Connected
         && row.unipile_account_id.as_deref() == Some(&callback.account_id)
     {
-        return Ok((StatusCode::OK, Json(json!({"result": "duplicate"}))).into_response());
+        return Ok((StatusCode::OK, Json(ack("duplicate"))).into_response());
     }
     if row.status != AccountStatus::Connecting {
         return Err(stale());
@@ -140,7 +160,7 @@ pub(crate) async fn hosted_auth_callback(
         )
         .await
     {
-        Ok(()) => Ok((StatusCode::OK, Json(json!({"result": "accepted"}))).into_response()),
+        Ok(()) => Ok((StatusCode::OK, Json(ack("accepted"))).into_response()),
         Err(temporalio_client::errors::WorkflowInteractionError::NotFound(_)) => Err(
             AppError::NotFound("no linking in progress for this link".into()),
         ),

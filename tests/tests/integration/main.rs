@@ -14,6 +14,7 @@ mod events;
 mod healing;
 mod interleavings;
 mod observability;
+mod openapi;
 mod reconnect;
 mod safe_delete;
 mod schedules;
