@@ -45,10 +45,16 @@ impl AlertActivities {
     /// of its intervals (`relink_domain::alerts::stale_schedules`), and acknowledges it
     /// for the loops that are fresh again. A loop that never ran is not judged.
     async fn check_schedules(&self) -> Result<(), ActivityError> {
-        let runs = self.store.schedule_successes().await.map_err(store_err)?;
-        let now = chrono::Utc::now();
+        let ages = self
+            .store
+            .schedule_ages()
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .map(|(s, a)| (s, (a.age_secs, a.interval_secs)))
+            .collect();
         let mut still = Vec::new();
-        for (schedule, interval_secs, age_secs) in stale_schedules(&runs, now) {
+        for (schedule, interval_secs, age_secs) in stale_schedules(&ages) {
             let key = format!("{}:{schedule}", AlertKind::ScheduleStale);
             self.store
                 .raise_alert(

@@ -96,18 +96,27 @@ pub const SCHEDULES: &[(&str, u64)] = &[
     (ALERT_NOTIFIER, ALERT_NOTIFIER_INTERVAL_SECS),
 ];
 
-/// The loops whose last finished pass (`last_success`, by schedule id, UTC) is older
-/// than two of their intervals at `now`: `(schedule, interval_secs, age_secs)`. A loop
-/// with no finished pass yet is not judged (a fresh installation).
+/// Slack on top of two intervals before a loop counts as stale (seconds): a deploy or a
+/// slow pass is not an outage.
+pub const STALE_GRACE_SECS: u64 = 120;
+
+/// The loops whose last finished pass is older than two of their intervals plus
+/// [`STALE_GRACE_SECS`]: `(schedule, interval_secs, age_secs)`. `ages` maps a schedule id
+/// to (seconds since its last finished pass, its interval as applied); a missing interval
+/// is [`SCHEDULES`]' default. A loop that never finished a pass is not judged (a fresh
+/// installation), nor is the alert notifier itself, which does the judging (its own
+/// staleness shows in `relink_schedule_last_success_age_seconds`).
 pub fn stale_schedules(
-    last_success: &std::collections::BTreeMap<String, chrono::DateTime<chrono::Utc>>,
-    now: chrono::DateTime<chrono::Utc>,
+    ages: &std::collections::BTreeMap<String, (Option<f64>, Option<u64>)>,
 ) -> Vec<(&'static str, u64, i64)> {
     SCHEDULES
         .iter()
-        .filter_map(|(id, every)| {
-            let age = (now - *last_success.get(*id)?).num_seconds();
-            (age > 2 * *every as i64).then_some((*id, *every, age))
+        .filter(|(id, _)| *id != ALERT_NOTIFIER)
+        .filter_map(|(id, default_every)| {
+            let (age, every) = ages.get(*id)?;
+            let age = (*age)? as i64;
+            let every = every.unwrap_or(*default_every);
+            (age > (2 * every + STALE_GRACE_SECS) as i64).then_some((*id, every, age))
         })
         .collect()
 }
@@ -161,18 +170,20 @@ mod tests {
     }
 
     #[test]
-    fn a_loop_is_stale_after_two_intervals_and_a_loop_that_never_ran_is_not_judged() {
-        use chrono::{Duration, TimeZone, Utc};
-        let now = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
-        let mut runs = std::collections::BTreeMap::new();
-        runs.insert("campaign-sweeper".to_string(), now - Duration::seconds(600));
-        runs.insert("event-delivery".to_string(), now - Duration::seconds(21));
-        runs.insert("email-sender".to_string(), now - Duration::seconds(120));
-        let stale = stale_schedules(&runs, now);
+    fn a_loop_is_stale_after_two_intervals_and_the_grace_and_a_loop_that_never_ran_is_not_judged() {
+        let mut ages = std::collections::BTreeMap::new();
+        ages.insert("campaign-sweeper".to_string(), (Some(720.0), None));
+        ages.insert("event-delivery".to_string(), (Some(141.0), None));
+        ages.insert("email-sender".to_string(), (Some(100.0), None));
+        ages.insert("orphan-watcher".to_string(), (None, Some(3600)));
+        ages.insert("alert-notifier".to_string(), (Some(9999.0), None));
+        // The reconciler runs hourly here (RECONCILER_INTERVAL_SECS): 2 h is not stale.
+        ages.insert("account-reconciler".to_string(), (Some(7200.0), Some(3600)));
+        let stale = stale_schedules(&ages);
         assert_eq!(
             stale,
-            vec![("event-delivery", 10, 21)],
-            "600 s is exactly two sweeps; 120 s two sends"
+            vec![("event-delivery", 10, 141)],
+            "720 s is exactly two sweeps and the grace; the notifier does not judge itself"
         );
     }
 

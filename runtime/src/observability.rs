@@ -44,11 +44,12 @@ pub async fn render_metrics(store: &Store) -> String {
             metrics::gauge!(m::ACCOUNTS, "state" => state.as_str()).set(n as f64);
         }
     }
-    if let Ok(runs) = store.schedule_successes().await {
-        let now = chrono::Utc::now();
-        for (schedule, at) in runs {
-            let age = (now - at).num_milliseconds() as f64 / 1000.0;
-            metrics::gauge!(m::SCHEDULE_LAST_SUCCESS_AGE_SECONDS, "schedule" => schedule).set(age);
+    if let Ok(ages) = store.schedule_ages().await {
+        for (schedule, a) in ages {
+            if let Some(age) = a.age_secs {
+                metrics::gauge!(m::SCHEDULE_LAST_SUCCESS_AGE_SECONDS, "schedule" => schedule)
+                    .set(age);
+            }
         }
     }
     handle.render()

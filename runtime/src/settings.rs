@@ -190,17 +190,22 @@ pub struct AlertSettings {
         long,
         env = "ALERT_WEBHOOK_URL",
         value_name = "ALERT_WEBHOOK_URL",
-        hide_env_values = true,
-        value_parser = alert_webhook_url
+        hide_env_values = true
     )]
     pub alert_webhook_url: Option<SecretString>,
 }
 
-/// An `ALERT_WEBHOOK_URL`: an absolute http(s) URL.
-fn alert_webhook_url(raw: &str) -> Result<SecretString, String> {
-    match Url::parse(raw) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(SecretString::from(raw.to_string())),
-        _ => Err("must be an absolute http or https URL".into()),
+impl AlertSettings {
+    /// The operator channel's URL, checked: an absolute http(s) URL. Errors name the
+    /// variable, never its value (it carries the hook's token).
+    pub fn webhook_url(&self) -> anyhow::Result<Option<SecretString>> {
+        let Some(url) = &self.alert_webhook_url else {
+            return Ok(None);
+        };
+        match Url::parse(url.expose_secret()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(Some(url.clone())),
+            _ => anyhow::bail!("ALERT_WEBHOOK_URL must be an absolute http or https URL"),
+        }
     }
 }
 

@@ -50,6 +50,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 Duration::from_secs(reconciler_interval_secs),
             )
             .await?;
+            // The stale-loop alert judges each loop by its interval as applied.
+            let intervals: Vec<_> = applied
+                .iter()
+                .map(|s| (s.id.clone(), s.every_secs))
+                .collect();
+            ctx.store()
+                .await?
+                .record_schedule_intervals(&intervals)
+                .await?;
             render::schedules(&applied);
         }
         Command::Run { pass, dry_run } => {

@@ -90,7 +90,9 @@ impl TryFrom<RawAlert> for Alert {
 }
 
 impl Store {
-    /// Raises an alert unless one with `dedup_key` was raised within the last hour.
+    /// Raises an alert unless one with `dedup_key` was raised within the last hour and is
+    /// still open (a condition that healed and came back is a new alert; the notifier's
+    /// own hourly dedup keeps the operator channel quiet).
     /// Returns true when a row was written. Serialized per key with an advisory lock so
     /// concurrent passes cannot both raise it.
     pub async fn raise_alert(
@@ -108,7 +110,7 @@ impl Store {
             .await?;
         let recent: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM linkedin_admin_alerts WHERE dedup_key = $1 \
-             AND created_at > now() - make_interval(secs => $2))",
+             AND acknowledged_at IS NULL AND created_at > now() - make_interval(secs => $2))",
         )
         .bind(dedup_key)
         .bind(ALERT_DEDUP_WINDOW_SECS as f64)

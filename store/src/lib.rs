@@ -33,6 +33,7 @@ pub use deletes::*;
 pub use emails::*;
 pub use error::StoreError;
 pub use events::*;
+pub use observability::ScheduleAge;
 pub use seed::{DemoSeed, SeedAccount, fake_unipile_id, seed_demo};
 pub use sending::*;
 pub use truth::{Applied, LinkedRow, relink};

@@ -1,11 +1,20 @@
 //! What the metrics and readiness endpoints read from PostgreSQL: a ping, the accounts
 //! by pill state, and when each scheduled loop last finished a pass.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use relink_domain::{AccountStatus, PillInput, PillState, SourceStatus, derive_pill};
 use std::collections::BTreeMap;
 
 use crate::{Store, StoreError};
+
+/// One loop's freshness, as `Store::schedule_ages` reads it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScheduleAge {
+    /// Seconds since the loop last finished a pass; `None` before its first.
+    pub age_secs: Option<f64>,
+    /// Its interval as last applied, seconds.
+    pub interval_secs: Option<u64>,
+}
 
 impl Store {
     /// `SELECT 1`: whether PostgreSQL answers.
@@ -57,12 +66,44 @@ impl Store {
         Ok(())
     }
 
-    /// When each loop last finished a pass (UTC), by schedule id.
-    pub async fn schedule_successes(&self) -> Result<BTreeMap<String, DateTime<Utc>>, StoreError> {
-        let rows: Vec<(String, DateTime<Utc>)> =
-            sqlx::query_as("SELECT schedule, last_success_at FROM schedule_runs")
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.into_iter().collect())
+    /// Records each Schedule's interval (seconds) as `starter schedules apply` set it.
+    pub async fn record_schedule_intervals(
+        &self,
+        intervals: &[(String, u64)],
+    ) -> Result<(), StoreError> {
+        for (schedule, secs) in intervals {
+            sqlx::query(
+                "INSERT INTO schedule_runs (schedule, interval_secs) VALUES ($1, $2) \
+                 ON CONFLICT (schedule) DO UPDATE SET interval_secs = EXCLUDED.interval_secs",
+            )
+            .bind(schedule)
+            .bind(i32::try_from(*secs).unwrap_or(i32::MAX))
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Each loop's seconds since its last finished pass (`None`: never finished one),
+    /// by PostgreSQL's clock, and its recorded interval, by schedule id.
+    pub async fn schedule_ages(&self) -> Result<BTreeMap<String, ScheduleAge>, StoreError> {
+        let rows: Vec<(String, Option<f64>, Option<i32>)> = sqlx::query_as(
+            "SELECT schedule, extract(epoch FROM now() - last_success_at)::float8, interval_secs \
+             FROM schedule_runs",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(s, age, every)| {
+                (
+                    s,
+                    ScheduleAge {
+                        age_secs: age,
+                        interval_secs: every.and_then(|e| u64::try_from(e).ok()),
+                    },
+                )
+            })
+            .collect())
     }
 }

@@ -118,6 +118,7 @@ impl RelinkWorker {
 pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<RelinkWorker> {
     let unipile = settings.unipile.client()?;
     let mailer = mailer(settings)?;
+    let alert_url = settings.alerts.webhook_url()?;
     register_account_status_webhook(
         &unipile,
         &settings.public_base_url,
@@ -138,7 +139,7 @@ pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<
         SubscriptionActivities::new(store.clone()),
         EmailActivities::new(store.clone(), mailer),
         EventActivities::new(store.clone())?,
-        AlertActivities::new(store.clone(), settings.alerts.alert_webhook_url.clone())?,
+        AlertActivities::new(store.clone(), alert_url)?,
         DeleteActivities::new(store, unipile, env),
     )?;
     // The SDK's worker metrics go to its own Prometheus exporter on a loopback port;

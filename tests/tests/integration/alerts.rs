@@ -164,9 +164,10 @@ async fn a_loop_that_stopped_finishing_passes_raises_schedule_stale_until_it_run
                 .collect::<Vec<_>>()
         }
     };
-    // The sweeper (every 5 min) last finished a pass 11 minutes ago.
+    // The sweeper (every 5 min) last finished a pass 15 minutes ago (stale after two
+    // intervals and the 2-minute grace).
     sqlx::query(
-        "INSERT INTO schedule_runs (schedule, last_success_at) VALUES ('campaign-sweeper', now() - interval '11 minutes')",
+        "INSERT INTO schedule_runs (schedule, last_success_at) VALUES ('campaign-sweeper', now() - interval '15 minutes')",
     )
     .execute(app.store.pool())
     .await
@@ -179,4 +180,15 @@ async fn a_loop_that_stopped_finishing_passes_raises_schedule_stale_until_it_run
     pass(&app, Pass::CampaignSweeper).await;
     pass(&app, Pass::AlertNotifier).await;
     assert!(stale(&app).await.is_empty());
+    // It stops again within the hour: a new alert (a healed one does not mute it).
+    sqlx::query(
+        "UPDATE schedule_runs SET last_success_at = now() - interval '15 minutes' WHERE schedule = 'campaign-sweeper'",
+    )
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+    pass(&app, Pass::AlertNotifier).await;
+    let again = stale(&app).await;
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_ne!(again[0].id, raised[0].id);
 }
