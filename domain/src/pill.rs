@@ -42,6 +42,16 @@ pub enum PillState {
 }
 
 impl PillState {
+    /// Every state, in declaration order.
+    pub const ALL: &'static [PillState] = &[
+        PillState::Connected,
+        PillState::Linking,
+        PillState::LinkingSlow,
+        PillState::SyncInterrupted,
+        PillState::ReconnectNeeded,
+        PillState::Disconnected,
+    ];
+
     /// The state's wire name, as `GET /api/accounts` serves it (`"linking_slow"`).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -167,14 +177,7 @@ mod tests {
 
     #[test]
     fn state_names_are_the_wire_names() {
-        for s in [
-            PillState::Connected,
-            PillState::Linking,
-            PillState::LinkingSlow,
-            PillState::SyncInterrupted,
-            PillState::ReconnectNeeded,
-            PillState::Disconnected,
-        ] {
+        for s in PillState::ALL.iter().copied() {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
     }

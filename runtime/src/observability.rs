@@ -32,14 +32,7 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
 pub async fn render_metrics(store: &Store) -> String {
     let handle = metrics_handle();
     if let Ok(counts) = store.accounts_by_pill_state().await {
-        for state in [
-            relink_domain::PillState::Connected,
-            relink_domain::PillState::Linking,
-            relink_domain::PillState::LinkingSlow,
-            relink_domain::PillState::SyncInterrupted,
-            relink_domain::PillState::ReconnectNeeded,
-            relink_domain::PillState::Disconnected,
-        ] {
+        for &state in relink_domain::PillState::ALL {
             let n = counts.get(&state).copied().unwrap_or(0);
             metrics::gauge!(m::ACCOUNTS, "state" => state.as_str()).set(n as f64);
         }

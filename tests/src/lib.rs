@@ -461,6 +461,20 @@ async fn fresh_database(admin_url: &str) -> anyhow::Result<String> {
     Ok(url.to_string())
 }
 
+/// Two cards of one LinkedIn identity ([`TestApp::seed_twin_cards`]).
+pub struct TwinCards {
+    /// Their workspace.
+    pub workspace: WorkspaceId,
+    /// Its bearer token.
+    pub token: String,
+    /// The older card, `reconnect_needed`.
+    pub old: AccountId,
+    /// The live card, `connected`.
+    pub live: AccountId,
+    /// The older card's campaign, paused for the disconnect.
+    pub campaign: uuid::Uuid,
+}
+
 /// A seeded workspace for one test.
 pub struct Seeded {
     /// Workspace.
@@ -592,6 +606,54 @@ impl TestApp {
             unipile_id: Some(unipile_id),
             paused_for_disconnect,
             paused_also_manual,
+        }
+    }
+
+    /// Seeds two cards of one LinkedIn identity in a new workspace: "Old card"
+    /// (`reconnect_needed`, session `old-session`) with campaign "Outreach" paused for the
+    /// disconnect, and the live "New card" (`connected`, session `new-session`).
+    pub async fn seed_twin_cards(&self) -> TwinCards {
+        let (workspace, token) = self
+            .store
+            .create_workspace("Twins")
+            .await
+            .expect("workspace");
+        let member = format!("ACoAA{}", uuid::Uuid::new_v4().simple());
+        let card = |name: &'static str, status, session: &'static str| {
+            let (store, member) = (self.store.clone(), member.clone());
+            async move {
+                store
+                    .create_account(
+                        workspace,
+                        name,
+                        status,
+                        Some(session),
+                        Some(&member),
+                        "test",
+                    )
+                    .await
+                    .expect("account")
+            }
+        };
+        let old = card("Old card", AccountStatus::ReconnectNeeded, "old-session").await;
+        let live = card("New card", AccountStatus::Connected, "new-session").await;
+        let campaign = self
+            .store
+            .create_campaign(
+                workspace,
+                old,
+                "Outreach",
+                1,
+                &[PauseReason::LinkedinAccountDisconnected],
+            )
+            .await
+            .expect("campaign");
+        TwinCards {
+            workspace,
+            token,
+            old,
+            live,
+            campaign,
         }
     }
 

@@ -5,7 +5,7 @@
 //! screenshot under `.dev/screenshots/<scenario>/`; a console error on any page fails
 //! the test.
 
-use relink_domain::{AccountStatus, PauseReason};
+use relink_domain::AccountStatus;
 use relink_tests::{
     AppOptions,
     browser::{Browser, STEP_TIMEOUT},
@@ -207,43 +207,13 @@ async fn the_reconnect_email_leads_back_to_a_green_pill_and_running_campaigns() 
 #[tokio::test]
 async fn disconnect_on_the_older_of_two_duplicate_cards_in_the_browser() {
     let app = spawn_app(AppOptions::default()).await;
-    let (ws, token) = app.store.create_workspace("Twins").await.unwrap();
-    let member = format!("ACoAA{}", uuid::Uuid::new_v4().simple());
-    let old = app
-        .store
-        .create_account(
-            ws,
-            "Old card",
-            AccountStatus::ReconnectNeeded,
-            Some("old-session"),
-            Some(&member),
-            "test",
-        )
-        .await
-        .unwrap();
-    let live = app
-        .store
-        .create_account(
-            ws,
-            "New card",
-            AccountStatus::Connected,
-            Some("new-session"),
-            Some(&member),
-            "test",
-        )
-        .await
-        .unwrap();
-    let campaign = app
-        .store
-        .create_campaign(
-            ws,
-            old,
-            "Outreach",
-            1,
-            &[PauseReason::LinkedinAccountDisconnected],
-        )
-        .await
-        .unwrap();
+    let relink_tests::TwinCards {
+        token,
+        old,
+        live,
+        campaign,
+        ..
+    } = app.seed_twin_cards().await;
 
     let mut b = Browser::start("disconnect-duplicate").await;
     b.goto(&format!("{}/", app.web_url)).await;

@@ -306,45 +306,14 @@ async fn sign_in(
 
 #[tokio::test]
 async fn disconnect_on_a_duplicate_card_moves_its_campaigns_to_the_live_card_and_deletes_nothing() {
-    use relink_domain::PauseReason;
     let app = spawn_app(AppOptions::default()).await;
-    let (ws, token) = app.store.create_workspace("Twins").await.unwrap();
-    let member = format!("ACoAA{}", uuid::Uuid::new_v4().simple());
-    let old = app
-        .store
-        .create_account(
-            ws,
-            "Old card",
-            AccountStatus::ReconnectNeeded,
-            Some("old-session"),
-            Some(&member),
-            "test",
-        )
-        .await
-        .unwrap();
-    let live = app
-        .store
-        .create_account(
-            ws,
-            "New card",
-            AccountStatus::Connected,
-            Some("new-session"),
-            Some(&member),
-            "test",
-        )
-        .await
-        .unwrap();
-    let campaign = app
-        .store
-        .create_campaign(
-            ws,
-            old,
-            "Outreach",
-            1,
-            &[PauseReason::LinkedinAccountDisconnected],
-        )
-        .await
-        .unwrap();
+    let relink_tests::TwinCards {
+        token,
+        old,
+        live,
+        campaign,
+        ..
+    } = app.seed_twin_cards().await;
     let http = client();
     let (cookie, csrf) = sign_in(&app, &http, &token).await;
     let html = http
