@@ -29,6 +29,8 @@ pub struct AppliedSchedule {
     pub every_secs: u64,
     /// Catch-up window.
     pub catchup_window_secs: u64,
+    /// The execution timeout of each run it starts (shorter than the interval).
+    pub execution_timeout_secs: u64,
     /// `created` or `updated`.
     pub change: String,
 }
@@ -40,6 +42,56 @@ pub fn catchup_window(every: Duration) -> Duration {
     every
         .saturating_sub(Duration::from_secs(1))
         .max(Duration::from_secs(10))
+}
+
+/// The execution timeout of a scheduled pass that runs every `every`: nine tenths of
+/// the interval (at least 5 s), so that a hung pass ends before the next one is due and
+/// the Schedule (overlap Skip) never stalls behind it. A pass cut off this way is safe:
+/// every pass claims its work with a lease and records each outcome as it goes.
+pub fn execution_timeout(every: Duration) -> Duration {
+    (every * 9 / 10).max(Duration::from_secs(5))
+}
+
+/// Sets the workflow execution timeout of the runs Schedule `id` starts. The SDK's
+/// `ScheduleAction` has no field for it, so this reads the Schedule and writes it back
+/// over the raw `UpdateSchedule` call, with the read's conflict token.
+async fn set_execution_timeout(client: &Client, id: &str, timeout: Duration) -> anyhow::Result<()> {
+    use temporalio_client::NamespacedClient;
+    use temporalio_common::protos::temporal::api::{
+        schedule::v1::schedule_action::Action, workflowservice::v1::UpdateScheduleRequest,
+    };
+    let desc = client
+        .get_schedule_handle(id)
+        .describe(Default::default())
+        .await?;
+    let raw = desc.raw().clone();
+    let mut schedule = raw.schedule.context("the Schedule has no definition")?;
+    let Some(Action::StartWorkflow(start)) =
+        schedule.action.as_mut().and_then(|a| a.action.as_mut())
+    else {
+        anyhow::bail!("the Schedule does not start a workflow");
+    };
+    start.workflow_execution_timeout = Some(
+        timeout
+            .try_into()
+            .map_err(|e| anyhow::anyhow!("timeout {timeout:?}: {e:?}"))?,
+    );
+    client
+        .connection()
+        .workflow_service()
+        .update_schedule(temporalio_client::tonic::Request::new(
+            UpdateScheduleRequest {
+                namespace: client.namespace(),
+                schedule_id: id.to_string(),
+                schedule: Some(schedule),
+                conflict_token: raw.conflict_token,
+                identity: "relink-starter".into(),
+                request_id: uuid::Uuid::new_v4().to_string(),
+                ..Default::default()
+            },
+        ))
+        .await?;
+    Ok(())
 }
 
 fn action(id: &str, task_queue: &str) -> ScheduleAction {
@@ -147,10 +199,15 @@ pub async fn apply_schedules(
             )
             .await
             .with_context(|| format!("updating schedule {id}"))?;
+        let timeout = execution_timeout(every);
+        set_execution_timeout(client, id, timeout)
+            .await
+            .with_context(|| format!("setting the execution timeout of schedule {id}"))?;
         out.push(AppliedSchedule {
             id: id.into(),
             every_secs: every.as_secs(),
             catchup_window_secs: window.as_secs(),
+            execution_timeout_secs: timeout.as_secs(),
             change: change.into(),
         });
     }

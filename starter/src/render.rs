@@ -44,8 +44,8 @@ pub fn demo_seed(seed: &DemoSeed) {
 pub fn schedules(applied: &[AppliedSchedule]) {
     for s in applied {
         println!(
-            "schedule {:<20} {:<8} every {:>5} s, overlap skip, catch-up window {} s",
-            s.id, s.change, s.every_secs, s.catchup_window_secs
+            "schedule {:<20} {:<8} every {:>5} s, overlap skip, catch-up window {} s, run timeout {} s",
+            s.id, s.change, s.every_secs, s.catchup_window_secs, s.execution_timeout_secs
         );
     }
 }

@@ -45,6 +45,19 @@ async fn schedules_apply_is_idempotent_with_skip_and_a_short_catch_up_window() {
             (every - 1).max(10),
             "{id}: just under one interval, at least the server's 10 s"
         );
+        // Each run ends before the next is due (a hung pass cannot stall the Schedule).
+        let start = match schedule.action.as_ref().and_then(|a| a.action.as_ref()) {
+            Some(temporalio_common::protos::temporal::api::schedule::v1::schedule_action::Action::StartWorkflow(s)) => s.clone(),
+            other => panic!("{id}: not a start-workflow action: {other:?}"),
+        };
+        let timeout = start
+            .workflow_execution_timeout
+            .expect("an execution timeout")
+            .seconds as u64;
+        assert!(
+            timeout < every && timeout >= every / 2,
+            "{id}: {timeout} s of {every} s"
+        );
         let interval = &schedule.spec.expect("spec").interval[0];
         assert_eq!(
             interval.interval.as_ref().expect("interval").seconds as u64,
