@@ -14,10 +14,17 @@ use std::{sync::Arc, time::Duration};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use crate::store_err;
+use crate::{PassClock, store_err};
 
 /// How long a claimed alert is reserved for this pass (seconds).
 const CLAIM_LEASE_SECS: i64 = 900;
+/// The timeout of one POST to the operator channel.
+const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Kept for recording an outcome after a POST, before the pass's deadline.
+const RECORD_RESERVE: Duration = Duration::from_secs(1);
+/// An alert is posted only with at least this much left (plus [`RECORD_RESERVE`]) before
+/// the pass's deadline; the rest wait for the next pass.
+const MIN_POST: Duration = Duration::from_secs(3);
 
 /// The alert-notifier activities.
 pub struct AlertActivities {
@@ -31,7 +38,7 @@ impl AlertActivities {
     /// Over a shared store, posting to `webhook_url` (10 s timeout, no redirects).
     pub fn new(store: Store, webhook_url: Option<SecretString>) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
+            .timeout(POST_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
@@ -83,6 +90,7 @@ impl AlertActivities {
         url: &SecretString,
         a: &AlertToNotify,
         summary: &mut AlertPassSummary,
+        clock: PassClock,
     ) -> Result<(), ActivityError> {
         let alert = &a.alert;
         let key = notify_key(alert.kind, &alert.dedup_key, &alert.payload);
@@ -108,7 +116,13 @@ impl AlertActivities {
             return Ok(());
         }
         let body = slack_message(alert.id, alert.kind, alert.severity, &alert.message);
-        let sent = self.http.post(url.expose_secret()).json(&body).send().await;
+        let sent = self
+            .http
+            .post(url.expose_secret())
+            .timeout(clock.bound(POST_TIMEOUT, RECORD_RESERVE))
+            .json(&body)
+            .send()
+            .await;
         let error = match sent {
             Ok(r) if r.status().is_success() => {
                 self.store
@@ -158,13 +172,21 @@ impl AlertActivities {
             summary.not_configured = true;
             return Ok(summary);
         };
+        let clock = PassClock::of(&ctx);
         let due = self
             .store
-            .claim_alerts_to_notify(input.batch.clamp(1, 500), CLAIM_LEASE_SECS)
+            .claim_alerts_to_notify(
+                input.batch.clamp(1, 500),
+                clock.lease_secs(CLAIM_LEASE_SECS),
+            )
             .await
             .map_err(store_err)?;
         for a in &due {
-            self.notify(url, a, &mut summary).await?;
+            if !clock.has(MIN_POST + RECORD_RESERVE) {
+                summary.deferred.push(a.alert.id);
+                continue;
+            }
+            self.notify(url, a, &mut summary, clock).await?;
             if let Err(e) = ctx.record_heartbeat(()).await {
                 tracing::warn!(error = %e, "heartbeat not recorded");
             }

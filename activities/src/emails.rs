@@ -19,7 +19,7 @@ use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use url::Url;
 
-use crate::store_err;
+use crate::{PassClock, store_err};
 
 /// How long a claimed email is reserved for this pass before another sender may take
 /// it (seconds).
@@ -211,12 +211,22 @@ impl EmailActivities {
             summary.not_configured = true;
             return Ok(summary);
         };
+        let clock = PassClock::of(&ctx);
         let due = self
             .store
-            .claim_due_emails(input.batch.clamp(1, 1000), CLAIM_LEASE_SECS)
+            .claim_due_emails(
+                input.batch.clamp(1, 1000),
+                clock.lease_secs(CLAIM_LEASE_SECS),
+            )
             .await
             .map_err(store_err)?;
         for email in &due {
+            // One SMTP command may take up to SMTP_TIMEOUT: an email is started only
+            // with that and a few seconds more left before the pass's deadline.
+            if !clock.has(SMTP_TIMEOUT + std::time::Duration::from_secs(5)) {
+                summary.deferred.push(email.id);
+                continue;
+            }
             match self.deliver(mailer, email).await? {
                 Delivery::Sent => summary.sent.push(email.id),
                 Delivery::Failed => summary.failed.push(email.id),

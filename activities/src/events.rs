@@ -15,13 +15,18 @@ use std::{sync::Arc, time::Duration};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use crate::store_err;
+use crate::{PassClock, store_err};
 
 /// How long a claimed delivery is reserved for this pass (seconds): longer than a pass
 /// may run (its start-to-close timeout is 600 s).
 const CLAIM_LEASE_SECS: i64 = 900;
 /// The timeout of one POST to an endpoint.
 const POST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Kept for recording an outcome after a POST, before the pass's deadline.
+const RECORD_RESERVE: Duration = Duration::from_secs(1);
+/// A POST is started only with at least this much left (plus [`RECORD_RESERVE`]) before
+/// the pass's deadline; later ones wait for the next pass.
+const MIN_POST: Duration = Duration::from_secs(3);
 /// How many endpoints/accounts are posted to at once.
 const CONCURRENCY: usize = 8;
 
@@ -33,6 +38,8 @@ pub struct EventActivities {
 
 /// What became of one delivery.
 enum Outcome {
+    /// Not attempted: too little time was left in the pass.
+    Deferred,
     Delivered,
     Failed,
     GivenUp,
@@ -71,7 +78,10 @@ impl EventActivities {
     }
 
     /// One attempt for one claimed delivery.
-    async fn deliver(&self, d: &DueDelivery) -> Result<Outcome, ActivityError> {
+    async fn deliver(&self, d: &DueDelivery, clock: PassClock) -> Result<Outcome, ActivityError> {
+        if !clock.has(MIN_POST + RECORD_RESERVE) {
+            return Ok(Outcome::Deferred);
+        }
         if d.expired {
             tracing::warn!(sequence = d.sequence, endpoint_id = %d.endpoint_id, "event given up (endpoint removed or delivery window over)");
             self.store
@@ -119,6 +129,7 @@ impl EventActivities {
                 timestamp.to_string(),
             )
             .header(standardwebhooks::HEADER_WEBHOOK_SIGNATURE, signature)
+            .timeout(clock.bound(POST_TIMEOUT, RECORD_RESERVE))
             .body(body)
             .send()
             .await;
@@ -178,16 +189,20 @@ impl EventActivities {
         ctx: ActivityContext,
         input: EventPassInput,
     ) -> Result<EventPassSummary, ActivityError> {
+        let clock = PassClock::of(&ctx);
         let due = self
             .store
-            .claim_due_deliveries(input.batch.clamp(1, 1000), CLAIM_LEASE_SECS)
+            .claim_due_deliveries(
+                input.batch.clamp(1, 1000),
+                clock.lease_secs(CLAIM_LEASE_SECS),
+            )
             .await
             .map_err(store_err)?;
         let mut results = futures::stream::iter(due)
             .map(|d| {
                 let this = Arc::clone(&self);
                 async move {
-                    let outcome = this.deliver(&d).await;
+                    let outcome = this.deliver(&d, clock).await;
                     (d, outcome)
                 }
             })
@@ -202,6 +217,7 @@ impl EventActivities {
                 Outcome::Delivered => summary.delivered.push(r),
                 Outcome::Failed => summary.failed.push(r),
                 Outcome::GivenUp => summary.given_up.push(r),
+                Outcome::Deferred => summary.deferred.push(r),
             }
             if let Err(e) = ctx.record_heartbeat(()).await {
                 tracing::warn!(error = %e, "heartbeat not recorded");
@@ -212,6 +228,7 @@ impl EventActivities {
             &mut summary.delivered,
             &mut summary.failed,
             &mut summary.given_up,
+            &mut summary.deferred,
         ] {
             list.sort_by_key(|r| r.sequence);
         }

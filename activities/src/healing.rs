@@ -20,7 +20,7 @@ use std::{collections::HashMap, sync::Arc};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use crate::{permanent, store_err, unipile_err};
+use crate::{PassClock, permanent, store_err, unipile_err};
 
 /// The healing-loop activities.
 pub struct HealingActivities {
@@ -116,6 +116,11 @@ fn run_key(ctx: &ActivityContext) -> String {
         info.workflow_run_id.as_deref().unwrap_or("-")
     )
 }
+
+/// Time a pass keeps, before its deadline (`PassClock`), for one row (a few Unipile
+/// reads, 10 s timeout each, and a transaction) or one sweeper batch: with less left, the
+/// rest is left for the next pass.
+const ROW_RESERVE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Runs `work`, recording an activity heartbeat every 10 s until it finishes.
 async fn with_heartbeats<F: Future>(ctx: &ActivityContext, work: F) -> F::Output {
@@ -248,7 +253,14 @@ impl HealingActivities {
             let intervals = crate::matching::intervals_for(&self.store, earliest)
                 .await
                 .map_err(store_err)?;
+            let clock = PassClock::of(&ctx);
             for row in rows {
+                if !clock.has(ROW_RESERVE) {
+                    // Its ambiguity alert (if any) stays open for the next pass.
+                    still_ambiguous.push(format!("{}:{}", AlertKind::OrphanAmbiguous, row.id));
+                    summary.deferred.push(row.id);
+                    continue;
+                }
                 let candidate: Result<Option<String>, usize> = match &row.unipile_account_id {
                     Some(own) => Ok(listing
                         .iter()
@@ -398,7 +410,16 @@ impl HealingActivities {
         let batch = i64::from(input.batch_size.clamp(1, 10_000));
         let mut total = SweepSummary::default();
         let mut after = None;
+        let clock = PassClock::of(&ctx);
         loop {
+            if !clock.has(ROW_RESERVE) {
+                total.cut_short = true;
+                tracing::warn!(
+                    ?total,
+                    "sweeper pass cut short by its deadline; the next pass goes on"
+                );
+                return Ok(total);
+            }
             let t = self
                 .store
                 .sweep_disconnect_pauses(batch, after)
@@ -513,8 +534,13 @@ impl HealingActivities {
                 .map_err(store_err)?;
         }
         let mut disagreements = Vec::new();
+        let clock = PassClock::of(&ctx);
         for (row, decision) in flips {
             if report.gated && decision.is_away() {
+                continue;
+            }
+            if !clock.has(ROW_RESERVE) {
+                report.deferred += 1;
                 continue;
             }
             if decision.is_away() {
@@ -633,6 +659,10 @@ impl HealingActivities {
             }
         }
         for (row, decision) in records {
+            if !clock.has(ROW_RESERVE) {
+                report.deferred += 1;
+                continue;
+            }
             let a = audit(
                 "workflow:account-reconciler",
                 "reconciler.record",

@@ -136,6 +136,61 @@ pub(crate) async fn seen_now(
     }
 }
 
+/// How long a pass activity has left: until `ActivityInfo::deadline` (the sooner of
+/// its attempt's start-to-close and its schedule-to-close, UTC), read when the pass
+/// starts. A scheduled pass's deadline lies inside its workflow execution timeout
+/// (`relink_workflows::activities::pass_activity`), so a pass that checks
+/// [`PassClock::has`] before each unit of work ends by itself, with everything it did
+/// recorded, instead of being cut off mid-write.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PassClock {
+    deadline: Option<std::time::Instant>,
+}
+
+impl PassClock {
+    /// The clock of the running activity (`None` deadline: no bound).
+    pub(crate) fn of(ctx: &ActivityContext) -> Self {
+        let deadline = ctx.info().deadline.map(|d| {
+            let left = d
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            std::time::Instant::now() + left
+        });
+        Self { deadline }
+    }
+
+    /// Time left before the deadline (`None`: unbounded).
+    pub(crate) fn left(&self) -> Option<std::time::Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(std::time::Instant::now()))
+    }
+
+    /// Whether at least `needed` is left (always, without a deadline).
+    pub(crate) fn has(&self, needed: std::time::Duration) -> bool {
+        self.left().is_none_or(|l| l >= needed)
+    }
+
+    /// `default`, bounded by the time left: what one step (an HTTP request, say) may
+    /// take so that it ends before the deadline, keeping `reserve` for recording it.
+    pub(crate) fn bound(
+        &self,
+        default: std::time::Duration,
+        reserve: std::time::Duration,
+    ) -> std::time::Duration {
+        self.left()
+            .map_or(default, |l| default.min(l.saturating_sub(reserve)))
+    }
+
+    /// The lease (seconds) for the work a pass claims: `default_secs`, or, under a
+    /// deadline, the time left plus 30 s, so that work claimed but not reached is due
+    /// again soon after the pass has ended.
+    pub(crate) fn lease_secs(&self, default_secs: i64) -> i64 {
+        self.left().map_or(default_secs, |l| {
+            (l.as_secs() as i64 + 30).min(default_secs)
+        })
+    }
+}
+
 pub(crate) fn permanent(msg: String) -> ActivityError {
     ActivityError::application(
         ApplicationFailure::builder(msg)

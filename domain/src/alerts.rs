@@ -145,6 +145,10 @@ pub struct AlertPassSummary {
     pub healed: Vec<i64>,
     /// Failed this time; tried again later.
     pub failed: Vec<i64>,
+    /// Claimed but not attempted: too little of the pass's run was left. Due again once
+    /// the short lease is over.
+    #[serde(default)]
+    pub deferred: Vec<i64>,
     /// True when the worker has no operator channel configured (`ALERT_WEBHOOK_URL`).
     pub not_configured: bool,
 }

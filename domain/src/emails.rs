@@ -34,6 +34,10 @@ pub struct EmailPassSummary {
     pub failed: Vec<i64>,
     /// Outbox rows withdrawn between the claim and the send (not sent).
     pub withdrawn: Vec<i64>,
+    /// Claimed but not started: too little of the pass's run was left. Due again once
+    /// the short lease is over.
+    #[serde(default)]
+    pub deferred: Vec<i64>,
     /// True when the worker has no SMTP server configured (`SMTP_URL`): nothing sent.
     pub not_configured: bool,
 }

@@ -122,6 +122,10 @@ pub struct EventPassSummary {
     pub failed: Vec<DeliveryRef>,
     /// Out of their delivery window, or their endpoint was removed: never sent again.
     pub given_up: Vec<DeliveryRef>,
+    /// Claimed but not attempted: too little of the pass's run was left (its Schedule
+    /// gives it nine tenths of the interval). Due again once the short lease is over.
+    #[serde(default)]
+    pub deferred: Vec<DeliveryRef>,
     /// Events older than the retention with nothing pending, deleted this pass.
     #[serde(default)]
     pub pruned: u64,

@@ -51,6 +51,10 @@ pub struct OrphanPassSummary {
     pub ambiguous: Vec<AccountId>,
     /// Rows with no live session yet (left alone).
     pub unmatched: Vec<AccountId>,
+    /// Rows not looked at: too little of the pass's run was left (its Schedule gives it
+    /// nine tenths of the interval); the next pass takes them.
+    #[serde(default)]
+    pub deferred: Vec<AccountId>,
     /// The pass was aborted because Unipile's listing could not be read completely
     /// (the cause); nothing was linked and one admin alert was raised.
     #[serde(default)]
@@ -81,6 +85,10 @@ pub struct SweepSummary {
     pub campaigns_resumed: u64,
     /// Campaigns that keep another reason.
     pub still_paused: u64,
+    /// The pass stopped before the last batch: too little of its run was left; the next
+    /// pass goes on (each batch is its own transaction).
+    #[serde(default)]
+    pub cut_short: bool,
 }
 
 /// Input of one reconciler pass.
@@ -142,6 +150,11 @@ pub struct ReconcileReport {
     /// Flips away from `connected` whose fresh read failed: left for the next pass.
     #[serde(default)]
     pub unconfirmed: usize,
+    /// Planned writes not made: too little of the pass's run was left (its Schedule gives
+    /// it nine tenths of the interval). Left for the next pass, which plans afresh; the
+    /// delete requests stand for the flips that were written.
+    #[serde(default)]
+    pub deferred: usize,
 }
 
 /// Attempts a pass gives Unipile's listing (500, 429, timeouts, a failing page) before

@@ -275,13 +275,54 @@ pub fn delete_activity() -> ActivityOptions {
         .build()
 }
 
-/// Long passes over the whole fleet (listing every Unipile page, sweeping every batch):
-/// 10 minutes per attempt with a 60 s heartbeat timeout where they heartbeat, retried
-/// for up to an hour; an error on any page fails the attempt and the pass is retried
-/// whole (never run over a partial listing).
-pub fn pass_activity() -> ActivityOptions {
-    ActivityOptions::with_close_timeouts(both(3600, 600))
-        .heartbeat_timeout(Duration::from_secs(60))
-        .retry_policy(retry(0, Duration::from_secs(60)))
-        .build()
+/// Long passes over the whole fleet (listing every Unipile page, sweeping every batch).
+///
+/// `execution_timeout` is the pass's own workflow execution timeout
+/// (`WorkflowContextView::execution_timeout`): a Schedule gives each run nine tenths of
+/// its interval (`starter schedules apply`). Then the activity must end well inside it:
+/// its schedule-to-close (all attempts) is four fifths of the run's timeout, each
+/// attempt at most 10 minutes, the heartbeat timeout at most 60 s; the activity reads
+/// the resulting deadline (`ActivityInfo::deadline`) and stops taking new work before
+/// it, so a pass ends by itself and the workflow never times out mid-activity. Without
+/// one (a manual `starter run`): 10 minutes per attempt, retried for up to an hour.
+/// An error on any listing page fails the attempt and the pass is retried whole
+/// (never run over a partial listing).
+pub fn pass_activity(execution_timeout: Option<Duration>) -> ActivityOptions {
+    let (all, attempt) = match execution_timeout {
+        Some(t) => {
+            let all = (t * 4 / 5).max(Duration::from_secs(2));
+            (all, all.min(Duration::from_secs(600)))
+        }
+        None => (Duration::from_secs(3600), Duration::from_secs(600)),
+    };
+    ActivityOptions::with_close_timeouts(ActivityCloseTimeouts::ScheduleAndStartToClose {
+        schedule_to_close: all,
+        start_to_close: attempt,
+    })
+    .heartbeat_timeout(attempt.min(Duration::from_secs(60)))
+    .retry_policy(retry(0, Duration::from_secs(60)))
+    .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scheduled_pass_activity_ends_inside_its_run() {
+        for every in [10u64, 30, 60, 300, 3600] {
+            let run = Duration::from_secs(every) * 9 / 10;
+            let o = pass_activity(Some(run));
+            let ActivityCloseTimeouts::ScheduleAndStartToClose {
+                schedule_to_close,
+                start_to_close,
+            } = o.close_timeouts
+            else {
+                panic!("both close timeouts are set");
+            };
+            assert!(schedule_to_close < run, "{every} s: {schedule_to_close:?}");
+            assert!(start_to_close <= schedule_to_close);
+            assert!(o.heartbeat_timeout.is_some_and(|h| h <= start_to_close));
+        }
+    }
 }

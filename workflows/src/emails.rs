@@ -22,7 +22,11 @@ impl EmailSenderWorkflow {
         input: EmailPassInput,
     ) -> WorkflowResult<EmailPassSummary> {
         Ok(ctx
-            .execute_activity(RelinkActivities::send_due_emails, input, pass_activity())
+            .execute_activity(
+                RelinkActivities::send_due_emails,
+                input,
+                pass_activity(ctx.info().execution_timeout()),
+            )
             .await?)
     }
 }

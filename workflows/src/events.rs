@@ -23,7 +23,11 @@ impl EventDeliveryWorkflow {
         input: EventPassInput,
     ) -> WorkflowResult<EventPassSummary> {
         Ok(ctx
-            .execute_activity(RelinkActivities::deliver_due_events, input, pass_activity())
+            .execute_activity(
+                RelinkActivities::deliver_due_events,
+                input,
+                pass_activity(ctx.info().execution_timeout()),
+            )
             .await?)
     }
 }
@@ -42,7 +46,11 @@ impl AlertNotifierWorkflow {
         input: AlertPassInput,
     ) -> WorkflowResult<AlertPassSummary> {
         Ok(ctx
-            .execute_activity(RelinkActivities::notify_alerts, input, pass_activity())
+            .execute_activity(
+                RelinkActivities::notify_alerts,
+                input,
+                pass_activity(ctx.info().execution_timeout()),
+            )
             .await?)
     }
 }

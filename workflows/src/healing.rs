@@ -32,7 +32,11 @@ impl OrphanWatcherWorkflow {
         input: OrphanPassInput,
     ) -> WorkflowResult<OrphanPassSummary> {
         Ok(ctx
-            .execute_activity(RelinkActivities::orphan_pass, input, pass_activity())
+            .execute_activity(
+                RelinkActivities::orphan_pass,
+                input,
+                pass_activity(ctx.info().execution_timeout()),
+            )
             .await?)
     }
 }
@@ -51,7 +55,11 @@ impl CampaignSweeperWorkflow {
         input: SweepInput,
     ) -> WorkflowResult<SweepSummary> {
         Ok(ctx
-            .execute_activity(RelinkActivities::sweep_campaigns, input, pass_activity())
+            .execute_activity(
+                RelinkActivities::sweep_campaigns,
+                input,
+                pass_activity(ctx.info().execution_timeout()),
+            )
             .await?)
     }
 }
@@ -72,7 +80,11 @@ impl AccountReconcilerWorkflow {
         input: ReconcileInput,
     ) -> WorkflowResult<ReconcileReport> {
         let report = ctx
-            .execute_activity(RelinkActivities::reconcile_pass, input, pass_activity())
+            .execute_activity(
+                RelinkActivities::reconcile_pass,
+                input,
+                pass_activity(ctx.info().execution_timeout()),
+            )
             .await?;
         for uid in &report.delete_requests {
             let request = SafeDeleteInput {

@@ -440,3 +440,65 @@ async fn an_event_committed_late_is_not_overtaken_by_a_later_sequence_number() {
         "in sequence order, though committed in the other order"
     );
 }
+
+/// A scheduled pass ends inside the execution timeout its Schedule gives it (nine
+/// tenths of 10 s), even against an endpoint that accepts the connection and never
+/// answers: the POST is cut at the pass's deadline and recorded as a failed attempt
+/// (retried later), instead of the run timing out with the outcome unwritten.
+#[tokio::test]
+async fn a_scheduled_pass_against_a_receiver_that_never_answers_ends_inside_its_run() {
+    use relink_domain::events::{EVENT_DELIVERY_INTERVAL_SECS, EventPassInput, EventPassSummary};
+    use relink_workflows::EventDeliveryWorkflow;
+    use std::time::Duration;
+    use temporalio_client::{WorkflowGetResultOptions, WorkflowStartOptions};
+
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app.seed_account(AccountStatus::Connected, "OK").await;
+    // Accepts connections and holds them open, silent.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let (endpoint, _) = app
+        .store
+        .add_webhook_endpoint(s.workspace, &url, Some(&[EventType::AccountDisconnected]))
+        .await
+        .unwrap();
+    app.set_sim_status(s.unipile_id.as_deref().unwrap(), "CREDENTIALS")
+        .await;
+    app.wait_status(s.account, AccountStatus::ReconnectNeeded)
+        .await;
+
+    let run_timeout =
+        relink_starter::ops::execution_timeout(Duration::from_secs(EVENT_DELIVERY_INTERVAL_SECS));
+    assert!(run_timeout < Duration::from_secs(EVENT_DELIVERY_INTERVAL_SECS));
+    let started = std::time::Instant::now();
+    let handle = app
+        .temporal
+        .start_workflow(
+            EventDeliveryWorkflow::run,
+            EventPassInput::default(),
+            WorkflowStartOptions::new(
+                app.task_queue.clone(),
+                format!("event-delivery-test-{}", uuid::Uuid::new_v4().simple()),
+            )
+            .execution_timeout(run_timeout)
+            .build(),
+        )
+        .await
+        .unwrap();
+    let summary: EventPassSummary = handle
+        .get_result(WorkflowGetResultOptions::default())
+        .await
+        .expect("the pass completes instead of timing out");
+    assert!(started.elapsed() < run_timeout, "{:?}", started.elapsed());
+    assert_eq!(summary.failed.len(), 1, "{summary:?}");
+    assert!(summary.delivered.is_empty());
+    let d = &app.store.deliveries_to(endpoint.id).await.unwrap()[0];
+    assert_eq!(d.attempts, 1, "the cut POST is recorded as one attempt");
+    assert!(d.delivered_at.is_none() && d.given_up_at.is_none());
+}
