@@ -35,3 +35,7 @@ pub const DEFAULT_TASK_QUEUE: &str = "linkedin-accounts";
 pub const SEARCH_ATTR_ACCOUNT_ID: &str = "AccountId";
 /// Name of the Keyword search attribute that carries the workspace id on workflows.
 pub const SEARCH_ATTR_WORKSPACE_ID: &str = "WorkspaceId";
+/// Every custom search attribute relink's workflows are started with (all Keyword): the
+/// worker and the web tier add the missing ones to their namespace at start-up
+/// (`relink_runtime::ensure_search_attributes`).
+pub const SEARCH_ATTRIBUTES: [&str; 2] = [SEARCH_ATTR_ACCOUNT_ID, SEARCH_ATTR_WORKSPACE_ID];

@@ -9,7 +9,7 @@ mod observability;
 mod settings;
 mod telemetry;
 
-pub use connect::{connect_temporal, shutdown_signal};
+pub use connect::{connect_temporal, ensure_search_attributes, shutdown_signal};
 pub use observability::{
     Readiness, database_ready, metrics_handle, render_metrics, temporal_ready,
 };

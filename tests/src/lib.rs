@@ -48,6 +48,9 @@ pub struct AppOptions {
     pub delete_env: Vec<(&'static str, &'static str)>,
     /// The Temporal frontend (`host:port`); default `TEMPORAL_ADDRESS` or 127.0.0.1:7233.
     pub temporal_address: Option<String>,
+    /// The Temporal namespace of the web tier and the worker (`TEMPORAL_NAMESPACE`);
+    /// default `default`.
+    pub temporal_namespace: Option<String>,
     /// The worker's Unipile client timeout, seconds (`UNIPILE_TIMEOUT_SECS`; default 5).
     pub unipile_timeout_secs: u64,
     /// The worker's SMTP server (`SMTP_URL`); default `RELINK_TEST_SMTP_URL`, the server
@@ -80,6 +83,7 @@ impl Default for AppOptions {
             delete_env: vec![],
             worker_process: None,
             temporal_address: None,
+            temporal_namespace: None,
             unipile_timeout_secs: 5,
             smtp_url: std::env::var("RELINK_TEST_SMTP_URL")
                 .ok()
@@ -117,6 +121,7 @@ struct WorkerConfig {
     smtp_url: Option<String>,
     alert_webhook_url: Option<String>,
     temporal_address: String,
+    namespace: String,
     task_queue: String,
     database_url: String,
     sim_url: String,
@@ -129,7 +134,7 @@ impl WorkerConfig {
         Ok(relink_worker::WorkerSettings {
             temporal: relink_runtime::TemporalSettings {
                 temporal_address: self.temporal_address.clone(),
-                temporal_namespace: "default".into(),
+                temporal_namespace: self.namespace.clone(),
                 task_queue: self.task_queue.clone(),
             },
             unipile: relink_runtime::UnipileSettings {
@@ -188,7 +193,7 @@ impl WorkerHandle {
         let err = log.try_clone().expect("log file handle");
         let mut cmd = std::process::Command::new(&p.exe);
         cmd.env("TEMPORAL_ADDRESS", &cfg.temporal_address)
-            .env("TEMPORAL_NAMESPACE", "default")
+            .env("TEMPORAL_NAMESPACE", &cfg.namespace)
             .env("TEMPORAL_TASK_QUEUE", &cfg.task_queue)
             .env("DATABASE_URL", &cfg.database_url)
             .env("UNIPILE_DSN", &cfg.sim_url)
@@ -388,7 +393,11 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         .temporal_address
         .clone()
         .unwrap_or_else(|| env_or("TEMPORAL_ADDRESS", "127.0.0.1:7233"));
-    let temporal = relink_runtime::connect_temporal(&temporal_address, "default")
+    let namespace = opts
+        .temporal_namespace
+        .clone()
+        .unwrap_or_else(|| "default".into());
+    let temporal = relink_runtime::connect_temporal(&temporal_address, &namespace)
         .await
         .expect("a Temporal server at TEMPORAL_ADDRESS (./dev test starts one)");
     let task_queue = format!("relink-test-{}", uuid::Uuid::new_v4().simple());
@@ -397,7 +406,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
     let web = relink_web::build(&relink_web::WebSettings {
         temporal: relink_runtime::TemporalSettings {
             temporal_address: temporal_address.clone(),
-            temporal_namespace: "default".into(),
+            temporal_namespace: namespace.clone(),
             task_queue: task_queue.clone(),
         },
         database: relink_runtime::DatabaseSettings::new(database_url.clone()),
@@ -425,6 +434,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         smtp_url: opts.smtp_url.clone(),
         alert_webhook_url: opts.alert_webhook_url.clone(),
         temporal_address,
+        namespace,
         task_queue: task_queue.clone(),
         database_url: database_url.clone(),
         sim_url: sim_url.clone(),

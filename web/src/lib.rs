@@ -235,7 +235,9 @@ impl WebApp {
 }
 
 /// Builds the web tier: checks the settings, connects to PostgreSQL and applies the
-/// migrations, connects to Temporal and binds `WEB_ADDR`. The `web` binary and the test
+/// migrations, connects to Temporal and adds the search attributes its workflows need
+/// when the namespace lacks them (`relink_runtime::ensure_search_attributes`), and
+/// binds `WEB_ADDR`. The `web` binary and the test
 /// harness both start the web tier through this function.
 ///
 /// Errors: a bad setting (naming its variable), PostgreSQL or Temporal not answering,
@@ -250,6 +252,8 @@ pub async fn build(settings: &WebSettings) -> anyhow::Result<WebApp> {
     let store = settings.database.connect(DATABASE_POOL_SIZE).await?;
     store.migrate().await.context("applying migrations")?;
     let temporal = settings.temporal.connect().await?;
+    // The Reconnect click starts its workflow with these: without them every click fails.
+    relink_runtime::ensure_search_attributes(&temporal).await?;
     let state = AppState {
         store,
         temporal,

@@ -109,7 +109,9 @@ impl RelinkWorker {
 }
 
 /// Builds the worker: registers Unipile's account-status webhook (idempotent), opens the
-/// database pool and the Unipile client, connects to Temporal and registers every
+/// database pool and applies the migrations, builds the Unipile client, connects to
+/// Temporal, adds the search attributes relink's workflows need when the namespace
+/// lacks them (`relink_runtime::ensure_search_attributes`), and registers every
 /// workflow and activity on the task queue. `env` is where the Safe delete kill switches
 /// are read at each gate (`relink_activities::process_env()` in production).
 ///
@@ -126,8 +128,14 @@ pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<
     )
     .await?;
     let store = settings.database.connect(DATABASE_POOL_SIZE).await?;
+    // Migrations before anything reads a table (the web tier applies them too; sqlx
+    // holds an advisory lock, so two processes starting at once apply them once).
+    store.migrate().await.context("applying migrations")?;
     let store_for_metrics = store.clone();
     let client = settings.temporal.connect().await?;
+    // The passes start Safe delete children with no search attributes, but the worker
+    // may be the first process up on a fresh namespace: it prepares it for the web tier.
+    relink_runtime::ensure_search_attributes(&client).await?;
     let options = worker_options(
         &settings.temporal.task_queue,
         Activities::new(

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 mod alerts;
+mod bootstrap;
 mod browser;
 mod concurrency;
 mod dashboard;
