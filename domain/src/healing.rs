@@ -171,6 +171,19 @@ pub struct AccountStatusSyncInput {
     /// paused, in seconds (DESIGN.md: 2 h, configurable).
     #[serde(default = "default_blip_tolerance")]
     pub blip_tolerance_secs: u64,
+    /// Activities a run executes before it continues as new (a fresh history carrying
+    /// this input); default [`SYNC_RUN_LENGTH`]. Inputs of earlier releases lack it.
+    #[serde(default = "default_sync_run_length")]
+    pub continue_as_new_after: u32,
+}
+
+/// Activities one account-status sync run executes before it continues as new: its
+/// history stays near a few hundred events however long a storm of webhooks lasts
+/// (Temporal suggests continuing as new well before 50,000 events or 50 MB).
+pub const SYNC_RUN_LENGTH: u32 = 100;
+
+fn default_sync_run_length() -> u32 {
+    SYNC_RUN_LENGTH
 }
 
 /// Default blip tolerance: 2 hours.

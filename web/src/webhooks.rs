@@ -102,6 +102,7 @@ pub(crate) async fn request_status_sync(
             AccountStatusSyncInput {
                 unipile_account_id: unipile_account_id.to_string().into(),
                 blip_tolerance_secs: state.blip_tolerance.as_secs(),
+                continue_as_new_after: relink_domain::healing::SYNC_RUN_LENGTH,
             },
             AccountStatusSyncWorkflow::poke,
             message.to_string(),

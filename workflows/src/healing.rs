@@ -9,8 +9,8 @@ use relink_domain::healing::{
 use std::time::Duration;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{
-    ChildWorkflowOptions, ParentClosePolicy, SyncWorkflowContext, WorkflowContext,
-    WorkflowContextView, WorkflowResult, workflows::select,
+    ChildWorkflowOptions, ContinueAsNewOptions, ParentClosePolicy, SyncWorkflowContext,
+    WorkflowContext, WorkflowContextView, WorkflowResult, workflows::select,
 };
 
 use crate::{
@@ -109,6 +109,10 @@ impl AccountReconcilerWorkflow {
     }
 }
 
+/// The patch id guarding [`AccountStatusSyncWorkflow`]'s continue-as-new
+/// (`WorkflowContext::patched`).
+pub const SYNC_CONTINUE_AS_NEW_PATCH: &str = "account-status-sync-continue-as-new";
+
 /// Account-status sync, id `account-status:<unipile_account_id>`, started by the
 /// account-status webhook with signal-with-start. Webhooks arrive late, twice or out of
 /// order and carry no event id, so each one only says "look again": the run re-reads
@@ -131,11 +135,22 @@ impl AccountStatusSyncWorkflow {
     /// Syncs until no poke is pending; returns the last sync's result. A blip
     /// (`ERROR`/`STOPPED`) is then watched on a durable timer: if no webhook arrives
     /// within the tolerance, the blip check runs (a later webhook restarts the loop).
+    /// After `continue_as_new_after` activities the run continues as new with the same
+    /// input: the next run begins with a sync, which covers every poke still pending.
     #[run(name = "AccountStatusSync")]
     pub async fn run(ctx: &mut WorkflowContext<Self>) -> WorkflowResult<SyncResult> {
+        let mut activities: u32 = 0;
         loop {
             let seen = ctx.state(|s| s.pokes);
             let input = ctx.state(|s| s.input.clone());
+            // Versioned: runs recorded before this change replay without the marker and
+            // keep looping; new runs record it (see README, "Changing a deployed
+            // workflow").
+            if activities >= input.continue_as_new_after.max(1)
+                && ctx.patched(SYNC_CONTINUE_AS_NEW_PATCH)
+            {
+                ctx.continue_as_new(input.clone(), ContinueAsNewOptions::default())?;
+            }
             let result = ctx
                 .execute_activity(
                     RelinkActivities::sync_account_status,
@@ -143,6 +158,7 @@ impl AccountStatusSyncWorkflow {
                     background_unipile_activity(),
                 )
                 .await?;
+            activities += 1;
             if ctx.state(|s| s.pokes) != seen {
                 continue;
             }
@@ -164,6 +180,7 @@ impl AccountStatusSyncWorkflow {
                 background_unipile_activity(),
             )
             .await?;
+            activities += 1;
             if ctx.state(|s| s.pokes) == seen {
                 return Ok(result);
             }

@@ -14,6 +14,7 @@ mod emails;
 mod events;
 mod healing;
 mod interleavings;
+mod long_runs;
 mod observability;
 mod openapi;
 mod reconnect;
