@@ -535,6 +535,18 @@ impl TestApp {
         }
     }
 
+    /// When `RELINK_RECORD_HISTORIES` names a directory (`./dev histories` sets it to
+    /// `tests/histories`), saves the history of the latest run of `workflow_id` there as
+    /// `<name>.json`, the JSON form `WorkflowHistory::from_json` reads; the replay test
+    /// replays every such file against the current workflow code. Otherwise does
+    /// nothing. Call it once the run has closed.
+    pub async fn record_history(&self, name: &str, workflow_id: &str) {
+        let handle = self
+            .temporal
+            .get_workflow_handle::<temporalio_client::UntypedWorkflow>(workflow_id);
+        record_history(name, handle.fetch_history(Default::default())).await;
+    }
+
     /// Waits until every account-status webhook for `unipile_id` accepted so far has
     /// been applied (its sync workflow has closed). Panics after 30 s.
     pub async fn wait_status_sync_applied(&self, unipile_id: &str) {
@@ -1007,4 +1019,19 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Saves `history` as `<name>.json` under `RELINK_RECORD_HISTORIES` when that is set
+/// (see [`TestApp::record_history`]); otherwise does nothing (the history is never
+/// fetched).
+pub async fn record_history(name: &str, history: temporalio_client::WorkflowHistory) {
+    let Some(dir) = std::env::var_os("RELINK_RECORD_HISTORIES") else {
+        return;
+    };
+    let json = history.to_json().await.expect("fetch the history");
+    let dir = PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).expect("create the histories directory");
+    let value: Value = serde_json::from_slice(&json).expect("history JSON");
+    let pretty = serde_json::to_vec_pretty(&value).expect("history JSON");
+    std::fs::write(dir.join(format!("{name}.json")), pretty).expect("write the history");
 }

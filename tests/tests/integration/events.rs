@@ -477,17 +477,15 @@ async fn a_scheduled_pass_against_a_receiver_that_never_answers_ends_inside_its_
         relink_starter::ops::execution_timeout(Duration::from_secs(EVENT_DELIVERY_INTERVAL_SECS));
     assert!(run_timeout < Duration::from_secs(EVENT_DELIVERY_INTERVAL_SECS));
     let started = std::time::Instant::now();
+    let run_id = format!("event-delivery-test-{}", uuid::Uuid::new_v4().simple());
     let handle = app
         .temporal
         .start_workflow(
             EventDeliveryWorkflow::run,
             EventPassInput::default(),
-            WorkflowStartOptions::new(
-                app.task_queue.clone(),
-                format!("event-delivery-test-{}", uuid::Uuid::new_v4().simple()),
-            )
-            .execution_timeout(run_timeout)
-            .build(),
+            WorkflowStartOptions::new(app.task_queue.clone(), run_id.clone())
+                .execution_timeout(run_timeout)
+                .build(),
         )
         .await
         .unwrap();
@@ -495,6 +493,7 @@ async fn a_scheduled_pass_against_a_receiver_that_never_answers_ends_inside_its_
         .get_result(WorkflowGetResultOptions::default())
         .await
         .expect("the pass completes instead of timing out");
+    app.record_history("event_delivery_deadline", &run_id).await;
     assert!(started.elapsed() < run_timeout, "{:?}", started.elapsed());
     assert_eq!(summary.failed.len(), 1, "{summary:?}");
     assert!(summary.delivered.is_empty());

@@ -209,9 +209,10 @@ async fn a_short_error_blip_pauses_nothing_and_a_long_one_pauses_until_ok() {
         AccountStatus::Connected
     );
     // The sweeper does not undo it while the blip lasts.
-    let (_, sweep) = run_pass(&app.temporal, &app.task_queue, Pass::CampaignSweeper, false)
+    let (sweep_id, sweep) = run_pass(&app.temporal, &app.task_queue, Pass::CampaignSweeper, false)
         .await
         .unwrap();
+    app.record_history("campaign_sweeper", &sweep_id).await;
     assert_eq!(sweep["reasons_cleared"], 0, "{sweep}");
     // Back to OK: resumed.
     app.sim_post(
@@ -249,9 +250,11 @@ async fn the_orphan_watcher_heals_a_lost_callback_once() {
         .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
         .await;
     make_stuck_connecting(&app, &s).await;
-    let (_, summary) = run_pass(&app.temporal, &app.task_queue, Pass::OrphanWatcher, false)
+    let (orphan_id, summary) = run_pass(&app.temporal, &app.task_queue, Pass::OrphanWatcher, false)
         .await
         .unwrap();
+    app.record_history("orphan_watcher_relinked", &orphan_id)
+        .await;
     assert_eq!(
         summary["relinked"],
         json!([s.account.to_string()]),
@@ -503,7 +506,7 @@ async fn the_reconciler_flips_a_few_but_the_sanity_gate_holds_for_many() {
         AccountStatus::Connected,
         "dry run wrote nothing"
     );
-    let (_, rep) = run_pass(
+    let (reconciler_id, rep) = run_pass(
         &app.temporal,
         &app.task_queue,
         Pass::AccountReconciler,
@@ -511,6 +514,8 @@ async fn the_reconciler_flips_a_few_but_the_sanity_gate_holds_for_many() {
     )
     .await
     .unwrap();
+    app.record_history("account_reconciler_applied", &reconciler_id)
+        .await;
     assert_eq!(
         (rep["applied"].as_u64(), rep["gated"].as_bool()),
         (Some(1), Some(false)),

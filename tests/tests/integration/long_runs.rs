@@ -91,6 +91,13 @@ async fn a_sync_run_continues_as_new_past_its_boundary_with_no_lost_or_repeated_
         }
     }
     app.wait_status_sync_applied(&uid).await;
+    relink_tests::record_history(
+        "account_status_sync_continued_as_new",
+        first.fetch_history(Default::default()),
+    )
+    .await;
+    app.record_history("account_status_sync_last_run", &id)
+        .await;
 
     let d = latest.describe(Default::default()).await.unwrap();
     let info = d.raw_description.workflow_execution_info.expect("info");

@@ -18,6 +18,7 @@ mod long_runs;
 mod observability;
 mod openapi;
 mod reconnect;
+mod replay;
 mod safe_delete;
 mod schedules;
 mod schema;

@@ -200,6 +200,10 @@ async fn hosted_auth_completed_links_the_row_and_resumes_only_the_disconnect_pau
         (r.status == AccountStatus::Connected).then_some(r)
     })
     .await;
+    let wf = relink_domain::reconnect_workflow_id(s.account);
+    app.wait_workflow_closed(&wf, Duration::from_secs(30)).await;
+    app.record_history("reconnect_link_then_callback", &wf)
+        .await;
     assert_eq!(row.unipile_account_id, s.unipile_id.map(Into::into));
     assert!(row.first_connected_at.is_some());
     assert_eq!(
@@ -384,6 +388,10 @@ async fn a_lost_callback_is_healed_at_expiry_when_the_session_is_live() {
         },
     )
     .await;
+    let wf = relink_domain::reconnect_workflow_id(s.account);
+    app.wait_workflow_closed(&wf, Duration::from_secs(30)).await;
+    app.record_history("reconnect_expiry_with_live_session", &wf)
+        .await;
     assert_eq!(app.campaign(s.paused_for_disconnect).await.0, "active");
 }
 

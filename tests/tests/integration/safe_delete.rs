@@ -92,6 +92,11 @@ async fn with_every_gate_open_an_inert_duplicate_is_deleted_once_and_audited() {
     let uid = duplicate(&app).await;
     let out = run(&app, input(&uid, DeleteKind::InertDuplicate, 1)).await;
     assert_eq!(out, DeleteOutcome::Deleted);
+    app.record_history(
+        "safe_delete_deleted",
+        &relink_domain::deletes::delete_workflow_id(&uid),
+    )
+    .await;
     assert_eq!(app.sim_count(DELETE).await, 1);
     assert_eq!(app.store.deletes_last_24h().await.unwrap(), 1);
     let alerts = app.store.alerts().await.unwrap();

@@ -31,11 +31,12 @@ async fn renewal_within_the_grace_resumes_and_touches_no_account() {
     .await;
     let h = app
         .temporal
-        .get_workflow_handle::<SubscriptionEndWorkflow>(id);
+        .get_workflow_handle::<SubscriptionEndWorkflow>(id.clone());
     h.signal(SubscriptionEndWorkflow::renew, (), Default::default())
         .await
         .unwrap();
     let out = h.get_result(Default::default()).await.unwrap();
+    app.record_history("subscription_end_renewed", &id).await;
     assert_eq!(
         out,
         SubscriptionOutcome::Renewed {
@@ -63,10 +64,11 @@ async fn without_renewal_the_accounts_are_disconnected_and_nothing_is_deleted() 
     let id = start(&app, s.workspace, 2).await;
     let out = app
         .temporal
-        .get_workflow_handle::<SubscriptionEndWorkflow>(id)
+        .get_workflow_handle::<SubscriptionEndWorkflow>(id.clone())
         .get_result(Default::default())
         .await
         .unwrap();
+    app.record_history("subscription_end_expired", &id).await;
     assert_eq!(out, SubscriptionOutcome::Disconnected { accounts: 1 });
     assert_eq!(
         app.account(s.account).await.status,
