@@ -61,7 +61,11 @@ async fn an_alert_reaches_the_operator_channel_once_an_hour_and_is_acknowledged_
     assert!(pass(&app, Pass::AccountReconciler).await["aborted"].is_string());
     let first = aborted_alerts(&app).await;
     assert_eq!(first.len(), 1);
-    let sent = pass(&app, Pass::AlertNotifier).await;
+    let (notifier_id, sent) = run_pass(&app.temporal, &app.task_queue, Pass::AlertNotifier, false)
+        .await
+        .unwrap();
+    app.record_history("alert_notifier_sent", &notifier_id)
+        .await;
     assert_eq!(sent["notified"], json!([first[0].id]), "{sent}");
     {
         let got = inbox.lock().unwrap();

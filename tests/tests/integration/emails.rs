@@ -19,7 +19,15 @@ async fn the_reconnect_email_arrives_once_with_a_signed_link_to_its_account() {
     assert_eq!(outbox.len(), 1, "one email per disconnect episode");
     let id = outbox[0].id;
 
-    let summary = email_pass(&app).await;
+    let (pass_id, summary) = relink_starter::ops::run_pass(
+        &app.temporal,
+        &app.task_queue,
+        relink_starter::ops::Pass::EmailSender,
+        false,
+    )
+    .await
+    .unwrap();
+    app.record_history("email_sender_sent", &pass_id).await;
     assert_eq!(summary["sent"], serde_json::json!([id]), "{summary}");
     let mid = format!("<relink-outbox-{id}.{}@relink.test>", s.account);
     let raw = eventually(

@@ -32,6 +32,8 @@ const REQUIRED: &[&str] = &[
     "subscription_end_renewed",
     "subscription_end_expired",
     "event_delivery_deadline",
+    "email_sender_sent",
+    "alert_notifier_sent",
 ];
 
 fn histories_dir() -> PathBuf {
