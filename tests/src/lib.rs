@@ -155,6 +155,7 @@ impl WorkerConfig {
             },
             // In-process workers serve their metrics and readiness on a free port.
             metrics_addr: Some(([127, 0, 0, 1], 0).into()),
+            shutdown_grace_secs: 30,
         })
     }
 }
@@ -506,6 +507,30 @@ impl TestApp {
     pub fn kill_worker(&mut self) {
         if let Some(w) = self.worker.take() {
             w.kill();
+        }
+    }
+
+    /// Waits (at most `timeout`) until a worker run as a child process has exited on its
+    /// own, and returns its exit status; `None` when it is still running (or runs on a
+    /// thread).
+    pub async fn wait_worker_exit(
+        &mut self,
+        timeout: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = match self.worker.as_mut() {
+                Some(WorkerHandle::Process(child)) => child.try_wait().ok().flatten(),
+                _ => return None,
+            };
+            if let Some(status) = status {
+                self.worker = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 

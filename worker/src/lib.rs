@@ -20,6 +20,7 @@ use relink_workflows::{
     ReconnectWorkflow, SafeDeleteWorkflow, SubscriptionEndWorkflow,
 };
 use std::future::Future;
+use std::time::Duration;
 use temporalio_sdk::{Runtime, Worker, WorkerOptions};
 use url::Url;
 
@@ -61,6 +62,18 @@ pub struct WorkerSettings {
     /// `127.0.0.1:9464`; port 0 picks one). Unset: not served.
     #[arg(long, env = "WORKER_METRICS_ADDR", value_name = "WORKER_METRICS_ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// How long, in seconds, a worker told to stop (SIGTERM, Ctrl-C) lets its in-flight
+    /// activities finish before it cancels them; it stops polling at once and exits 0.
+    /// Every activity is safe to retry (passes lease their work, writes compare and set),
+    /// so a cancelled one is simply run again by another worker. Default 30 (under
+    /// Kubernetes' default 30 s termination grace, set that higher for a longer value).
+    #[arg(
+        long,
+        env = "WORKER_SHUTDOWN_GRACE_SECS",
+        value_name = "WORKER_SHUTDOWN_GRACE_SECS",
+        default_value_t = 30
+    )]
+    pub shutdown_grace_secs: u64,
 }
 
 /// A built worker, ready to poll its task queue.
@@ -138,6 +151,7 @@ pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<
     relink_runtime::ensure_search_attributes(&client).await?;
     let options = worker_options(
         &settings.temporal.task_queue,
+        Duration::from_secs(settings.shutdown_grace_secs),
         Activities::new(
             store.clone(),
             unipile.clone(),
@@ -183,7 +197,7 @@ pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<
                     temporal: client,
                     sdk_metrics: sdk.bound_addr,
                     http: reqwest::Client::builder()
-                        .timeout(std::time::Duration::from_secs(2))
+                        .timeout(Duration::from_secs(2))
                         .build()?,
                     last_poll: Default::default(),
                 },
@@ -223,6 +237,7 @@ fn mailer(settings: &WorkerSettings) -> anyhow::Result<Option<Mailer>> {
 #[allow(clippy::too_many_arguments)]
 fn worker_options(
     task_queue: &str,
+    shutdown_grace: Duration,
     reconnect: Activities,
     healing: HealingActivities,
     subscriptions: SubscriptionActivities,
@@ -232,6 +247,7 @@ fn worker_options(
     deletes: DeleteActivities,
 ) -> anyhow::Result<WorkerOptions> {
     Ok(WorkerOptions::new(task_queue.to_string())
+        .graceful_shutdown_period(shutdown_grace)
         .register_workflow::<ReconnectWorkflow>()?
         .register_workflow::<OrphanWatcherWorkflow>()?
         .register_workflow::<CampaignSweeperWorkflow>()?

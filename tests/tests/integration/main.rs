@@ -24,6 +24,7 @@ mod schedules;
 mod schema;
 mod sdk_contract;
 mod send_gate;
+mod shutdown;
 mod sim_contract;
 mod subscriptions;
 mod web_input;
