@@ -214,10 +214,10 @@ impl EmailActivities {
         let clock = PassClock::of(&ctx);
         let due = self
             .store
-            .claim_due_emails(
-                input.batch.clamp(1, 1000),
-                clock.lease_secs(CLAIM_LEASE_SECS),
-            )
+            // The full lease, not `clock.lease_secs`: one send is several SMTP commands of
+            // up to SMTP_TIMEOUT each, so a send started before the deadline may outlast
+            // it, and a shorter lease would let a later pass send the same email again.
+            .claim_due_emails(input.batch.clamp(1, 1000), CLAIM_LEASE_SECS)
             .await
             .map_err(store_err)?;
         for email in &due {

@@ -117,10 +117,10 @@ fn run_key(ctx: &ActivityContext) -> String {
     )
 }
 
-/// Time a pass keeps, before its deadline (`PassClock`), for one row (a few Unipile
-/// reads, 10 s timeout each, and a transaction) or one sweeper batch: with less left, the
-/// rest is left for the next pass.
-const ROW_RESERVE: std::time::Duration = std::time::Duration::from_secs(15);
+/// Time a pass keeps, before its deadline (`PassClock`), for one row (up to two Unipile
+/// reads at the default 10 s timeout each, and its transactions) or one sweeper batch:
+/// with less left, the rest is left for the next pass.
+const ROW_RESERVE: std::time::Duration = std::time::Duration::from_secs(25);
 
 /// Runs `work`, recording an activity heartbeat every 10 s until it finishes.
 async fn with_heartbeats<F: Future>(ctx: &ActivityContext, work: F) -> F::Output {
@@ -391,10 +391,12 @@ impl HealingActivities {
                 .map_err(store_err)?;
         }
         tracing::info!(?summary, "orphan-watcher pass");
-        self.store
-            .record_schedule_success(relink_domain::healing::ORPHAN_WATCHER)
-            .await
-            .map_err(store_err)?;
+        if summary.deferred.is_empty() {
+            self.store
+                .record_schedule_success(relink_domain::healing::ORPHAN_WATCHER)
+                .await
+                .map_err(store_err)?;
+        }
         Ok(summary)
     }
 
@@ -601,7 +603,8 @@ impl HealingActivities {
                 Applied::Moved { .. } => report.moved += 1,
             }
         }
-        if disagreements.is_empty() {
+        if disagreements.is_empty() && report.deferred == 0 {
+            // (A pass that deferred flips has not re-checked them: an open alert stays.)
             self.store
                 .acknowledge_healed(AlertKind::ListingDisagrees, &[])
                 .await
@@ -682,10 +685,15 @@ impl HealingActivities {
             gated = report.gated,
             "reconciler pass"
         );
-        self.store
-            .record_schedule_success(relink_domain::healing::ACCOUNT_RECONCILER)
-            .await
-            .map_err(store_err)?;
+        // A pass that had to defer writes is not a success: a reconciler whose listing
+        // eats its budget every time then goes stale (`schedule.stale`) instead of
+        // silently never writing.
+        if report.deferred == 0 {
+            self.store
+                .record_schedule_success(relink_domain::healing::ACCOUNT_RECONCILER)
+                .await
+                .map_err(store_err)?;
+        }
         Ok(report)
     }
 

@@ -46,8 +46,10 @@ pub fn catchup_window(every: Duration) -> Duration {
 
 /// The execution timeout of a scheduled pass that runs every `every`: nine tenths of
 /// the interval (at least 5 s), so that a hung pass ends before the next one is due and
-/// the Schedule (overlap Skip) never stalls behind it. A pass cut off this way is safe:
-/// every pass claims its work with a lease and records each outcome as it goes.
+/// the Schedule (overlap Skip) never stalls behind it. Each pass reads its own deadline
+/// from it and stops taking work before it (`relink_workflows::activities::pass_activity`),
+/// so a run normally completes instead of timing out; the README's "Known gaps" says what
+/// a run cut anyway (e.g. a listing slower than the budget) can leave undone.
 pub fn execution_timeout(every: Duration) -> Duration {
     (every * 9 / 10).max(Duration::from_secs(5))
 }

@@ -155,7 +155,7 @@ impl WorkerConfig {
             },
             // In-process workers serve their metrics and readiness on a free port.
             metrics_addr: Some(([127, 0, 0, 1], 0).into()),
-            shutdown_grace_secs: 30,
+            shutdown_grace_secs: 25,
         })
     }
 }

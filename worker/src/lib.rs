@@ -63,15 +63,17 @@ pub struct WorkerSettings {
     #[arg(long, env = "WORKER_METRICS_ADDR", value_name = "WORKER_METRICS_ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// How long, in seconds, a worker told to stop (SIGTERM, Ctrl-C) lets its in-flight
-    /// activities finish before it cancels them; it stops polling at once and exits 0.
-    /// Every activity is safe to retry (passes lease their work, writes compare and set),
-    /// so a cancelled one is simply run again by another worker. Default 30 (under
-    /// Kubernetes' default 30 s termination grace, set that higher for a longer value).
+    /// activities finish before it sends them a cancellation; it stops polling at once
+    /// and exits 0 once they have ended. relink's activities do not act on the
+    /// cancellation: each ends within its own start-to-close timeout (at most 10 min
+    /// for a pass, 30 s for the others), and a process killed before that is safe, since
+    /// every activity can be retried (passes lease their work, writes compare and set).
+    /// Default 25, under Kubernetes' default 30 s termination grace.
     #[arg(
         long,
         env = "WORKER_SHUTDOWN_GRACE_SECS",
         value_name = "WORKER_SHUTDOWN_GRACE_SECS",
-        default_value_t = 30
+        default_value_t = 25
     )]
     pub shutdown_grace_secs: u64,
 }

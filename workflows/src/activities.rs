@@ -275,11 +275,26 @@ pub fn delete_activity() -> ActivityOptions {
         .build()
 }
 
+/// What is left of this run's workflow execution timeout, from history (deterministic):
+/// the timeout less the workflow time since the run started. `None` without a timeout
+/// (a manual `starter run`). A pass's activity budget is taken from this, so a first
+/// workflow task that started late (a worker restart, a backlog) shortens the budget
+/// instead of pushing the activity's deadline past the run's.
+pub fn run_time_left<W>(ctx: &temporalio_sdk::WorkflowContext<W>) -> Option<Duration> {
+    let info = ctx.info();
+    let timeout = info.execution_timeout()?;
+    let elapsed = match (ctx.workflow_time(), info.start_time()) {
+        (Some(now), Some(start)) => now.duration_since(start).unwrap_or_default(),
+        _ => Duration::ZERO,
+    };
+    Some(timeout.saturating_sub(elapsed))
+}
+
 /// Long passes over the whole fleet (listing every Unipile page, sweeping every batch).
 ///
-/// `execution_timeout` is the pass's own workflow execution timeout
-/// (`WorkflowContextView::execution_timeout`): a Schedule gives each run nine tenths of
-/// its interval (`starter schedules apply`). Then the activity must end well inside it:
+/// `execution_timeout` is what is left of the pass's own workflow execution timeout
+/// ([`run_time_left`]): a Schedule gives each run nine tenths of its interval
+/// (`starter schedules apply`). Then the activity must end well inside it:
 /// its schedule-to-close (all attempts) is four fifths of the run's timeout, each
 /// attempt at most 10 minutes, the heartbeat timeout at most 60 s; the activity reads
 /// the resulting deadline (`ActivityInfo::deadline`) and stops taking new work before

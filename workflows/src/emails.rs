@@ -6,7 +6,7 @@ use relink_domain::emails::{EmailPassInput, EmailPassSummary};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowResult};
 
-use crate::activities::{RelinkActivities, pass_activity};
+use crate::activities::{RelinkActivities, pass_activity, run_time_left};
 
 /// Email sender: delivers the due reconnect emails over SMTP.
 #[workflow]
@@ -25,7 +25,7 @@ impl EmailSenderWorkflow {
             .execute_activity(
                 RelinkActivities::send_due_emails,
                 input,
-                pass_activity(ctx.info().execution_timeout()),
+                pass_activity(run_time_left(ctx)),
             )
             .await?)
     }

@@ -7,7 +7,7 @@ use relink_domain::events::{EventPassInput, EventPassSummary};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowResult};
 
-use crate::activities::{RelinkActivities, pass_activity};
+use crate::activities::{RelinkActivities, pass_activity, run_time_left};
 
 /// Event delivery: posts the due outbound events to their webhook endpoints.
 #[workflow]
@@ -26,7 +26,7 @@ impl EventDeliveryWorkflow {
             .execute_activity(
                 RelinkActivities::deliver_due_events,
                 input,
-                pass_activity(ctx.info().execution_timeout()),
+                pass_activity(run_time_left(ctx)),
             )
             .await?)
     }
@@ -49,7 +49,7 @@ impl AlertNotifierWorkflow {
             .execute_activity(
                 RelinkActivities::notify_alerts,
                 input,
-                pass_activity(ctx.info().execution_timeout()),
+                pass_activity(run_time_left(ctx)),
             )
             .await?)
     }

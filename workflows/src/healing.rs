@@ -15,7 +15,7 @@ use temporalio_sdk::{
 
 use crate::{
     SafeDeleteWorkflow,
-    activities::{RelinkActivities, background_unipile_activity, pass_activity},
+    activities::{RelinkActivities, background_unipile_activity, pass_activity, run_time_left},
 };
 
 /// Orphan watcher: relinks rows left `connecting` whose session is live on Unipile.
@@ -35,7 +35,7 @@ impl OrphanWatcherWorkflow {
             .execute_activity(
                 RelinkActivities::orphan_pass,
                 input,
-                pass_activity(ctx.info().execution_timeout()),
+                pass_activity(run_time_left(ctx)),
             )
             .await?)
     }
@@ -58,7 +58,7 @@ impl CampaignSweeperWorkflow {
             .execute_activity(
                 RelinkActivities::sweep_campaigns,
                 input,
-                pass_activity(ctx.info().execution_timeout()),
+                pass_activity(run_time_left(ctx)),
             )
             .await?)
     }
@@ -83,7 +83,7 @@ impl AccountReconcilerWorkflow {
             .execute_activity(
                 RelinkActivities::reconcile_pass,
                 input,
-                pass_activity(ctx.info().execution_timeout()),
+                pass_activity(run_time_left(ctx)),
             )
             .await?;
         for uid in &report.delete_requests {

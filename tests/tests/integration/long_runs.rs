@@ -12,7 +12,7 @@ use temporalio_client::{WorkflowIdConflictPolicy, WorkflowStartOptions};
 
 /// Every GET of the account takes this long: a poke sent once the GET has arrived lands
 /// while that sync runs, so the run loops again.
-const GET_LATENCY_MS: u64 = 700;
+const GET_LATENCY_MS: u64 = 1500;
 const INJECTED: u64 = 1000;
 
 #[tokio::test]
