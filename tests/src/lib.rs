@@ -821,6 +821,29 @@ impl TestApp {
         self.unregister_webhooks().await;
     }
 
+    /// The injected faults not yet used up (`GET /_sim/faults`).
+    pub async fn sim_faults(&self) -> Vec<Value> {
+        self.http
+            .get(format!("{}/_sim/faults", self.sim_url))
+            .send()
+            .await
+            .expect("sim")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// The calls left to the injected faults on `route` (each call that arrives uses one
+    /// up at once, before its latency; a used-up fault is removed): 0 when none is left.
+    pub async fn sim_fault_calls_left(&self, route: &str) -> u64 {
+        self.sim_faults()
+            .await
+            .iter()
+            .filter(|f| f["route"] == route)
+            .filter_map(|f| f["count"].as_u64())
+            .sum()
+    }
+
     /// The simulator's request log.
     pub async fn sim_requests(&self) -> Vec<Value> {
         self.http

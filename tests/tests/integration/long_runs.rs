@@ -6,7 +6,7 @@ use relink_domain::AccountStatus;
 use relink_domain::healing::AccountStatusSyncInput;
 use relink_tests::{AppOptions, drills::GET_ROUTE, eventually, spawn_app};
 use relink_workflows::AccountStatusSyncWorkflow;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 use temporalio_client::{WorkflowIdConflictPolicy, WorkflowStartOptions};
 
@@ -26,23 +26,7 @@ async fn a_sync_run_continues_as_new_past_its_boundary_with_no_lost_or_repeated_
     )
     .await;
     // GETs that have arrived so far (the fault's count drops on arrival).
-    let arrived = || async {
-        let faults: Value = app
-            .http
-            .get(format!("{}/_sim/faults", app.sim_url))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let left = faults
-            .as_array()
-            .and_then(|f| f.iter().find(|f| f["route"] == GET_ROUTE))
-            .and_then(|f| f["count"].as_u64())
-            .unwrap_or(0);
-        INJECTED - left
-    };
+    let arrived = || async { INJECTED - app.sim_fault_calls_left(GET_ROUTE).await };
 
     let id = relink_domain::account_status_workflow_id(&uid);
     let first = app

@@ -7,7 +7,7 @@ use relink_starter::ops::{Pass, run_pass};
 use relink_tests::{
     AppOptions, WorkerProcess, drills::LIST_ROUTE, eventually, spawn_app, worker_exe,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 
 /// How long Unipile's listing takes to answer: the activity is in flight this long.
@@ -43,19 +43,7 @@ async fn sigterm_mid_activity_lets_it_finish_exits_0_and_the_run_completes_once(
     // The listing request has arrived (the one-shot fault is used up): the reconciler's
     // activity is in flight, waiting for the answer.
     eventually(Duration::from_secs(60), "the listing in flight", || async {
-        let faults: Value = app
-            .http
-            .get(format!("{}/_sim/faults", app.sim_url))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        faults
-            .as_array()
-            .is_some_and(|f| f.is_empty())
-            .then_some(())
+        (app.sim_fault_calls_left(LIST_ROUTE).await == 0).then_some(())
     })
     .await;
     assert_eq!(app.sim_count(LIST_ROUTE).await, 0, "not answered yet");
