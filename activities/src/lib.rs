@@ -50,6 +50,7 @@ impl Activities {
     async fn hosted_link(
         &self,
         input: &CreateLinkInput,
+        token: &str,
         kind: LinkKind,
         reconnect_account: Option<String>,
     ) -> Result<String, UnipileError> {
@@ -68,8 +69,8 @@ impl Activities {
                 .trim_end_matches('/')
                 .to_string(),
             expires_on: unipile_datetime(input.expires_at),
-            name: Some(input.token.clone().into()),
-            notify_url: Some(self.notify_url(&input.token)),
+            name: Some(token.to_string()),
+            notify_url: Some(self.notify_url(token)),
             // The browser comes back to the dashboard, which says how it went.
             success_redirect_url: Some(self.return_url(input.account_id, "reconnected")),
             failure_redirect_url: Some(self.return_url(input.account_id, "not_finished")),
@@ -258,19 +259,40 @@ impl Activities {
                 Some(id)
             }
         };
+        // The token stays in PostgreSQL; history holds its reference. A run recorded
+        // before references holds the token itself.
+        let stored = self
+            .store
+            .hosted_link_token(&input.token)
+            .await
+            .map_err(store_err)?;
+        let token = stored.as_deref().unwrap_or(input.token.as_str());
         let mut kind = input.kind;
-        let url = match self.hosted_link(&input, kind, reconnect_account.map(Into::into)).await {
+        let url = match self
+            .hosted_link(&input, token, kind, reconnect_account.map(Into::into))
+            .await
+        {
             // Unipile no longer has the session the row names: a reconnect link cannot
             // be made, so the user links afresh (the row becomes a first connection).
             Err(UnipileError::NotFound) if kind == LinkKind::Reconnect => {
                 tracing::warn!(account_id = %input.account_id, "the row's Unipile session is gone; issuing a create link");
                 kind = LinkKind::Create;
-                self.hosted_link(&input, kind, None).await
+                self.hosted_link(&input, token, kind, None).await
             }
             other => other,
         }
         .map_err(unipile_err)?;
         tracing::info!(account_id = %input.account_id, ?kind, "hosted-auth link created");
+        if stored.is_some()
+            && self
+                .store
+                .record_hosted_link_url(&input.token, &url)
+                .await
+                .map_err(store_err)?
+        {
+            // The url opens a login into the account: it stays out of history too.
+            return Ok(CreatedLink::Stored { kind });
+        }
         Ok(CreatedLink::Issued { url, kind })
     }
 
@@ -327,7 +349,7 @@ impl Activities {
                 .account(input.account_id)
                 .await
                 .map_err(store_err)?;
-            if attempt > 0 && row.link_token.as_deref() != Some(input.token.as_str()) {
+            if attempt > 0 && !row.holds_link(&input.token) {
                 // A newer link replaced this one since the last attempt: it decides.
                 break;
             }

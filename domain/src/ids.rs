@@ -56,6 +56,17 @@ pub struct UnipileAccountId(String);
 #[serde(transparent)]
 pub struct LinkToken(String);
 
+/// The reference to one hosted-auth link that workflow history carries instead of its
+/// secrets: `link_` and 32 hex digits, minted by `Store::prepare_link`. The link's token
+/// (the notify callback's only credential) and its wizard url (which opens a login into
+/// the account) stay in PostgreSQL (`hosted_auth_links`, `linkedin_accounts.link_ref`),
+/// so neither is readable in Temporal history or the Web UI (issue 13). Histories
+/// recorded before references carry the token itself in this place; the store accepts
+/// either. Derefs to `str`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LinkRef(String);
+
 macro_rules! string_newtype {
     ($t:ident) => {
         impl $t {
@@ -124,6 +135,7 @@ macro_rules! string_newtype {
 }
 string_newtype!(UnipileAccountId);
 string_newtype!(LinkToken);
+string_newtype!(LinkRef);
 
 impl fmt::Debug for LinkToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

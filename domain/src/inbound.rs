@@ -94,11 +94,13 @@ struct NotifyBody {
 /// Checks, in this order: JSON shape, `status` ∈ [`NOTIFY_SUCCESS_STATUSES`],
 /// `account_id` non-blank and at most [`MAX_UNIPILE_ID_LEN`] bytes, `name` (when
 /// present) equal to `token`, then `token` at most [`MAX_LINK_TOKEN_LEN`] bytes
-/// ([`InboundError::StaleLink`], a 404). The returned callback's `name` is `token`.
+/// ([`InboundError::StaleLink`], a 404). The token is not returned: the web tier looks
+/// it up and signals the workflow with the link's reference
+/// ([`HostedAuthNotice::for_link`]), so the token never reaches workflow history.
 pub fn parse_hosted_auth_notify(
     body: &[u8],
     token: &str,
-) -> Result<HostedAuthCallback, InboundError> {
+) -> Result<HostedAuthNotice, InboundError> {
     let body: NotifyBody = decode(body, "notify body")?;
     if !NOTIFY_SUCCESS_STATUSES.contains(&body.status.as_str()) {
         return Err(InboundError::UnexpectedNotifyStatus(body.status));
@@ -112,11 +114,31 @@ pub fn parse_hosted_auth_notify(
     if token.len() > MAX_LINK_TOKEN_LEN {
         return Err(InboundError::StaleLink);
     }
-    Ok(HostedAuthCallback {
+    Ok(HostedAuthNotice {
         status: body.status,
         account_id: body.account_id.into(),
-        name: token.to_string().into(),
     })
+}
+
+/// An accepted notify callback (unipile-api.md §9), its token checked against the path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedAuthNotice {
+    /// `CREATION_SUCCESS` or `RECONNECTED`.
+    pub status: String,
+    /// The Unipile account id the login created or reconnected.
+    pub account_id: UnipileAccountId,
+}
+
+impl HostedAuthNotice {
+    /// The `hosted_auth_completed` signal for the link `link` (the reference of the row
+    /// that holds the callback's token).
+    pub fn for_link(self, link: crate::LinkRef) -> HostedAuthCallback {
+        HostedAuthCallback {
+            status: self.status,
+            account_id: self.account_id,
+            name: link,
+        }
+    }
 }
 
 /// The account-status webhook delivery body (unipile-api.md §10.2):
@@ -310,10 +332,9 @@ mod tests {
         let cb = parse_hosted_auth_notify(body, "seat_7f3c2a9e").expect("accepted");
         assert_eq!(
             cb,
-            HostedAuthCallback {
+            HostedAuthNotice {
                 status: "CREATION_SUCCESS".into(),
                 account_id: "Tz5nHc8JqW1eMb4rUo6GyK".into(),
-                name: "seat_7f3c2a9e".into(),
             }
         );
         let body = br#"{"status":"RECONNECTED","account_id":"Wd8kQm2ZrT5vLx0pNa3hYc","name":"seat_2b91d4c0"}"#;
@@ -331,7 +352,11 @@ mod tests {
             json!({"status": "RECONNECTED", "account_id": "acc", "object": "x", "extra": [1]}),
         );
         let cb = parse_hosted_auth_notify(&body, "tok").expect("accepted");
-        assert_eq!(cb.name, "tok", "the name is the path token");
+        assert_eq!(
+            cb.for_link("link_1".into()).name,
+            "link_1",
+            "the signal names the link"
+        );
         let body = bytes(json!({"status": "RECONNECTED", "account_id": "acc", "name": null}));
         assert!(parse_hosted_auth_notify(&body, "tok").is_ok());
     }
@@ -626,7 +651,7 @@ mod tests {
             if let Ok(cb) = parse_hosted_auth_notify(&body, &token) {
                 prop_assert!(NOTIFY_SUCCESS_STATUSES.contains(&cb.status.as_str()));
                 prop_assert!(!cb.account_id.trim().is_empty() && cb.account_id.len() <= MAX_UNIPILE_ID_LEN);
-                prop_assert_eq!(&cb.name, &token);
+                prop_assert!(name.as_ref().is_none_or(|n| n == &token), "a name other than the path token");
                 prop_assert!(token.len() <= MAX_LINK_TOKEN_LEN);
             }
         }

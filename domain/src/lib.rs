@@ -21,7 +21,7 @@ pub mod truth;
 
 pub use alerts::{AlertKind, Severity};
 pub use ids::{
-    AccountId, LinkToken, UnipileAccountId, WorkspaceId, account_of_reconnect_workflow,
+    AccountId, LinkRef, LinkToken, UnipileAccountId, WorkspaceId, account_of_reconnect_workflow,
     account_status_workflow_id, reconnect_workflow_id,
 };
 pub use pill::{Pill, PillInput, PillState, PillTone, derive_pill, first_connected_on};

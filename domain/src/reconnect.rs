@@ -5,9 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    AccountId, AccountStatus, LinkToken, UnipileAccountId, WorkspaceId, truth::RelinkPath,
-};
+use crate::{AccountId, AccountStatus, LinkRef, UnipileAccountId, WorkspaceId, truth::RelinkPath};
 
 /// Default reuse window of a hosted-auth link: every request within 90 s of a link's
 /// issue gets the same url (DESIGN.md, "Reconnect").
@@ -95,10 +93,15 @@ impl LinkRefusal {
     }
 }
 
-/// The answer to a [`LinkRequest`]: the hosted-auth url and when it expires.
+/// The answer to a [`LinkRequest`]: when the current link was issued and expires. Its
+/// wizard url is not here (it opens a login into the account, so it stays out of
+/// workflow history): the web tier reads it from the row (`Store::current_link_url`).
+/// Runs recorded before that carried the url, which is still read back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IssuedLink {
-    /// Unipile hosted-auth wizard url.
+    /// Unipile hosted-auth wizard url in older histories; empty (and not serialized)
+    /// since the url stays in PostgreSQL.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
     /// When the link was issued (workflow time, UTC).
     pub issued_at: DateTime<Utc>,
@@ -114,8 +117,9 @@ pub struct HostedAuthCallback {
     pub status: String,
     /// The Unipile account id.
     pub account_id: UnipileAccountId,
-    /// The `name` we put in the link request: our link token.
-    pub name: LinkToken,
+    /// The reference of the link whose token the callback presented (the web tier
+    /// looks the token up and forwards the row's [`LinkRef`], never the token).
+    pub name: LinkRef,
 }
 
 /// How a Reconnect workflow run ended (its result).
@@ -147,8 +151,9 @@ pub enum ReconnectOutcome {
 /// Output of the `prepare_link` activity: a fresh token and what to link.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PreparedLink {
-    /// Fresh random link token: the hosted-auth `name` and the callback path secret.
-    pub token: LinkToken,
+    /// Reference to a fresh random link token (the hosted-auth `name` and the callback
+    /// path secret), which stays in PostgreSQL.
+    pub token: LinkRef,
     /// Create or reconnect.
     pub kind: LinkKind,
     /// The row's Unipile account id, for reconnect links.
@@ -162,8 +167,8 @@ pub struct PreparedLink {
 pub struct CreateLinkInput {
     /// The row being linked (for logs).
     pub account_id: AccountId,
-    /// Link token (`name`).
-    pub token: LinkToken,
+    /// Reference of the link token to send as `name` (looked up in PostgreSQL).
+    pub token: LinkRef,
     /// Create or reconnect.
     pub kind: LinkKind,
     /// Account to reconnect (`reconnect_account`), for reconnect links.
@@ -172,9 +177,18 @@ pub struct CreateLinkInput {
     pub expires_at: DateTime<Utc>,
 }
 
-/// Output of the `create_hosted_link` activity: the wizard url and the kind of link
-/// actually created. A reconnect link for a session Unipile no longer has (404) falls
-/// back to a create link. Older histories recorded the bare url.
+/// Output of the `create_hosted_link` activity: the kind of link actually created (a
+/// reconnect link for a session Unipile no longer has, 404, falls back to a create
+/// link). The wizard url is stored under the link's reference in PostgreSQL; older
+/// histories recorded it here, or recorded the bare url.
+///
+/// ```
+/// use relink_domain::reconnect::{CreatedLink, LinkKind};
+/// let old: CreatedLink = serde_json::from_str(r#"{"url":"https://u/x","kind":"create"}"#).unwrap();
+/// assert_eq!(old.url(), "https://u/x");
+/// let new: CreatedLink = serde_json::from_str(r#"{"kind":"create"}"#).unwrap();
+/// assert_eq!((new.url(), new.kind(LinkKind::Reconnect)), ("", LinkKind::Create));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum CreatedLink {
@@ -187,20 +201,28 @@ pub enum CreatedLink {
     },
     /// The url alone (older histories: the kind asked for).
     Url(String),
+    /// The kind created (listed last: untagged variants are tried in order, and an
+    /// older `{url, kind}` must read as `Issued`); the url is in PostgreSQL (`hosted_auth_links`).
+    Stored {
+        /// The kind Unipile was asked for in the end.
+        kind: LinkKind,
+    },
 }
 
 impl CreatedLink {
-    /// The wizard url.
+    /// The wizard url recorded in history (older runs), or `""` when it is stored in
+    /// PostgreSQL.
     pub fn url(&self) -> &str {
         match self {
             CreatedLink::Issued { url, .. } | CreatedLink::Url(url) => url,
+            CreatedLink::Stored { .. } => "",
         }
     }
 
     /// The kind created; `asked` for an older, bare-url result.
     pub fn kind(&self, asked: LinkKind) -> LinkKind {
         match self {
-            CreatedLink::Issued { kind, .. } => *kind,
+            CreatedLink::Issued { kind, .. } | CreatedLink::Stored { kind } => *kind,
             CreatedLink::Url(_) => asked,
         }
     }
@@ -214,8 +236,8 @@ pub struct MarkConnectingInput {
     /// The status the workflow read (compare-and-set), or `connecting` when the row is
     /// already linking under this workflow.
     pub expected_status: AccountStatus,
-    /// The new current token.
-    pub token: LinkToken,
+    /// Reference of the new current token.
+    pub token: LinkRef,
     /// Audit actor.
     pub actor: String,
     /// Audit context.
@@ -238,8 +260,9 @@ pub struct MarkConnectingInput {
 pub struct LinkAccountInput {
     /// The row.
     pub account_id: AccountId,
-    /// The token the row must still hold (a newer link supersedes older callbacks).
-    pub token: LinkToken,
+    /// Reference of the token the row must still hold (a newer link supersedes older
+    /// callbacks).
+    pub token: LinkRef,
     /// The Unipile account id to link.
     pub unipile_account_id: UnipileAccountId,
     /// Audit actor, e.g. `workflow:reconnect`.
@@ -298,8 +321,8 @@ pub struct FindLiveSessionInput {
 pub struct AbandonLinkInput {
     /// The row.
     pub account_id: AccountId,
-    /// The token the row must still hold.
-    pub token: LinkToken,
+    /// Reference of the token the row must still hold.
+    pub token: LinkRef,
     /// The status before this run flipped it to `connecting`.
     pub back_to: AccountStatus,
     /// Audit context.

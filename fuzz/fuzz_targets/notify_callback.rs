@@ -18,7 +18,6 @@ fuzz_target!(|data: &[u8]| {
             assert!(cb.status == "CREATION_SUCCESS" || cb.status == "RECONNECTED", "status {:?}", cb.status);
             assert!(!cb.account_id.trim().is_empty(), "blank account_id accepted");
             assert!(cb.account_id.len() <= 128, "account_id of {} bytes accepted", cb.account_id.len());
-            assert_eq!(cb.name, token, "the callback must carry the path token");
             assert!(token.len() <= 128, "token of {} bytes accepted", token.len());
         }
         Err(e) => {

@@ -52,14 +52,86 @@ pub struct DatabaseSettings {
         hide_env_values = true
     )]
     pub database_url: SecretString,
+    /// The schema owner's PostgreSQL URL, used only at start-up: to apply migrations and
+    /// to give the application role (`relink_app`, created by migration 0010) its
+    /// login when `DATABASE_URL` names it with a password the server refuses. Unset:
+    /// migrations run as `DATABASE_URL`'s role (which must then own the schema).
+    #[arg(
+        long,
+        env = "MIGRATION_DATABASE_URL",
+        value_name = "MIGRATION_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub migration_database_url: Option<SecretString>,
 }
 
 impl DatabaseSettings {
-    /// Settings for `url`.
+    /// Settings for `url` (migrations run as its role).
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             database_url: SecretString::from(url.into()),
+            migration_database_url: None,
         }
+    }
+
+    /// Settings that serve as `url` and migrate as `owner_url`.
+    pub fn with_owner(url: impl Into<String>, owner_url: impl Into<String>) -> Self {
+        Self {
+            database_url: SecretString::from(url.into()),
+            migration_database_url: Some(SecretString::from(owner_url.into())),
+        }
+    }
+
+    /// The store the binaries serve with, migrated: migrations applied (as the owner
+    /// when `MIGRATION_DATABASE_URL` is set), then a pool of at most `max_connections`
+    /// as `DATABASE_URL`'s role. When that role is `relink_app` and the server refuses
+    /// its password, the owner gives it its login with that password first. A role with
+    /// superuser, replication or RLS-bypass rights is served with, but warned about.
+    ///
+    /// Errors name the variable at fault, never its value: either URL unreachable or
+    /// refused, a failed migration, an owner that may not alter roles.
+    pub async fn connect_migrated(&self, max_connections: u32) -> anyhow::Result<Store> {
+        let store = match &self.migration_database_url {
+            None => {
+                let store = self.connect(max_connections).await?;
+                store.migrate().await.context("applying migrations")?;
+                store
+            }
+            Some(owner_url) => {
+                let owner = Store::connect(owner_url.expose_secret(), 1)
+                    .await
+                    .context("MIGRATION_DATABASE_URL: cannot connect")?;
+                owner.migrate().await.context("applying migrations")?;
+                let url = self.database_url.expose_secret();
+                let store = match Store::connect(url, max_connections).await {
+                    Err(e) if relink_store::login_refused(&e) => {
+                        let Some(password) = app_role_password(url) else {
+                            return Err(e).context("DATABASE_URL: login refused");
+                        };
+                        owner
+                            .grant_app_login(&password)
+                            .await
+                            .context("MIGRATION_DATABASE_URL: cannot give relink_app its login")?;
+                        self.connect(max_connections).await?
+                    }
+                    other => other.context("DATABASE_URL: cannot connect")?,
+                };
+                owner.pool().close().await;
+                store
+            }
+        };
+        let (role, privileged) = store
+            .current_role_privileged()
+            .await
+            .context("DATABASE_URL: cannot read its role")?;
+        if privileged {
+            tracing::warn!(
+                role,
+                "DATABASE_URL connects as a role with superuser, replication or RLS-bypass rights; \
+                 serve as relink_app (README, \"Least privilege in PostgreSQL\")"
+            );
+        }
+        Ok(store)
     }
 
     /// A pool of at most `max_connections`. Errors name `DATABASE_URL` (not its value).
@@ -68,6 +140,20 @@ impl DatabaseSettings {
             .await
             .context("DATABASE_URL: cannot connect")
     }
+}
+
+/// The password of `url` when its user is [`relink_store::APP_ROLE`] (percent-decoded).
+fn app_role_password(url: &str) -> Option<String> {
+    let url = Url::parse(url).ok()?;
+    if url.username() != relink_store::APP_ROLE {
+        return None;
+    }
+    let password = url.password()?;
+    percent_encoding::percent_decode_str(password)
+        .decode_utf8()
+        .ok()
+        .map(|p| p.into_owned())
+        .filter(|p| !p.is_empty())
 }
 
 /// Settings of the Unipile client.

@@ -22,6 +22,16 @@ pub struct Cli {
         global = true
     )]
     pub database_url: Option<SecretString>,
+    /// The schema owner's PostgreSQL URL: migrations run as it, and it gives the
+    /// application role `relink_app` its login (see `relink_runtime::DatabaseSettings`).
+    #[arg(
+        long,
+        env = "MIGRATION_DATABASE_URL",
+        value_name = "MIGRATION_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
+    pub migration_database_url: Option<SecretString>,
     /// Temporal frontend, namespace and task queue.
     #[command(flatten)]
     pub temporal: TemporalSettings,

@@ -30,6 +30,7 @@ const DATABASE_POOL_SIZE: u32 = 4;
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = Ctx {
         database_url: cli.database_url,
+        migration_database_url: cli.migration_database_url,
         temporal: cli.temporal,
         temporal_ui: cli.temporal_ui,
     };
@@ -116,6 +117,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 /// What every command may connect to, opened only when it asks.
 struct Ctx {
     database_url: Option<SecretString>,
+    migration_database_url: Option<SecretString>,
     temporal: relink_runtime::TemporalSettings,
     temporal_ui: String,
 }
@@ -127,13 +129,12 @@ impl Ctx {
             .database_url
             .as_ref()
             .context("DATABASE_URL is not set")?;
-        let store = relink_runtime::DatabaseSettings {
+        relink_runtime::DatabaseSettings {
             database_url: url.clone(),
+            migration_database_url: self.migration_database_url.clone(),
         }
-        .connect(DATABASE_POOL_SIZE)
-        .await?;
-        store.migrate().await.context("applying migrations")?;
-        Ok(store)
+        .connect_migrated(DATABASE_POOL_SIZE)
+        .await
     }
 
     async fn temporal(&self) -> anyhow::Result<Client> {

@@ -3,7 +3,8 @@
 
 use chrono::{DateTime, Utc};
 use relink_domain::{
-    AccountId, AccountStatus, LinkToken, PillInput, SourceStatus, UnipileAccountId, WorkspaceId,
+    AccountId, AccountStatus, LinkRef, LinkToken, PillInput, SourceStatus, UnipileAccountId,
+    WorkspaceId,
 };
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection};
@@ -28,8 +29,11 @@ pub struct AccountRow {
     pub provider_status_since: Option<DateTime<Utc>>,
     /// Linked Unipile account id.
     pub unipile_account_id: Option<UnipileAccountId>,
-    /// Current hosted-auth link token.
+    /// Current hosted-auth link token (a secret: never put in workflow history).
     pub link_token: Option<LinkToken>,
+    /// Reference of the current link (what workflow history carries instead of the
+    /// token); `None` for a link issued before references existed.
+    pub link_ref: Option<LinkRef>,
     /// LinkedIn member id (`connection_params.im.id`), once known.
     pub linkedin_member_id: Option<String>,
     /// When the row started linking (UTC).
@@ -47,6 +51,12 @@ pub struct AccountRow {
 }
 
 impl AccountRow {
+    /// Whether the row's current link is `link`: its reference, or, for a run recorded
+    /// before references existed, its token.
+    pub fn holds_link(&self, link: &str) -> bool {
+        self.link_ref.as_deref() == Some(link) || self.link_token.as_deref() == Some(link)
+    }
+
     /// The fields the status pill is derived from.
     pub fn pill_input(&self) -> PillInput {
         PillInput {
@@ -68,6 +78,7 @@ struct RawAccount {
     provider_status_since: Option<DateTime<Utc>>,
     unipile_account_id: Option<String>,
     link_token: Option<String>,
+    link_ref: Option<String>,
     linkedin_member_id: Option<String>,
     connecting_since: Option<DateTime<Utc>>,
     first_connected_at: Option<DateTime<Utc>>,
@@ -88,6 +99,7 @@ impl TryFrom<RawAccount> for AccountRow {
             provider_status_since: r.provider_status_since,
             unipile_account_id: r.unipile_account_id.map(Into::into),
             link_token: r.link_token.map(Into::into),
+            link_ref: r.link_ref.map(Into::into),
             linkedin_member_id: r.linkedin_member_id,
             connecting_since: r.connecting_since,
             first_connected_at: r.first_connected_at,
@@ -99,7 +111,7 @@ impl TryFrom<RawAccount> for AccountRow {
 }
 
 const ACCOUNT_COLUMNS: &str = "id, workspace_id, display_name, status, provider_status, \
-    provider_status_since, unipile_account_id, link_token, linkedin_member_id, connecting_since, \
+    provider_status_since, unipile_account_id, link_token, link_ref, linkedin_member_id, connecting_since, \
     first_connected_at, last_activity_at, status_changed_at, version";
 
 impl Store {
@@ -277,7 +289,7 @@ pub async fn merge_identity_duplicates(
             .await?;
         }
         sqlx::query(
-            "UPDATE linkedin_accounts SET unipile_account_id = NULL, link_token = NULL, linkedin_member_id = NULL, \
+            "UPDATE linkedin_accounts SET unipile_account_id = NULL, link_token = NULL, link_ref = NULL, linkedin_member_id = NULL, \
              updated_at = now() WHERE id = $1",
         )
         .bind(old.0)
@@ -361,7 +373,7 @@ impl Store {
                     .await?;
                 flip_status(&mut tx, id, &[status], AccountStatus::Disconnected, &audit).await?;
                 sqlx::query(
-                    "UPDATE linkedin_accounts SET unipile_account_id = NULL, link_token = NULL, \
+                    "UPDATE linkedin_accounts SET unipile_account_id = NULL, link_token = NULL, link_ref = NULL, \
                      link_url = NULL, link_issued_at = NULL, link_expires_at = NULL, updated_at = now() \
                      WHERE id = $1",
                 )

@@ -84,6 +84,71 @@ impl Store {
     }
 }
 
+/// The role the binaries serve with, created by migration 0010: no superuser, no
+/// replication, no row-level-security bypass, owner of nothing; it may not update or
+/// delete audit rows nor delete account rows (issue 13, "least privilege").
+pub const APP_ROLE: &str = "relink_app";
+
+impl Store {
+    /// Gives [`APP_ROLE`] its login with `password`. Run as the schema owner (a role
+    /// with CREATEROLE, or a superuser) after [`Store::migrate`]. The password is a
+    /// bind parameter read back inside the server, so it is in no statement text (which
+    /// sqlx and the server may log). Another process changing the role at the same time
+    /// (PostgreSQL's "tuple concurrently updated") is waited out, up to 5 tries.
+    ///
+    /// Errors: [`StoreError::Db`] (e.g. the owner may not alter roles).
+    pub async fn grant_app_login(&self, password: &str) -> Result<(), StoreError> {
+        let mut attempt = 0u32;
+        loop {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query("SELECT set_config('relink.app_password', $1, true)")
+                .bind(password)
+                .execute(&mut *tx)
+                .await?;
+            let altered = sqlx::query(
+                "DO $$ BEGIN EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L', 'relink_app', \
+                 current_setting('relink.app_password')); END $$",
+            )
+            .execute(&mut *tx)
+            .await;
+            match altered {
+                Ok(_) => {
+                    tx.commit().await?;
+                    return Ok(());
+                }
+                Err(sqlx::Error::Database(e))
+                    if attempt < 4 && e.code().as_deref() == Some("XX000") =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The connection's role and whether it holds a right the application must not
+    /// have: superuser, replication or row-level-security bypass.
+    pub async fn current_role_privileged(&self) -> Result<(String, bool), StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT rolname::text, rolsuper OR rolreplication OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+        )
+        .fetch_one(&self.pool)
+        .await?)
+    }
+}
+
+/// Whether `e` is the server refusing a login: a wrong password (`28P01`) or a role
+/// that may not log in (`28000`).
+pub fn login_refused(e: &StoreError) -> bool {
+    match e {
+        StoreError::Db(sqlx::Error::Database(d)) => {
+            matches!(d.code().as_deref(), Some("28P01" | "28000"))
+        }
+        _ => false,
+    }
+}
+
 /// sha256 (lower-case hex) of a workspace API token, as stored in
 /// `workspaces.api_token_sha256`.
 pub fn token_sha256(token: &str) -> String {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use relink_domain::{
-    AccountId, AccountStatus, SourceStatus, WorkspaceId,
+    AccountId, AccountStatus, LinkToken, SourceStatus, WorkspaceId,
     reconnect::{LinkKind, LinkResult, PreparedLink},
     truth::RelinkPath,
 };
@@ -12,13 +12,27 @@ use uuid::Uuid;
 
 use crate::{AuditContext, Store, StoreError, flip_status, insert_audit, random_token};
 
+/// `(status, link_token, link_ref, unipile_account_id, version)` of a row being relinked.
+type LinkedRow = (String, Option<String>, Option<String>, Option<String>, i64);
+
 impl Store {
-    /// Step 1 of issuing a hosted-auth link: a fresh random token and what to link.
-    /// Writes nothing (a retried call just mints another token).
+    /// Step 1 of issuing a hosted-auth link: a fresh random token, stored in
+    /// `hosted_auth_links` under a fresh reference that is all the workflow sees, and
+    /// what to link. A retried call mints another pair; [`Store::mark_connecting`] drops
+    /// the account's other pairs.
     ///
     /// Errors: [`StoreError::NotFound`].
     pub async fn prepare_link(&self, id: AccountId) -> Result<PreparedLink, StoreError> {
         let row = self.account(id).await?;
+        let link_ref = format!("link_{}", Uuid::new_v4().simple());
+        sqlx::query(
+            "INSERT INTO hosted_auth_links (link_ref, account_id, token) VALUES ($1, $2, $3)",
+        )
+        .bind(&link_ref)
+        .bind(id.0)
+        .bind(random_token())
+        .execute(&self.pool)
+        .await?;
         // A row that names a Unipile session reconnects it, whatever its status: a
         // `create` link would mint a second session of the same LinkedIn identity. When
         // Unipile no longer has that session, the link activity falls back to `create`.
@@ -28,7 +42,7 @@ impl Store {
             LinkKind::Create
         };
         Ok(PreparedLink {
-            token: random_token().into(),
+            token: link_ref.into(),
             kind,
             unipile_account_id: if kind == LinkKind::Reconnect {
                 row.unipile_account_id
@@ -39,9 +53,54 @@ impl Store {
         })
     }
 
-    /// Makes `token` the row's current link token and shows the row as linking: flips
+    /// The token stored under `link` ([`Store::prepare_link`]), or `None` when there is
+    /// none (a run recorded before references, whose `link` is the token itself).
+    pub async fn hosted_link_token(&self, link: &str) -> Result<Option<LinkToken>, StoreError> {
+        let token: Option<String> =
+            sqlx::query_scalar("SELECT token FROM hosted_auth_links WHERE link_ref = $1")
+                .bind(link)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(token.map(Into::into))
+    }
+
+    /// Records the wizard url Unipile issued for `link`. Returns false when `link` is
+    /// unknown (nothing written).
+    pub async fn record_hosted_link_url(&self, link: &str, url: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE hosted_auth_links SET url = $2 WHERE link_ref = $1")
+            .bind(link)
+            .bind(url)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(done == 1)
+    }
+
+    /// The wizard url and expiry (UTC) of the link the row (of `workspace`) is linking
+    /// under, if it is `connecting` with one: what a click answers once the Reconnect
+    /// workflow has issued or reused the link (its update result holds no url).
+    pub async fn current_link(
+        &self,
+        workspace: WorkspaceId,
+        id: AccountId,
+    ) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT link_url, link_expires_at FROM linkedin_accounts \
+             WHERE id = $1 AND workspace_id = $2 AND status = 'connecting' \
+               AND link_url IS NOT NULL AND link_expires_at IS NOT NULL",
+        )
+        .bind(id.0)
+        .bind(workspace.0)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Makes `link` the row's current link and shows the row as linking: flips
     /// `expected` → `connecting` (audited) unless it already is `connecting`, in which
-    /// case only the token changes (a fresh link for the same linking attempt).
+    /// case only the link changes (a fresh link for the same linking attempt). The token
+    /// and url come from `hosted_auth_links` under the reference `link`, whose other
+    /// pairs for this account are dropped; a `link` with no stored pair is a token
+    /// itself (a run recorded before references), with the url in `issued`.
     ///
     /// `kind` is the link actually created: a `create` link for a row that names a
     /// session (gone at Unipile) drops that session first.
@@ -51,12 +110,24 @@ impl Store {
         &self,
         id: AccountId,
         expected: AccountStatus,
-        token: &str,
+        link: &str,
         kind: LinkKind,
-        link: Option<&relink_domain::reconnect::IssuedLink>,
+        issued: Option<&relink_domain::reconnect::IssuedLink>,
         audit: &AuditContext,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        let stored: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT token, url FROM hosted_auth_links WHERE link_ref = $1 AND account_id = $2",
+        )
+        .bind(link)
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (token, link_ref, url) = match stored {
+            Some((token, url)) => (token, Some(link), url),
+            None => (link.to_string(), None, None),
+        };
+        let url = url.or_else(|| issued.map(|l| l.url.clone()).filter(|u| !u.is_empty()));
         let current: Option<String> =
             sqlx::query_scalar("SELECT status FROM linkedin_accounts WHERE id = $1 FOR UPDATE")
                 .bind(id.0)
@@ -90,14 +161,23 @@ impl Store {
             flip_status(&mut tx, id, &[expected], AccountStatus::Connecting, audit).await?;
         }
         sqlx::query(
-            "UPDATE linkedin_accounts SET link_token = $2, link_url = $3, link_issued_at = $4, link_expires_at = $5, \
-             updated_at = now() WHERE id = $1",
+            "UPDATE linkedin_accounts SET link_token = $2, link_ref = $6, link_url = $3, link_issued_at = $4, \
+             link_expires_at = $5, updated_at = now() WHERE id = $1",
         )
         .bind(id.0)
-        .bind(token)
-        .bind(link.map(|l| l.url.as_str()))
-        .bind(link.map(|l| l.issued_at))
-        .bind(link.map(|l| l.expires_at))
+        .bind(&token)
+        .bind(url)
+        .bind(issued.map(|l| l.issued_at))
+        .bind(issued.map(|l| l.expires_at))
+        .bind(link_ref)
+        .execute(&mut *tx)
+        .await?;
+        // Earlier links of this account (superseded, or minted by a retried prepare).
+        sqlx::query(
+            "DELETE FROM hosted_auth_links WHERE account_id = $1 AND link_ref IS DISTINCT FROM $2",
+        )
+        .bind(id.0)
+        .bind(link_ref)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -133,7 +213,8 @@ impl Store {
     /// Unipile id, member id and provider status, the pending reconnect email withdrawn
     /// and the account's campaigns resumed.
     ///
-    /// Only while the row still holds `token` (when given), is `connecting`, and (when
+    /// Only while the row's current link is `link` (its reference, or for older runs its
+    /// token; when given), is `connecting`, and (when
     /// given) still has `expected_version`, the version read before Unipile was asked
     /// whether the session is live. A row already connected to this account with this
     /// token is [`LinkResult::AlreadyLinked`] (a duplicate callback); anything else is
@@ -142,7 +223,7 @@ impl Store {
     pub async fn link_account(
         &self,
         id: AccountId,
-        token: Option<&str>,
+        link: Option<&str>,
         expected_version: Option<i64>,
         unipile_account_id: &str,
         member_id: Option<&str>,
@@ -151,17 +232,18 @@ impl Store {
         audit: &AuditContext,
     ) -> Result<LinkResult, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let row: Option<(String, Option<String>, Option<String>, i64)> = sqlx::query_as(
-            "SELECT status, link_token, unipile_account_id, version FROM linkedin_accounts WHERE id = $1 FOR UPDATE",
+        let row: Option<LinkedRow> = sqlx::query_as(
+            "SELECT status, link_token, link_ref, unipile_account_id, version FROM linkedin_accounts WHERE id = $1 FOR UPDATE",
         )
         .bind(id.0)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((status, row_token, row_unipile, version)) = row else {
+        let Some((status, row_token, row_ref, row_unipile, version)) = row else {
             return Err(StoreError::NotFound(format!("account {id}")));
         };
         let status: AccountStatus = status.parse()?;
-        let token_matches = token.is_none_or(|t| row_token.as_deref() == Some(t));
+        let token_matches =
+            link.is_none_or(|l| row_ref.as_deref() == Some(l) || row_token.as_deref() == Some(l));
         if status == AccountStatus::Connected
             && token_matches
             && row_unipile.as_deref() == Some(unipile_account_id)
@@ -192,31 +274,33 @@ impl Store {
     }
 
     /// Puts a row whose link expired unused back to `back_to` (audited), clearing the
-    /// token, while it still holds `token` and is `connecting`. Returns false (nothing
-    /// written) when the row moved on.
+    /// link, while its current link is still `link` (reference, or token for older runs)
+    /// and it is `connecting`. Returns false (nothing written) when the row moved on.
     pub async fn abandon_link(
         &self,
         id: AccountId,
-        token: &str,
+        link: &str,
         back_to: AccountStatus,
         audit: &AuditContext,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
         let holds: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM linkedin_accounts WHERE id = $1 AND link_token = $2 FOR UPDATE",
+            "SELECT status FROM linkedin_accounts WHERE id = $1 AND (link_ref = $2 OR link_token = $2) FOR UPDATE",
         )
         .bind(id.0)
-        .bind(token)
+        .bind(link)
         .fetch_optional(&mut *tx)
         .await?;
         if holds.as_deref() != Some(AccountStatus::Connecting.as_str()) {
             return Ok(false);
         }
         flip_status(&mut tx, id, &[AccountStatus::Connecting], back_to, audit).await?;
-        sqlx::query("UPDATE linkedin_accounts SET link_token = NULL WHERE id = $1")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE linkedin_accounts SET link_token = NULL, link_ref = NULL WHERE id = $1",
+        )
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -103,7 +103,7 @@ impl Store {
             .await
             {
                 Ok(_) => {
-                    sqlx::query("UPDATE linkedin_accounts SET link_token = NULL WHERE id = $1")
+                    sqlx::query("UPDATE linkedin_accounts SET link_token = NULL, link_ref = NULL WHERE id = $1")
                         .bind(id)
                         .execute(&mut *tx)
                         .await?;

@@ -152,7 +152,7 @@ pub(crate) async fn mark_reconnect_needed(
     )
     .await?;
     record_provider_status(conn, id, provider_status).await?;
-    sqlx::query("UPDATE linkedin_accounts SET link_token = NULL WHERE id = $1")
+    sqlx::query("UPDATE linkedin_accounts SET link_token = NULL, link_ref = NULL WHERE id = $1")
         .bind(id.0)
         .execute(&mut *conn)
         .await?;

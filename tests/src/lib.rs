@@ -97,7 +97,8 @@ impl Default for AppOptions {
 pub struct TestApp {
     /// The test's own database.
     pub store: Store,
-    /// URL of the test's own database.
+    /// URL of the test's own database, as its owner (what the test itself reads and
+    /// seeds with; the web tier and worker serve as [`app_database_url`] of it).
     pub database_url: String,
     /// Web tier base URL.
     pub web_url: String,
@@ -142,7 +143,10 @@ impl WorkerConfig {
                 unipile_api_key: SIM_KEY.into(),
                 unipile_timeout_secs: self.unipile_timeout_secs,
             },
-            database: relink_runtime::DatabaseSettings::new(self.database_url.clone()),
+            database: relink_runtime::DatabaseSettings::with_owner(
+                app_database_url(&self.database_url),
+                self.database_url.clone(),
+            ),
             public_base_url: self.public_base_url.parse()?,
             webhook: relink_runtime::WebhookSecretSettings::new(WEBHOOK_SECRET),
             smtp: relink_runtime::SmtpSettings {
@@ -196,7 +200,8 @@ impl WorkerHandle {
         cmd.env("TEMPORAL_ADDRESS", &cfg.temporal_address)
             .env("TEMPORAL_NAMESPACE", &cfg.namespace)
             .env("TEMPORAL_TASK_QUEUE", &cfg.task_queue)
-            .env("DATABASE_URL", &cfg.database_url)
+            .env("DATABASE_URL", app_database_url(&cfg.database_url))
+            .env("MIGRATION_DATABASE_URL", &cfg.database_url)
             .env("UNIPILE_DSN", &cfg.sim_url)
             .env("UNIPILE_API_KEY", SIM_KEY)
             .env("UNIPILE_TIMEOUT_SECS", cfg.unipile_timeout_secs.to_string())
@@ -410,7 +415,10 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
             temporal_namespace: namespace.clone(),
             task_queue: task_queue.clone(),
         },
-        database: relink_runtime::DatabaseSettings::new(database_url.clone()),
+        database: relink_runtime::DatabaseSettings::with_owner(
+            app_database_url(&database_url),
+            database_url.clone(),
+        ),
         web_addr: ([127, 0, 0, 1], 0).into(),
         link_reuse_window_secs: opts.link_reuse_window.as_secs(),
         link_ttl_secs: opts.link_ttl.as_secs(),
@@ -456,6 +464,20 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         worker,
         worker_config,
     }
+}
+
+/// The password the application role `relink_app` logs in with under test (the web tier
+/// and worker under test give it its login, as the binaries do).
+pub const TEST_APP_ROLE_PASSWORD: &str = "relink-app-test";
+
+/// `owner_url` (a test database's URL, as the schema owner) as the application role
+/// [`relink_store::APP_ROLE`]: what the web tier and worker under test serve with.
+pub fn app_database_url(owner_url: &str) -> String {
+    let mut url: Url = owner_url.parse().expect("a database URL");
+    url.set_username(relink_store::APP_ROLE)
+        .and_then(|()| url.set_password(Some(TEST_APP_ROLE_PASSWORD)))
+        .expect("a URL with credentials");
+    url.to_string()
 }
 
 async fn fresh_database(admin_url: &str) -> anyhow::Result<String> {
@@ -570,6 +592,42 @@ impl TestApp {
             .temporal
             .get_workflow_handle::<temporalio_client::UntypedWorkflow>(workflow_id);
         record_history(name, handle.fetch_history(Default::default())).await;
+    }
+
+    /// What an operator can read of `workflow_id`'s history (its latest run), as the
+    /// Web UI shows it: the history JSON itself, then every payload's `data` decoded from
+    /// base64 (the JSON the workflow recorded).
+    pub async fn history_texts(&self, workflow_id: &str) -> Vec<String> {
+        use base64::Engine as _;
+        let handle = self
+            .temporal
+            .get_workflow_handle::<temporalio_client::UntypedWorkflow>(workflow_id);
+        let json = handle
+            .fetch_history(Default::default())
+            .to_json()
+            .await
+            .expect("fetch the history");
+        let value: Value = serde_json::from_slice(&json).expect("history JSON");
+        fn payloads(v: &Value, out: &mut Vec<String>) {
+            match v {
+                Value::Object(m) => {
+                    if let (Some(Value::String(data)), true) =
+                        (m.get("data"), m.contains_key("metadata"))
+                    {
+                        let bytes = base64::engine::general_purpose::STANDARD
+                            .decode(data)
+                            .unwrap_or_default();
+                        out.push(String::from_utf8_lossy(&bytes).into_owned());
+                    }
+                    m.values().for_each(|v| payloads(v, out));
+                }
+                Value::Array(a) => a.iter().for_each(|v| payloads(v, out)),
+                _ => {}
+            }
+        }
+        let mut texts = vec![String::from_utf8_lossy(&json).into_owned()];
+        payloads(&value, &mut texts);
+        texts
     }
 
     /// Waits until every account-status webhook for `unipile_id` accepted so far has

@@ -230,12 +230,25 @@ async fn ask_for_link(
             )
             .await
         {
-            Ok(link) => {
+            Ok(link) if !link.url.is_empty() => {
+                // A run recorded before the url was kept out of history.
                 return Ok(ReconnectResponse {
                     url: link.url,
                     expires_at: link.expires_at,
                     workflow_id,
                 });
+            }
+            Ok(_) => {
+                // The url is not in the update's result (it would be readable in
+                // history): the workflow recorded it on the row before answering.
+                if let Some((url, expires_at)) = state.store.current_link(ws, id).await? {
+                    return Ok(ReconnectResponse {
+                        url,
+                        expires_at,
+                        workflow_id,
+                    });
+                }
+                last_err = Some("the link moved on before it could be read".into());
             }
             Err(e) => {
                 let text = format!("{e:#}");

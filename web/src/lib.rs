@@ -249,8 +249,10 @@ pub async fn build(settings: &WebSettings) -> anyhow::Result<WebApp> {
     }
     // relink's metrics recorder, before anything records.
     relink_runtime::metrics_handle();
-    let store = settings.database.connect(DATABASE_POOL_SIZE).await?;
-    store.migrate().await.context("applying migrations")?;
+    let store = settings
+        .database
+        .connect_migrated(DATABASE_POOL_SIZE)
+        .await?;
     let temporal = settings.temporal.connect().await?;
     // The Reconnect click starts its workflow with these: without them every click fails.
     relink_runtime::ensure_search_attributes(&temporal).await?;

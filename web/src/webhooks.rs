@@ -150,6 +150,14 @@ pub(crate) async fn hosted_auth_callback(
     if row.status != AccountStatus::Connecting {
         return Err(stale());
     }
+    // The workflow hears of the link by its reference, never by its token (which would
+    // then be readable in history); a link issued before references has none, and its
+    // run knows it by the token.
+    let link = row
+        .link_ref
+        .clone()
+        .unwrap_or_else(|| relink_domain::LinkRef::new(token.as_str()));
+    let callback = callback.for_link(link);
     let handle = state
         .temporal
         .get_workflow_handle::<ReconnectWorkflow>(reconnect_workflow_id(row.id));

@@ -142,10 +142,12 @@ pub async fn build(settings: &WorkerSettings, env: EnvReader) -> anyhow::Result<
         settings.webhook.secret()?.expose_secret(),
     )
     .await?;
-    let store = settings.database.connect(DATABASE_POOL_SIZE).await?;
     // Migrations before anything reads a table (the web tier applies them too; sqlx
     // holds an advisory lock, so two processes starting at once apply them once).
-    store.migrate().await.context("applying migrations")?;
+    let store = settings
+        .database
+        .connect_migrated(DATABASE_POOL_SIZE)
+        .await?;
     let store_for_metrics = store.clone();
     let client = settings.temporal.connect().await?;
     // The passes start Safe delete children with no search attributes, but the worker

@@ -11,7 +11,7 @@
 
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use relink_domain::{
-    AccountStatus, LinkToken, UnipileAccountId,
+    AccountStatus, LinkRef, UnipileAccountId,
     reconnect::{
         AbandonLinkInput, CreateLinkInput, FindLiveSessionInput, HostedAuthCallback, IssuedLink,
         LinkAccountInput, LinkKind, LinkRefusal, LinkRequest, LinkResult, MarkConnectingInput,
@@ -35,7 +35,7 @@ type UpdateError = Box<dyn std::error::Error + Send + Sync>;
 /// The link currently out for this account.
 #[derive(Debug, Clone)]
 struct CurrentLink {
-    token: LinkToken,
+    token: LinkRef,
     url: String,
     kind: LinkKind,
     unipile_account_id: Option<UnipileAccountId>,
@@ -188,7 +188,7 @@ impl ReconnectWorkflow {
     /// is relinked; otherwise the row goes back to its previous status.
     async fn on_expiry(
         ctx: &mut WorkflowContext<Self>,
-        token: LinkToken,
+        token: LinkRef,
     ) -> WorkflowResult<ReconnectOutcome> {
         ctx.state_mut(|s| s.finished = true);
         let (account_id, kind, unipile_id, since, back_to) = ctx.state(|s| {

@@ -186,6 +186,11 @@ async fn a_short_error_blip_pauses_nothing_and_a_long_one_pauses_until_ok() {
     .await;
     // The sync run has closed: no blip check is left on a timer to pause anything.
     app.wait_status_sync_applied(&uid).await;
+    app.record_history(
+        "account_status_sync_blip",
+        &relink_domain::account_status_workflow_id(&uid),
+    )
+    .await;
     assert_eq!(
         app.campaign(s.paused_for_disconnect).await.0,
         "active",
@@ -541,7 +546,7 @@ async fn the_reconciler_flips_a_few_but_the_sanity_gate_holds_for_many() {
         json!({"status": "OK"}),
     )
     .await;
-    let (_, rep) = run_pass(
+    let (gated_id, rep) = run_pass(
         &app.temporal,
         &app.task_queue,
         Pass::AccountReconciler,
@@ -549,6 +554,8 @@ async fn the_reconciler_flips_a_few_but_the_sanity_gate_holds_for_many() {
     )
     .await
     .unwrap();
+    app.record_history("account_reconciler_gated", &gated_id)
+        .await;
     assert_eq!(rep["gated"], true, "{rep}");
     assert_eq!(rep["applied"], 1, "only the recovery");
     for r in &rows[1..7] {

@@ -17,6 +17,7 @@ mod interleavings;
 mod long_runs;
 mod observability;
 mod openapi;
+mod privileges;
 mod reconnect;
 mod replay;
 mod safe_delete;

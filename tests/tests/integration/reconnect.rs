@@ -34,6 +34,12 @@ async fn a_double_click_gets_one_url_and_one_hosted_link() {
     let row = app.account(s.account).await;
     assert_eq!(row.status, AccountStatus::Connecting);
     assert_eq!(app.audit_count(s.account, "connecting").await, 1);
+    // Still waiting for the callback: replayed as a run in flight at a deploy.
+    app.record_history(
+        "reconnect_dedup_clicks",
+        &relink_domain::reconnect_workflow_id(s.account),
+    )
+    .await;
     // The link request had the documented reconnect shape.
     let req = app
         .sim_requests()
@@ -255,6 +261,61 @@ async fn hosted_auth_completed_links_the_row_and_resumes_only_the_disconnect_pau
     );
 }
 
+/// Issue 13: a link's token (the callback's only credential) and its wizard url (a login
+/// into the account) are not readable in the Reconnect run's history, through a first
+/// click, a repeated click and the callback; the ids an operator searches by are.
+#[tokio::test]
+async fn a_links_token_and_url_stay_out_of_workflow_history() {
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
+    let id = s.account.to_string();
+    let (c1, link) = app.click_reconnect(&s.token, &id).await;
+    let (c2, again) = app.click_reconnect(&s.token, &id).await;
+    assert_eq!((c1, c2), (200, 200), "{link} {again}");
+    assert_eq!(link["url"], again["url"], "the url comes back from the row");
+    let url = link["url"].as_str().expect("a url").to_string();
+    let token = newest_link_token(&app.sim_requests().await);
+    let row = app.account(s.account).await;
+    assert_eq!(row.link_token.as_deref(), Some(token.as_str()));
+    let link_ref = row.link_ref.clone().expect("the row names its link");
+    let done = app
+        .sim_post("/_sim/hosted/complete", json!({"url": url, "notify": true}))
+        .await;
+    assert_eq!(done["notify"]["first_status"], 200, "{done}");
+    let wf = relink_domain::reconnect_workflow_id(s.account);
+    let closed = app.wait_workflow_closed(&wf, Duration::from_secs(30)).await;
+    assert!(closed.contains("Completed"), "{closed}");
+    assert_eq!(
+        app.account(s.account).await.status,
+        AccountStatus::Connected
+    );
+    let texts = app.history_texts(&wf).await;
+    assert!(texts.len() > 10, "payloads were decoded: {}", texts.len());
+    let url_secret = url.rsplit('/').next().expect("a path");
+    for text in &texts {
+        assert!(
+            !text.contains(&token),
+            "the link token is in history: {text}"
+        );
+        assert!(
+            !text.contains(url_secret),
+            "the hosted-auth url is in history: {text}"
+        );
+    }
+    let all = texts.concat();
+    assert!(
+        all.contains(link_ref.as_str()),
+        "history names the link by its reference"
+    );
+    assert!(all.contains(&id), "the account id stays searchable");
+    assert!(
+        all.contains(&s.workspace.to_string()),
+        "so does the workspace id"
+    );
+}
+
 #[tokio::test]
 async fn callbacks_with_unknown_tokens_are_404_and_duplicates_flip_once() {
     let app = spawn_app(AppOptions::default()).await;
@@ -354,7 +415,11 @@ async fn an_abandoned_link_puts_the_row_back_at_expiry() {
         },
     )
     .await;
+    let wf = relink_domain::reconnect_workflow_id(s.account);
+    app.wait_workflow_closed(&wf, Duration::from_secs(30)).await;
+    app.record_history("reconnect_expiry_abandoned", &wf).await;
     assert!(row.link_token.is_none(), "the expired token is void");
+    assert!(row.link_ref.is_none(), "and so is its reference");
     assert_eq!(
         app.audit_count(s.account, "reconnect_needed").await,
         2,

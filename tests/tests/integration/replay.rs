@@ -22,13 +22,22 @@ use temporalio_sdk::{WorkflowContext, WorkflowResult};
 /// The situations that must keep replaying (`<name>.json` each).
 const REQUIRED: &[&str] = &[
     "reconnect_link_then_callback",
+    "reconnect_dedup_clicks",
     "reconnect_expiry_with_live_session",
+    "reconnect_expiry_abandoned",
+    // Frozen (never re-recorded): a run from before link references, which carried the
+    // token and url in history; today's code still replays it.
+    "reconnect_before_link_refs",
+    "account_status_sync_blip",
     "account_status_sync_continued_as_new",
     "account_status_sync_last_run",
     "orphan_watcher_relinked",
     "campaign_sweeper",
     "account_reconciler_applied",
+    "account_reconciler_gated",
     "safe_delete_deleted",
+    "safe_delete_blocked",
+    "safe_delete_parked_between_polls",
     "subscription_end_renewed",
     "subscription_end_expired",
     "event_delivery_deadline",

@@ -144,6 +144,11 @@ async fn each_gate_blocks_on_its_own_and_nothing_is_deleted() {
     )
     .await;
     assert_eq!(blocked_by(&out), "polls", "{out:?}");
+    app2.record_history(
+        "safe_delete_blocked",
+        &relink_domain::deletes::delete_workflow_id(s.unipile_id.as_deref().unwrap()),
+    )
+    .await;
     // Gate 5: flag closed.
     app2.store.disable_delete_flag("ops").await.unwrap();
     let uid3 = duplicate(&app2).await;
@@ -183,6 +188,12 @@ async fn a_200_between_two_404s_stops_a_gone_delete() {
     wait_for_gates(&handle, "first 404 observed", |g| {
         !g.observations.is_empty()
     })
+    .await;
+    // Parked on the timer before the second poll: a run in flight at a deploy.
+    app.record_history(
+        "safe_delete_parked_between_polls",
+        &relink_domain::deletes::delete_workflow_id(uid),
+    )
     .await;
     // The account reappears before the second poll.
     app.sim_post(
