@@ -23,7 +23,7 @@ use relink_domain::{AccountId, WorkspaceId};
 use std::time::Duration;
 use temporalio_common::{ActivityCloseTimeouts, RetryPolicy};
 use temporalio_macros::activity_definitions;
-use temporalio_sdk::{ActivityOptions, activities::ActivityError};
+use temporalio_sdk::{ActivityOptions, LocalActivityOptions, activities::ActivityError};
 
 /// Error type name of failures that must not be retried (bad input, unknown row,
 /// Unipile rejecting our request): listed as non-retryable in every retry policy.
@@ -247,6 +247,30 @@ pub fn db_activity() -> ActivityOptions {
 /// hanging; the user can simply click again (failed links are never cached).
 pub fn interactive_unipile_activity() -> ActivityOptions {
     ActivityOptions::with_start_to_close_timeout(Duration::from_secs(20))
+        .retry_policy(retry(3, Duration::from_secs(5)))
+        .build()
+}
+
+/// A click's database step (`prepare_link`, `mark_connecting`) as a local activity: it
+/// runs inside the workflow task that handles the click, so the click waits for no
+/// activity task round trip through the server (issue 14, "first click near its
+/// floor"). 15 s per attempt, retried for up to a minute; the arguments stay out of the
+/// marker recorded in history.
+pub fn click_db_local_activity() -> LocalActivityOptions {
+    LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(15))
+        .schedule_to_close_timeout(Duration::from_secs(60))
+        .retry_policy(retry(0, Duration::from_secs(5)))
+        .build()
+}
+
+/// A click's Unipile step (`create_hosted_link`) as a local activity: the same budget as
+/// [`interactive_unipile_activity`] (20 s per attempt, at most 3 attempts, a minute in
+/// all), without the activity task round trips.
+pub fn click_unipile_local_activity() -> LocalActivityOptions {
+    LocalActivityOptions::builder()
+        .start_to_close_timeout(Duration::from_secs(20))
+        .schedule_to_close_timeout(Duration::from_secs(60))
         .retry_policy(retry(3, Duration::from_secs(5)))
         .build()
 }

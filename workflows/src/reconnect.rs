@@ -26,9 +26,13 @@ use temporalio_sdk::{
 };
 
 use crate::activities::{
-    RelinkActivities, background_unipile_activity, db_activity, interactive_unipile_activity,
-    revert_activity,
+    RelinkActivities, background_unipile_activity, click_db_local_activity,
+    click_unipile_local_activity, db_activity, interactive_unipile_activity, revert_activity,
 };
+
+/// Patch id of issuing a link through local activities (issue 14): runs recorded before
+/// it issued links through three activity tasks and keep replaying that way.
+pub const RECONNECT_LOCAL_ACTIVITIES_PATCH: &str = "reconnect-link-local-activities";
 
 type UpdateError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -345,29 +349,49 @@ impl ReconnectWorkflow {
         t: DateTime<Utc>,
     ) -> Result<IssuedLink, UpdateError> {
         let account_id = ctx.state(|s| s.input.account_id);
-        let prepared = ctx
-            .execute_activity(RelinkActivities::prepare_link, account_id, db_activity())
+        // The three steps run inside the click's workflow task (local activities); a
+        // run recorded before the patch scheduled them as activity tasks.
+        let local = ctx.patched(RECONNECT_LOCAL_ACTIVITIES_PATCH);
+        let prepared = if local {
+            ctx.execute_local_activity(
+                RelinkActivities::prepare_link,
+                account_id,
+                click_db_local_activity(),
+            )
             .await
-            .map_err(|e| format!("could not prepare the link: {e}"))?;
+        } else {
+            ctx.execute_activity(RelinkActivities::prepare_link, account_id, db_activity())
+                .await
+        }
+        .map_err(|e| format!("could not prepare the link: {e}"))?;
         let linking_here = ctx.state(|s| s.current.is_some());
         if prepared.status == AccountStatus::Connected && !linking_here {
             return Err(LinkRefusal::AlreadyConnected.message().into());
         }
         let expires_at = t + millis(ctx.state(|s| s.input.link_ttl_ms));
-        let created = ctx
-            .execute_activity(
+        let create = CreateLinkInput {
+            account_id,
+            token: prepared.token.clone(),
+            kind: prepared.kind,
+            reconnect_account: prepared.unipile_account_id.clone(),
+            expires_at,
+        };
+        let created = if local {
+            ctx.execute_local_activity(
                 RelinkActivities::create_hosted_link,
-                CreateLinkInput {
-                    account_id,
-                    token: prepared.token.clone(),
-                    kind: prepared.kind,
-                    reconnect_account: prepared.unipile_account_id.clone(),
-                    expires_at,
-                },
+                create,
+                click_unipile_local_activity(),
+            )
+            .await
+        } else {
+            ctx.execute_activity(
+                RelinkActivities::create_hosted_link,
+                create,
                 interactive_unipile_activity(),
             )
             .await
-            .map_err(|e| format!("Unipile did not issue a hosted-auth link: {e}"))?;
+        }
+        .map_err(|e| format!("Unipile did not issue a hosted-auth link: {e}"))?;
         let url = created.url().to_string();
         let kind = created.kind(prepared.kind);
         let reconnect_account = match kind {
@@ -379,25 +403,31 @@ impl ReconnectWorkflow {
         } else {
             prepared.status
         };
-        ctx.execute_activity(
-            RelinkActivities::mark_connecting,
-            MarkConnectingInput {
-                account_id,
-                expected_status: expected,
-                token: prepared.token.clone(),
-                actor: req.actor,
-                workflow_id: ctx.workflow_id().to_string(),
-                run_id: ctx.run_id().to_string(),
-                link: Some(IssuedLink {
-                    url: url.clone(),
-                    issued_at: t,
-                    expires_at,
-                }),
-                kind: Some(kind),
-            },
-            db_activity(),
-        )
-        .await
+        let mark = MarkConnectingInput {
+            account_id,
+            expected_status: expected,
+            token: prepared.token.clone(),
+            actor: req.actor,
+            workflow_id: ctx.workflow_id().to_string(),
+            run_id: ctx.run_id().to_string(),
+            link: Some(IssuedLink {
+                url: url.clone(),
+                issued_at: t,
+                expires_at,
+            }),
+            kind: Some(kind),
+        };
+        if local {
+            ctx.execute_local_activity(
+                RelinkActivities::mark_connecting,
+                mark,
+                click_db_local_activity(),
+            )
+            .await
+        } else {
+            ctx.execute_activity(RelinkActivities::mark_connecting, mark, db_activity())
+                .await
+        }
         .map_err(|e| format!("could not mark the account as linking: {e}"))?;
         let link = CurrentLink {
             token: prepared.token,

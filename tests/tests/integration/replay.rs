@@ -28,6 +28,9 @@ const REQUIRED: &[&str] = &[
     // Frozen (never re-recorded): a run from before link references, which carried the
     // token and url in history; today's code still replays it.
     "reconnect_before_link_refs",
+    // Frozen: a run from before the link's steps became local activities (the
+    // `reconnect-link-local-activities` patch returns false on it).
+    "reconnect_before_local_activities",
     "account_status_sync_blip",
     "account_status_sync_continued_as_new",
     "account_status_sync_last_run",
