@@ -112,6 +112,7 @@ pub struct TestApp {
     pub task_queue: String,
     worker: Option<WorkerHandle>,
     worker_config: WorkerConfig,
+    web_settings: relink_web::WebSettings,
 }
 
 #[derive(Clone)]
@@ -409,7 +410,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
     let task_queue = format!("relink-test-{}", uuid::Uuid::new_v4().simple());
 
     // The web tier as the `web` binary builds it (it applies the migrations).
-    let web = relink_web::build(&relink_web::WebSettings {
+    let web_settings = relink_web::WebSettings {
         temporal: relink_runtime::TemporalSettings {
             temporal_address: temporal_address.clone(),
             temporal_namespace: namespace.clone(),
@@ -427,9 +428,10 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         account_links: relink_runtime::AccountLinkSettings::new(Some(ACCOUNT_LINK_KEY)),
         session_key: Some(SESSION_KEY.into()),
         secure_cookies: false,
-    })
-    .await
-    .expect("web tier starts");
+    };
+    let web = relink_web::build(&web_settings)
+        .await
+        .expect("web tier starts");
     let web_url = format!("http://{}", web.local_addr());
     tokio::spawn(web.run_until(std::future::pending()));
     let store = Store::connect(&database_url, 10)
@@ -463,6 +465,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         task_queue,
         worker,
         worker_config,
+        web_settings,
     }
 }
 
@@ -554,6 +557,23 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Starts another web tier on the same database, Temporal namespace and task queue
+    /// (what a second `web` process is) and returns its base URL.
+    pub async fn start_another_web(&self) -> String {
+        let web = relink_web::build(&self.web_settings)
+            .await
+            .expect("another web tier starts");
+        let url = format!("http://{}", web.local_addr());
+        tokio::spawn(web.run_until(std::future::pending()));
+        url
+    }
+
+    /// Starts another worker polling the same task queue (what a second `worker`
+    /// process is), beside the app's own; kill it with [`WorkerHandle::kill`].
+    pub async fn start_another_worker(&self) -> WorkerHandle {
+        WorkerHandle::start(self.worker_config.clone()).await
     }
 
     /// Starts a new worker (after [`TestApp::kill_worker`]).

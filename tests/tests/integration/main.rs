@@ -21,6 +21,7 @@ mod privileges;
 mod reconnect;
 mod replay;
 mod safe_delete;
+mod scale_out;
 mod schedules;
 mod schema;
 mod sdk_contract;
