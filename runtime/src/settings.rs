@@ -178,6 +178,17 @@ pub struct UnipileSettings {
         default_value_t = 10
     )]
     pub unipile_timeout_secs: u64,
+    /// At most this many GETs per second to Unipile from this process (no burst), and
+    /// none for a cooldown after a 429 (1 s, doubling to 60 s). Run N workers: give
+    /// each Unipile's allowance divided by N.
+    #[arg(
+        long,
+        env = "UNIPILE_MAX_GETS_PER_SEC",
+        value_name = "UNIPILE_MAX_GETS_PER_SEC",
+        default_value_t = relink_unipile::DEFAULT_GETS_PER_SEC,
+        value_parser = clap::value_parser!(u32).range(1..=10_000)
+    )]
+    pub unipile_max_gets_per_sec: u32,
 }
 
 impl UnipileSettings {
@@ -185,12 +196,13 @@ impl UnipileSettings {
     pub fn client(&self) -> anyhow::Result<UnipileClient> {
         let key = ApiKey::new(self.unipile_api_key.expose_secret())
             .map_err(|e| anyhow::anyhow!("UNIPILE_API_KEY: {e}"))?;
-        UnipileClient::new(
+        Ok(UnipileClient::new(
             self.unipile_dsn.clone(),
             key,
             Duration::from_secs(self.unipile_timeout_secs.max(1)),
         )
-        .context("UNIPILE_DSN: cannot build the Unipile client")
+        .context("UNIPILE_DSN: cannot build the Unipile client")?
+        .with_get_pace(self.unipile_max_gets_per_sec))
     }
 }
 

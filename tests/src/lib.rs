@@ -53,6 +53,9 @@ pub struct AppOptions {
     pub temporal_namespace: Option<String>,
     /// The worker's Unipile client timeout, seconds (`UNIPILE_TIMEOUT_SECS`; default 5).
     pub unipile_timeout_secs: u64,
+    /// The worker's `UNIPILE_MAX_GETS_PER_SEC` (tests: 1,000, so that only a test about
+    /// pacing is paced).
+    pub unipile_gets_per_sec: u32,
     /// The worker's SMTP server (`SMTP_URL`); default `RELINK_TEST_SMTP_URL`, the server
     /// `./dev test` runs (none: emails stay queued).
     pub smtp_url: Option<String>,
@@ -85,6 +88,7 @@ impl Default for AppOptions {
             temporal_address: None,
             temporal_namespace: None,
             unipile_timeout_secs: 5,
+            unipile_gets_per_sec: 1000,
             smtp_url: std::env::var("RELINK_TEST_SMTP_URL")
                 .ok()
                 .filter(|v| !v.is_empty()),
@@ -120,6 +124,7 @@ struct WorkerConfig {
     process: Option<WorkerProcess>,
     delete_env: Vec<(&'static str, &'static str)>,
     unipile_timeout_secs: u64,
+    unipile_gets_per_sec: u32,
     smtp_url: Option<String>,
     alert_webhook_url: Option<String>,
     temporal_address: String,
@@ -143,6 +148,7 @@ impl WorkerConfig {
                 unipile_dsn: self.sim_url.parse()?,
                 unipile_api_key: SIM_KEY.into(),
                 unipile_timeout_secs: self.unipile_timeout_secs,
+                unipile_max_gets_per_sec: self.unipile_gets_per_sec,
             },
             database: relink_runtime::DatabaseSettings::with_owner(
                 app_database_url(&self.database_url),
@@ -206,6 +212,10 @@ impl WorkerHandle {
             .env("UNIPILE_DSN", &cfg.sim_url)
             .env("UNIPILE_API_KEY", SIM_KEY)
             .env("UNIPILE_TIMEOUT_SECS", cfg.unipile_timeout_secs.to_string())
+            .env(
+                "UNIPILE_MAX_GETS_PER_SEC",
+                cfg.unipile_gets_per_sec.to_string(),
+            )
             .env("PUBLIC_BASE_URL", &cfg.public_base_url)
             .env("WEBHOOK_SECRET", WEBHOOK_SECRET)
             .env("ACCOUNT_LINK_KEY", ACCOUNT_LINK_KEY)
@@ -442,6 +452,7 @@ pub async fn spawn_app(opts: AppOptions) -> TestApp {
         process: opts.worker_process.clone(),
         delete_env: opts.delete_env.clone(),
         unipile_timeout_secs: opts.unipile_timeout_secs,
+        unipile_gets_per_sec: opts.unipile_gets_per_sec,
         smtp_url: opts.smtp_url.clone(),
         alert_webhook_url: opts.alert_webhook_url.clone(),
         temporal_address,

@@ -132,6 +132,84 @@ pub struct UnipileClient {
     http: reqwest::Client,
     base: Url,
     api_key: ApiKey,
+    pacer: std::sync::Arc<Pacer>,
+}
+
+/// The default pace of a process's GETs to Unipile (requests per second); see
+/// [`UnipileClient::with_get_pace`].
+pub const DEFAULT_GETS_PER_SEC: u32 = 20;
+
+/// The first cooldown after a 429 (doubled by each further 429, up to
+/// [`MAX_COOLDOWN`], reset by an answer that is not a 429).
+pub const FIRST_COOLDOWN: Duration = Duration::from_secs(1);
+/// The longest cooldown after repeated 429s.
+pub const MAX_COOLDOWN: Duration = Duration::from_secs(60);
+
+/// Paces one process's GETs to Unipile: at most a configured number per second (a
+/// token bucket without burst, `governor`), and none at all during a cooldown after a
+/// 429, so that a webhook storm (thousands of accounts losing their session at once)
+/// turns into a steady stream of reads instead of a rate-limit storm. Retrying the
+/// refused call stays the caller's (Temporal's retry policy); this only spaces calls.
+struct Pacer {
+    limiter: governor::DefaultDirectRateLimiter,
+    per_second: u32,
+    /// Until when GETs wait, and the cooldown the next 429 sets.
+    cooldown: std::sync::Mutex<(Option<tokio::time::Instant>, Duration)>,
+}
+
+impl std::fmt::Debug for Pacer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pacer")
+            .field("per_second", &self.per_second)
+            .finish()
+    }
+}
+
+impl Pacer {
+    fn new(per_second: u32) -> Self {
+        let rate =
+            std::num::NonZeroU32::new(per_second.max(1)).unwrap_or(std::num::NonZeroU32::MIN);
+        Self {
+            limiter: governor::RateLimiter::direct(
+                governor::Quota::per_second(rate).allow_burst(std::num::NonZeroU32::MIN),
+            ),
+            per_second: rate.get(),
+            cooldown: std::sync::Mutex::new((None, FIRST_COOLDOWN)),
+        }
+    }
+
+    /// Waits for the pace, and for the cooldown if one is on (also one that began
+    /// while this call waited for the pace).
+    async fn ready(&self) {
+        loop {
+            self.limiter.until_ready().await;
+            let until = self.cooldown.lock().map(|c| c.0).unwrap_or(None);
+            match until {
+                Some(t) if t > tokio::time::Instant::now() => tokio::time::sleep_until(t).await,
+                _ => return,
+            }
+        }
+    }
+
+    /// A 429: no GET for the current cooldown, and the next one is twice as long.
+    fn rate_limited(&self) {
+        if let Ok(mut c) = self.cooldown.lock() {
+            let wait = c.1;
+            c.0 = Some(tokio::time::Instant::now() + wait);
+            c.1 = (wait * 2).min(MAX_COOLDOWN);
+            tracing::warn!(
+                cooldown_ms = wait.as_millis() as u64,
+                "Unipile answered 429; GETs pause"
+            );
+        }
+    }
+
+    /// An answer that is not a 429: the next 429 starts from the first cooldown again.
+    fn answered(&self) {
+        if let Ok(mut c) = self.cooldown.lock() {
+            c.1 = FIRST_COOLDOWN;
+        }
+    }
 }
 
 impl UnipileClient {
@@ -148,7 +226,17 @@ impl UnipileClient {
             http,
             base: dsn,
             api_key,
+            pacer: std::sync::Arc::new(Pacer::new(DEFAULT_GETS_PER_SEC)),
         })
+    }
+
+    /// The same client with its GETs paced at `per_second` (at least 1) per process,
+    /// without burst, and paused after a 429: [`FIRST_COOLDOWN`], doubling with each
+    /// further 429 up to [`MAX_COOLDOWN`]. Every clone shares the pace. Other methods
+    /// (the click's hosted-link request, the Safe delete) are not paced.
+    pub fn with_get_pace(mut self, per_second: u32) -> Self {
+        self.pacer = std::sync::Arc::new(Pacer::new(per_second));
+        self
     }
 
     /// The DSN (the `api_url` that hosted-auth link requests carry).
@@ -180,6 +268,10 @@ impl UnipileClient {
             req = req.json(body);
         }
         let route = route_label(&method_name, &route_url);
+        let paced = method_name == "GET";
+        if paced {
+            self.pacer.ready().await;
+        }
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => {
@@ -194,6 +286,13 @@ impl UnipileClient {
             }
         };
         let status = resp.status();
+        if paced {
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                self.pacer.rate_limited();
+            } else {
+                self.pacer.answered();
+            }
+        }
         metrics::counter!(relink_domain::metrics::UNIPILE_REQUESTS, "route" => route, "outcome" => status.as_u16().to_string())
             .increment(1);
         let bytes = resp.bytes().await.map_err(classify_transport)?;

@@ -5,7 +5,8 @@
 //! The worker runs as the `worker` binary in a child process (its peak RSS is read
 //! from `/proc/<pid>/status`, reset through `/proc/<pid>/clear_refs` before the pass)
 //! and logs every SQL statement it executes (`sqlx::query` at DEBUG), which the bench
-//! counts. Debug build: the numbers are for comparison within one run.
+//! counts. The table's first line names the build (`./dev bench --release` runs a
+//! release build): the numbers are for comparison within one run.
 #![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use clap::Parser;
@@ -123,6 +124,75 @@ async fn click(app: &TestApp, token: &str, account: &str) -> anyhow::Result<(Dur
     Ok((took, body))
 }
 
+/// Runs `n` trivial one-activity workflows (the sweeper with nothing to sweep) at once;
+/// returns their rate (runs/s).
+async fn trivial_rate(app: &TestApp, n: usize) -> anyhow::Result<f64> {
+    let t = Instant::now();
+    let trivial = futures::future::join_all((0..n).map(|i| {
+        let client = app.temporal.clone();
+        let opts = WorkflowStartOptions::new(
+            app.task_queue.clone(),
+            format!("bench-trivial-{i}-{}", uuid::Uuid::new_v4().simple()),
+        )
+        .build();
+        async move {
+            let h = client
+                .start_workflow(CampaignSweeperWorkflow::run, SweepInput::default(), opts)
+                .await?;
+            h.get_result(Default::default()).await?;
+            anyhow::Ok(())
+        }
+    }))
+    .await;
+    let rate = n as f64 / t.elapsed().as_secs_f64();
+    anyhow::ensure!(
+        trivial.iter().all(|r| r.is_ok()),
+        "a trivial workflow failed"
+    );
+    Ok(rate)
+}
+
+/// Runs `n` reconnects end to end at once (click → login → callback → connected) on
+/// fresh accounts; returns their rate (runs/s).
+async fn e2e_rate(app: &TestApp, n: usize) -> anyhow::Result<f64> {
+    let mut seeded = Vec::new();
+    for _ in 0..n {
+        seeded.push(
+            app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+                .await,
+        );
+    }
+    let t = Instant::now();
+    let logins = futures::future::join_all(seeded.iter().map(|s| async {
+        let (_, body) = click(app, &s.token, &s.account.to_string()).await?;
+        app.sim_post(
+            "/_sim/hosted/complete",
+            json!({"url": body["url"], "notify": true}),
+        )
+        .await;
+        anyhow::Ok(())
+    }))
+    .await;
+    anyhow::ensure!(logins.iter().all(|r| r.is_ok()), "a click failed");
+    // One poller (not one per run: that would load the database under test).
+    let ids: Vec<uuid::Uuid> = seeded.iter().map(|s| s.account.0).collect();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let connected: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM linkedin_accounts WHERE id = ANY($1) AND status = 'connected'",
+        )
+        .bind(&ids)
+        .fetch_one(app.store.pool())
+        .await?;
+        if connected as usize == n {
+            break;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "a reconnect did not complete");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(n as f64 / t.elapsed().as_secs_f64())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
@@ -144,6 +214,7 @@ async fn main() -> anyhow::Result<()> {
         unipile_dsn: app.sim_url.parse()?,
         unipile_api_key: relink_tests::SIM_KEY.into(),
         unipile_timeout_secs: 60,
+        unipile_max_gets_per_sec: 10_000,
     }
     .client()?;
     let mut rows = Vec::new();
@@ -222,75 +293,29 @@ async fn main() -> anyhow::Result<()> {
     if wants("e2e") {
         // 3. Reconnect end to end (click → login → callback → connected), all at once, vs
         //    the server's rate for a trivial one-activity workflow (the sweeper with
-        //    nothing to sweep: one activity, one empty DELETE) at the same concurrency.
+        //    nothing to sweep: one activity, one empty DELETE) at the same concurrency;
+        //    with one worker, then with a second worker process on the same task queue.
         let n = args.reconnects.max(1);
-        let t = Instant::now();
-        let trivial = futures::future::join_all((0..n).map(|i| {
-            let client = app.temporal.clone();
-            let opts = WorkflowStartOptions::new(
-                app.task_queue.clone(),
-                format!("bench-trivial-{i}-{}", uuid::Uuid::new_v4().simple()),
-            )
-            .build();
-            async move {
-                let h = client
-                    .start_workflow(CampaignSweeperWorkflow::run, SweepInput::default(), opts)
-                    .await?;
-                h.get_result(Default::default()).await?;
-                anyhow::Ok(())
+        let mut extra = None;
+        for workers in [1, 2] {
+            if workers == 2 {
+                extra = Some(app.start_another_worker().await);
             }
-        }))
-        .await;
-        let trivial_rate = n as f64 / t.elapsed().as_secs_f64();
-        anyhow::ensure!(
-            trivial.iter().all(|r| r.is_ok()),
-            "a trivial workflow failed"
-        );
-        let mut seeded = Vec::new();
-        for _ in 0..n {
-            seeded.push(
-                app.seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
-                    .await,
-            );
+            let trivial = trivial_rate(&app, n).await?;
+            let e2e = e2e_rate(&app, n).await?;
+            rows.push(row(
+                &format!("reconnect end to end, completed, {workers} worker(s)"),
+                "runs/s",
+                (e2e, None),
+                "trivial one-activity workflow (the sweeper with nothing to sweep), same workers",
+                (trivial, None),
+                "≤ 1.5× the trivial workflow",
+                json!({"runs": n, "workers": workers}),
+            ));
         }
-        let t = Instant::now();
-        let logins = futures::future::join_all(seeded.iter().map(|s| async {
-            let (_, body) = click(&app, &s.token, &s.account.to_string()).await?;
-            app.sim_post(
-                "/_sim/hosted/complete",
-                json!({"url": body["url"], "notify": true}),
-            )
-            .await;
-            anyhow::Ok(())
-        }))
-        .await;
-        anyhow::ensure!(logins.iter().all(|r| r.is_ok()), "a click failed");
-        // One poller (not one per run: that would load the database under test).
-        let ids: Vec<uuid::Uuid> = seeded.iter().map(|s| s.account.0).collect();
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            let connected: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM linkedin_accounts WHERE id = ANY($1) AND status = 'connected'",
-            )
-            .bind(&ids)
-            .fetch_one(app.store.pool())
-            .await?;
-            if connected as usize == n {
-                break;
-            }
-            anyhow::ensure!(Instant::now() < deadline, "a reconnect did not complete");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Some(w) = extra {
+            w.kill();
         }
-        let e2e_rate = n as f64 / t.elapsed().as_secs_f64();
-        rows.push(row(
-            "reconnect end to end, completed",
-            "runs/s",
-            (e2e_rate, None),
-            "trivial one-activity workflow (the sweeper with nothing to sweep)",
-            (trivial_rate, None),
-            "none set (shown for scale)",
-            json!({"runs": n, "workers": 1}),
-        ));
     }
 
     // 4. Reconciler pass over N accounts vs paging the same listing; the worker's peak
@@ -410,6 +435,17 @@ async fn main() -> anyhow::Result<()> {
     ));
     }
 
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    println!(
+        "{build} build, {} cores, {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        chrono::Utc::now().format("%Y-%m-%d")
+    );
+    println!();
     println!("| figure | p50 | p99 | floor | floor p50 | floor p99 | ratio | goal | notes |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for r in &rows {

@@ -28,5 +28,6 @@ mod sdk_contract;
 mod send_gate;
 mod shutdown;
 mod sim_contract;
+mod storm;
 mod subscriptions;
 mod web_input;

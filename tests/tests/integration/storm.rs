@@ -1,0 +1,131 @@
+//! A webhook storm (issue 14): many accounts lose their session at once and Unipile
+//! says so for each, twice. relink answers every webhook, paces its reads of Unipile
+//! (`UNIPILE_MAX_GETS_PER_SEC`), pauses them after a 429, and ends with every row
+//! matching Unipile: one flip, one email and one event per account.
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use relink_tests::{AppOptions, WEBHOOK_SECRET, account_status_body, eventually, spawn_app};
+use serde_json::json;
+use std::time::Duration;
+
+const GET_ACCOUNT: &str = "GET /api/v1/accounts/{id}";
+const PACE: u32 = 10;
+const ACCOUNTS: usize = 30;
+
+#[tokio::test]
+async fn a_webhook_storm_is_paced_pauses_after_429s_and_ends_at_unipiles_statuses() {
+    let app = spawn_app(AppOptions {
+        unipile_gets_per_sec: PACE,
+        ..AppOptions::default()
+    })
+    .await;
+    // The storm is sent here, not by the simulator.
+    app.unregister_webhooks().await;
+    let (_, _, fleet) = app.seed_fleet("S", ACCOUNTS, "CREDENTIALS").await;
+    // Unipile refuses the first three reads.
+    app.sim_post(
+        "/_sim/faults",
+        json!({"route": GET_ACCOUNT, "status": 429, "count": 3}),
+    )
+    .await;
+    let url = format!("{}/webhooks/unipile/account-status", app.web_url);
+    let bodies: Vec<Vec<u8>> = fleet
+        .iter()
+        .chain(fleet.iter())
+        .map(|(_, uid)| account_status_body(uid, "CREDENTIALS"))
+        .collect();
+    let codes: Vec<u16> = futures::stream::iter(bodies)
+        .map(|b| {
+            let req = app
+                .http
+                .post(&url)
+                .header("Unipile-Auth", WEBHOOK_SECRET)
+                .body(b);
+            async move { req.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
+        })
+        .buffer_unordered(2 * ACCOUNTS)
+        .collect()
+        .await;
+    assert!(codes.iter().all(|c| *c == 200), "{codes:?}");
+
+    let ids: Vec<uuid::Uuid> = fleet.iter().map(|(id, _)| id.0).collect();
+    eventually(Duration::from_secs(120), "every row reconnect_needed", || async {
+        let left: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM linkedin_accounts WHERE id = ANY($1) AND status <> 'reconnect_needed'",
+        )
+        .bind(&ids)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+        (left == 0).then_some(())
+    })
+    .await;
+    for (what, sql) in [
+        (
+            "flip",
+            "SELECT account_id, count(*) FROM linkedin_account_audit_log WHERE account_id = ANY($1) AND to_status = 'reconnect_needed' GROUP BY account_id",
+        ),
+        (
+            "email",
+            "SELECT account_id, count(*) FROM email_outbox WHERE account_id = ANY($1) GROUP BY account_id",
+        ),
+        (
+            "event",
+            "SELECT account_id, count(*) FROM outbound_events WHERE account_id = ANY($1) AND type = 'account.disconnected' GROUP BY account_id",
+        ),
+    ] {
+        let per: Vec<(uuid::Uuid, i64)> = sqlx::query_as(sql)
+            .bind(&ids)
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+        assert_eq!(
+            per.len(),
+            ACCOUNTS,
+            "an account without its {what}: {per:?}"
+        );
+        assert!(
+            per.iter().all(|(_, n)| *n == 1),
+            "one {what} per account: {per:?}"
+        );
+    }
+
+    // The reads of Unipile, in the order they arrived.
+    let gets: Vec<(DateTime<Utc>, u16)> = app
+        .sim_requests()
+        .await
+        .into_iter()
+        .filter(|r| r["route"] == GET_ACCOUNT)
+        .map(|r| {
+            let at = r["at"].as_str().unwrap().parse().unwrap();
+            (at, r["status"].as_u64().unwrap() as u16)
+        })
+        .collect();
+    assert!(
+        gets.len() >= ACCOUNTS,
+        "every account was read: {}",
+        gets.len()
+    );
+    assert_eq!(gets.iter().filter(|(_, s)| *s == 429).count(), 3);
+    // Paced: no second holds more than PACE reads (plus one at its edge).
+    for (i, (t, _)) in gets.iter().enumerate() {
+        let within = gets[i..]
+            .iter()
+            .take_while(|(u, _)| *u - *t < chrono::Duration::milliseconds(1000))
+            .count();
+        assert!(
+            within <= PACE as usize + 1,
+            "{within} reads within a second from {t}"
+        );
+    }
+    // After a 429, no read for the first cooldown (1 s; a little less for clocks).
+    let first_429 = gets.iter().position(|(_, s)| *s == 429).unwrap();
+    if let Some((next, _)) = gets.get(first_429 + 1) {
+        let gap = *next - gets[first_429].0;
+        assert!(
+            gap >= chrono::Duration::milliseconds(900),
+            "the next read came {gap} after a 429"
+        );
+    }
+}
