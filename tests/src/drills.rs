@@ -113,6 +113,10 @@ pub enum Boundary {
     /// As soon as the history shows the activity completed: the worker dies between it
     /// and whatever the workflow does next.
     Completed(&'static str),
+    /// As soon as the simulator has received a request on this route, which the drill
+    /// answers only after 2 s: the worker dies inside a local activity (the click's link
+    /// steps), before the workflow task that runs it completes, so history shows nothing.
+    InCall(&'static str),
 }
 
 impl std::fmt::Display for Boundary {
@@ -120,6 +124,7 @@ impl std::fmt::Display for Boundary {
         match self {
             Boundary::Scheduled(a) => write!(f, "{a} scheduled"),
             Boundary::Completed(a) => write!(f, "{a} completed"),
+            Boundary::InCall(route) => write!(f, "inside {route}"),
         }
     }
 }
@@ -229,10 +234,19 @@ pub async fn kill_at(
     let (want, name) = match at {
         Boundary::Scheduled(n) => (ActivityEvent::Scheduled, n),
         Boundary::Completed(n) => (ActivityEvent::Completed, n),
+        Boundary::InCall(route) => (ActivityEvent::Scheduled, route),
     };
     loop {
-        let seen = activity_events(app, workflow_id).await.unwrap_or_default();
-        if seen.iter().any(|(e, n)| *e == want && n == name) {
+        let reached = match at {
+            // The slow answer's fault is used up: the request is in flight.
+            Boundary::InCall(route) => app.sim_fault_calls_left(route).await == 0,
+            _ => activity_events(app, workflow_id)
+                .await
+                .unwrap_or_default()
+                .iter()
+                .any(|(e, n)| *e == want && n == name),
+        };
+        if reached {
             app.kill_worker();
             let waited = start.elapsed();
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -323,6 +337,13 @@ pub async fn reconnect_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
         Boundary::Scheduled(names::LINK_ACCOUNT) | Boundary::Completed(names::LINK_ACCOUNT)
     );
     let mut killed = Ok(Duration::ZERO);
+    if let Boundary::InCall(route) = at {
+        app.sim_post(
+            "/_sim/faults",
+            json!({"route": route, "status": 0, "count": 1, "latency_ms": 2000}),
+        )
+        .await;
+    }
     let first = if before_link {
         let pending = tokio::spawn(click_reconnect(
             app.http.clone(),
@@ -364,8 +385,7 @@ pub async fn reconnect_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
     let manual_kept = app.campaign(s.paused_also_manual).await
         == ("paused".to_string(), vec!["manual".to_string()]);
     let distinct: BTreeSet<_> = urls.iter().collect();
-    let links_ok =
-        links == 1 || (links == 2 && at == Boundary::Scheduled(names::CREATE_HOSTED_LINK));
+    let links_ok = links == 1 || (links == 2 && at == Boundary::InCall(LINK_ROUTE));
     let checks = Checks::default()
         .check("killed.is_ok()", killed.is_ok())
         .check("connected", connected)
@@ -721,16 +741,17 @@ pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary, blocked: boo
 }
 
 /// Every activity boundary of the four workflows the drills kill the worker at: before
-/// each activity (scheduled) and after the last one (completed). `reconnect-expiry` is
+/// each activity (scheduled) and after the last one (completed), and inside the click's
+/// local activities. `reconnect-expiry` is
 /// the Reconnect run whose link expires unused (the app needs a short link lifetime);
 /// `delete-blocked` is a Safe delete stopped by a gate (a "gone" account Unipile still
 /// has), the path that records the outcome with `record_delete`.
 pub fn kill_boundaries() -> Vec<(&'static str, Boundary)> {
     use Boundary::*;
     vec![
-        ("reconnect", Scheduled(names::PREPARE_LINK)),
-        ("reconnect", Scheduled(names::CREATE_HOSTED_LINK)),
-        ("reconnect", Scheduled(names::MARK_CONNECTING)),
+        // The click's three link steps are local activities inside one workflow task
+        // (no history event of their own): the worker dies inside the Unipile call.
+        ("reconnect", InCall(LINK_ROUTE)),
         ("reconnect", Scheduled(names::LINK_ACCOUNT)),
         ("reconnect", Completed(names::LINK_ACCOUNT)),
         ("orphan", Scheduled(names::ORPHAN_PASS)),

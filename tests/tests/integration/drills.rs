@@ -30,9 +30,7 @@ fn deletes_on() -> AppOptions {
 #[tokio::test]
 async fn a_worker_killed_while_the_hosted_link_is_made_still_shows_one_url_and_relinks_once() {
     let mut app = spawn_app(AppOptions::default()).await;
-    assert_pass(
-        drills::reconnect_killed_at(&mut app, Boundary::Scheduled(names::CREATE_HOSTED_LINK)).await,
-    );
+    assert_pass(drills::reconnect_killed_at(&mut app, Boundary::InCall(drills::LINK_ROUTE)).await);
 }
 
 #[tokio::test]
