@@ -510,6 +510,8 @@ impl HealingActivities {
                 _ => {}
             }
         }
+        report.planned = report.plan.len();
+        report.plan.truncate(relink_domain::healing::PLAN_SHOWN);
         let away = flips.iter().filter(|(_, d)| d.is_away()).count();
         report.gated = sanity_gate_holds(away, report.fleet);
         if input.dry_run {
@@ -678,7 +680,7 @@ impl HealingActivities {
         }
         tracing::info!(
             fleet = report.fleet,
-            planned = report.plan.len(),
+            planned = report.planned,
             applied = report.applied,
             moved = report.moved,
             disagreed = report.disagreed,

@@ -120,8 +120,11 @@ pub struct ReconcileReport {
     pub fleet: usize,
     /// Unipile accounts listed.
     pub listed: usize,
-    /// Planned flips.
+    /// Planned flips: the first [`PLAN_SHOWN`] of them (all are counted in `planned`).
     pub plan: Vec<PlannedFlip>,
+    /// Planned flips in all (reports recorded before the field: see `plan`).
+    #[serde(default)]
+    pub planned: usize,
     /// The sanity gate held: no flip away from `connected` was made.
     pub gated: bool,
     /// Flips written.
@@ -156,6 +159,12 @@ pub struct ReconcileReport {
     #[serde(default)]
     pub deferred: usize,
 }
+
+/// Planned flips a [`ReconcileReport`] lists. The report is the pass activity's result,
+/// recorded in workflow history, whose payloads Temporal limits (2 MB by default): a
+/// pass that plans a flip for most of a large fleet (an incident, which the sanity gate
+/// holds) must still be able to report.
+pub const PLAN_SHOWN: usize = 100;
 
 /// Attempts a pass gives Unipile's listing (500, 429, timeouts, a failing page) before
 /// it aborts with one admin alert instead of retrying until the next scheduled pass

@@ -42,9 +42,14 @@ struct Args {
     /// The `worker` executable (default: `worker` beside this binary).
     #[arg(long)]
     worker: Option<PathBuf>,
-    /// Only these figures: clicks, e2e, reconciler, sweeper (comma-separated; default all).
+    /// Only these figures: clicks, e2e, reconciler, sweeper, storm (comma-separated;
+    /// default all).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Accounts in the webhook storm (each gets one CREDENTIALS webhook, and one in ten a
+    /// duplicate).
+    #[arg(long, default_value_t = 10_000)]
+    storm: usize,
     /// Where to write the JSON figures.
     #[arg(long, default_value = ".dev/bench.json")]
     json: PathBuf,
@@ -433,6 +438,111 @@ async fn main() -> anyhow::Result<()> {
         "<= 3x floor",
         json!({"resumed": summary["campaigns_resumed"], "batches": summary["batches"], "floor_rows": floor_rows, "sql_statements": statements}),
     ));
+    }
+
+    if wants("storm") {
+        // 6. A webhook storm: every account of a fleet loses its session at once and
+        //    Unipile sends each one's CREDENTIALS webhook (one in ten twice), 64 at a
+        //    time. Each answer's latency vs the same web tier's authenticated handler
+        //    that stops before any work (a body it refuses: the secret is checked, the
+        //    body read and parsed, nothing handed to Temporal); then the time until every
+        //    row matches Unipile, and one email and one event per account.
+        app.unregister_webhooks().await;
+        let n = args.storm.max(1);
+        let (_, _, fleet) = app.seed_fleet("W", n, "CREDENTIALS").await;
+        let url = format!("{}/webhooks/unipile/account-status", app.web_url);
+        let send = |bodies: Vec<Vec<u8>>| {
+            let (http, url) = (app.http.clone(), url.clone());
+            async move {
+                use futures::StreamExt;
+                futures::stream::iter(bodies)
+                    .map(|b| {
+                        let req = http
+                            .post(&url)
+                            .header("Unipile-Auth", relink_tests::WEBHOOK_SECRET)
+                            .body(b);
+                        async move {
+                            let t = Instant::now();
+                            let code = req.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+                            (code, t.elapsed())
+                        }
+                    })
+                    .buffer_unordered(64)
+                    .collect::<Vec<_>>()
+                    .await
+            }
+        };
+        let refused = send((0..n).map(|_| b"{}".to_vec()).collect()).await;
+        anyhow::ensure!(
+            refused.iter().all(|(c, _)| *c == 400),
+            "the floor's bodies were not refused"
+        );
+        let floor: Vec<Duration> = refused.into_iter().map(|(_, d)| d).collect();
+        let bodies: Vec<Vec<u8>> = fleet
+            .iter()
+            .chain(fleet.iter().step_by(10))
+            .map(|(_, uid)| relink_tests::account_status_body(uid, "CREDENTIALS"))
+            .collect();
+        let sent = bodies.len();
+        let t = Instant::now();
+        let answers = send(bodies).await;
+        let sending = t.elapsed();
+        let ok = answers.iter().filter(|(c, _)| *c == 200).count();
+        let lat: Vec<Duration> = answers.into_iter().map(|(_, d)| d).collect();
+        let ids: Vec<uuid::Uuid> = fleet.iter().map(|(id, _)| id.0).collect();
+        let deadline = Instant::now() + Duration::from_secs(3600);
+        loop {
+            let left: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM linkedin_accounts WHERE id = ANY($1) AND status <> 'reconnect_needed'",
+            )
+            .bind(&ids)
+            .fetch_one(app.store.pool())
+            .await?;
+            if left == 0 {
+                break;
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the storm did not converge in an hour"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let converged = t.elapsed();
+        let once = |sql: &'static str| {
+            let ids = ids.clone();
+            let pool = app.store.pool().clone();
+            async move {
+                let n: i64 = sqlx::query_scalar(sql).bind(&ids).fetch_one(&pool).await?;
+                anyhow::Ok(n)
+            }
+        };
+        let not_once_emails = once("SELECT count(*) FROM (SELECT account_id FROM email_outbox WHERE account_id = ANY($1) GROUP BY account_id HAVING count(*) <> 1) x").await?;
+        let emails =
+            once("SELECT count(DISTINCT account_id) FROM email_outbox WHERE account_id = ANY($1)")
+                .await?;
+        let not_once_events = once("SELECT count(*) FROM (SELECT account_id FROM outbound_events WHERE account_id = ANY($1) AND type = 'account.disconnected' GROUP BY account_id HAVING count(*) <> 1) x").await?;
+        let events = once("SELECT count(DISTINCT account_id) FROM outbound_events WHERE account_id = ANY($1) AND type = 'account.disconnected'").await?;
+        let rate_limited = app
+            .sim_requests()
+            .await
+            .iter()
+            .filter(|r| r["status"] == 429)
+            .count();
+        rows.push(row(
+            &format!("webhook storm, {n} accounts, {sent} webhooks: answer"),
+            "ms",
+            (pct(&lat, 0.5), Some(pct(&lat, 0.99))),
+            "the same handler stopping after the secret and the body (400)",
+            (pct(&floor, 0.5), Some(pct(&floor, 0.99))),
+            "p99 <= 3x floor p99",
+            json!({
+                "answered_200": ok, "sent_in_s": sending.as_secs_f64(),
+                "converged_in_s": converged.as_secs_f64(),
+                "accounts_with_one_email": emails - not_once_emails,
+                "accounts_with_one_event": events - not_once_events,
+                "unipile_429s": rate_limited,
+            }),
+        ));
     }
 
     let build = if cfg!(debug_assertions) {

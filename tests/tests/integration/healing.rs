@@ -506,6 +506,7 @@ async fn the_reconciler_flips_a_few_but_the_sanity_gate_holds_for_many() {
     .await
     .unwrap();
     assert_eq!(dry["plan"].as_array().unwrap().len(), 1, "{dry}");
+    assert_eq!(dry["planned"], 1, "{dry}");
     assert_eq!(
         app.account(rows[0].account).await.status,
         AccountStatus::Connected,
@@ -750,5 +751,36 @@ async fn a_401_about_the_account_itself_is_its_login_not_our_key() {
     assert!(
         !alerts.iter().any(|a| a.kind == "unipile.unauthorized"),
         "not an alert about our API key: {alerts:?}"
+    );
+}
+
+/// A bad day at scale: every linked account reads CREDENTIALS. The gate holds, and the
+/// pass's report (its activity result, recorded in history) lists only the first
+/// `PLAN_SHOWN` planned flips while counting them all.
+#[tokio::test]
+async fn a_pass_that_plans_a_flip_for_most_of_the_fleet_reports_a_bounded_plan() {
+    let app = spawn_app(AppOptions::default()).await;
+    app.unregister_webhooks().await;
+    let n = relink_domain::healing::PLAN_SHOWN + 50;
+    let (_, _, fleet) = app.seed_fleet("P", n, "CREDENTIALS").await;
+    let (_, rep) = run_pass(
+        &app.temporal,
+        &app.task_queue,
+        Pass::AccountReconciler,
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(rep["gated"], true, "{rep}");
+    assert_eq!(rep["planned"], n, "{rep}");
+    assert_eq!(
+        rep["plan"].as_array().unwrap().len(),
+        relink_domain::healing::PLAN_SHOWN
+    );
+    assert_eq!(rep["applied"], 0);
+    assert_eq!(
+        app.account(fleet[0].0).await.status,
+        AccountStatus::Connected,
+        "the gate held"
     );
 }
