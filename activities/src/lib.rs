@@ -266,6 +266,13 @@ impl Activities {
             .hosted_link_token(&input.token)
             .await
             .map_err(store_err)?;
+        if stored.is_none() && input.token.is_reference() {
+            // Its pair is gone (a newer link of this account replaced it): never send
+            // the reference itself, which history shows, as the link's credential.
+            return Err(permanent(
+                "the link's token is gone (a newer link replaced it); click again".into(),
+            ));
+        }
         let token = stored.as_deref().unwrap_or(input.token.as_str());
         let mut kind = input.kind;
         let url = match self
@@ -281,19 +288,26 @@ impl Activities {
             }
             other => other,
         }
-        .map_err(unipile_err)?;
+        // Unipile's error body may echo the request (the token is in `name` and the
+        // notify_url): only the status goes into history and back to the click.
+        .map_err(|e| unipile_err(e.without_body()))?;
         tracing::info!(account_id = %input.account_id, ?kind, "hosted-auth link created");
-        if stored.is_some()
-            && self
-                .store
-                .record_hosted_link_url(&input.token, &url)
-                .await
-                .map_err(store_err)?
-        {
-            // The url opens a login into the account: it stays out of history too.
-            return Ok(CreatedLink::Stored { kind });
+        if stored.is_none() {
+            // A run recorded before references: its history already holds the token.
+            return Ok(CreatedLink::Issued { url, kind });
         }
-        Ok(CreatedLink::Issued { url, kind })
+        if !self
+            .store
+            .record_hosted_link_url(&input.token, &url)
+            .await
+            .map_err(store_err)?
+        {
+            return Err(permanent(
+                "the link's token is gone (a newer link replaced it); click again".into(),
+            ));
+        }
+        // The url opens a login into the account: it stays out of history too.
+        Ok(CreatedLink::Stored { kind })
     }
 
     /// Implements `mark_connecting` (declared in `relink_workflows::activities`).

@@ -137,6 +137,32 @@ string_newtype!(UnipileAccountId);
 string_newtype!(LinkToken);
 string_newtype!(LinkRef);
 
+impl LinkRef {
+    /// Whether this is a reference as `Store::prepare_link` mints them (`link_` and 32
+    /// lower-case hex digits), not a token carried by a run recorded before references.
+    /// A reference must never be taken for a token: it is readable in history.
+    pub fn is_reference(&self) -> bool {
+        is_link_reference(&self.0)
+    }
+}
+
+/// Whether `value` has the shape of a [`LinkRef`] (`link_` + 32 lower-case hex digits).
+///
+/// ```
+/// use relink_domain::ids::is_link_reference;
+/// assert!(is_link_reference("link_0123456789abcdef0123456789abcdef"));
+/// // A token of a run recorded before references (64 hex digits) is not one.
+/// assert!(!is_link_reference("f2e2daa785fa7b3f63b44e52563947e1fc0d871e834ecc19022e81bfbf8de92c"));
+/// assert!(!is_link_reference("link_0123456789ABCDEF0123456789abcdef"));
+/// ```
+pub fn is_link_reference(value: &str) -> bool {
+    value.strip_prefix("link_").is_some_and(|h| {
+        h.len() == 32
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 impl fmt::Debug for LinkToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let head: String = self.0.chars().take(4).collect();

@@ -55,7 +55,8 @@ pub struct DatabaseSettings {
     /// The schema owner's PostgreSQL URL, used only at start-up: to apply migrations and
     /// to give the application role (`relink_app`, created by migration 0010) its
     /// login when `DATABASE_URL` names it with a password the server refuses. Unset:
-    /// migrations run as `DATABASE_URL`'s role (which must then own the schema).
+    /// pending migrations run as `DATABASE_URL`'s role (which must then own the
+    /// schema); with none pending, any role (relink_app included) just serves.
     #[arg(
         long,
         env = "MIGRATION_DATABASE_URL",
@@ -83,8 +84,9 @@ impl DatabaseSettings {
     }
 
     /// The store the binaries serve with, migrated: migrations applied (as the owner
-    /// when `MIGRATION_DATABASE_URL` is set), then a pool of at most `max_connections`
-    /// as `DATABASE_URL`'s role. When that role is `relink_app` and the server refuses
+    /// when `MIGRATION_DATABASE_URL` is set; otherwise, when any is pending, as
+    /// `DATABASE_URL`'s role), then a pool of at most `max_connections` as
+    /// `DATABASE_URL`'s role. When that role is `relink_app` and the server refuses
     /// its password, the owner gives it its login with that password first. A role with
     /// superuser, replication or RLS-bypass rights is served with, but warned about.
     ///
@@ -94,7 +96,19 @@ impl DatabaseSettings {
         let store = match &self.migration_database_url {
             None => {
                 let store = self.connect(max_connections).await?;
-                store.migrate().await.context("applying migrations")?;
+                // A role that may not migrate (relink_app) serves a migrated schema.
+                let pending = store.pending_migrations().await.context(
+                    "DATABASE_URL: cannot read the migration ledger (a role that may not \
+                     migrate, such as relink_app, needs MIGRATION_DATABASE_URL)",
+                )?;
+                if pending > 0 {
+                    store.migrate().await.with_context(|| {
+                        format!(
+                            "applying {pending} migration(s) as DATABASE_URL's role \
+                             (a role that may not, such as relink_app, needs MIGRATION_DATABASE_URL)"
+                        )
+                    })?;
+                }
                 store
             }
             Some(owner_url) => {
@@ -105,7 +119,12 @@ impl DatabaseSettings {
                 let url = self.database_url.expose_secret();
                 let store = match Store::connect(url, max_connections).await {
                     Err(e) if relink_store::login_refused(&e) => {
-                        let Some(password) = app_role_password(url) else {
+                        let password = app_role_password(url);
+                        let grant = owner
+                            .app_login_needs_grant(&e)
+                            .await
+                            .context("MIGRATION_DATABASE_URL: cannot read relink_app")?;
+                        let (Some(password), true) = (password, grant) else {
                             return Err(e).context("DATABASE_URL: login refused");
                         };
                         owner

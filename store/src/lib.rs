@@ -74,6 +74,28 @@ impl Store {
         &self.pool
     }
 
+    /// How many of the embedded migrations the database has not applied (every one, on
+    /// a database without the ledger). Needs only SELECT on `_sqlx_migrations`, which
+    /// [`APP_ROLE`] has.
+    ///
+    /// Errors: [`StoreError::Db`] (other than a missing ledger).
+    pub async fn pending_migrations(&self) -> Result<usize, StoreError> {
+        let applied: Vec<i64> =
+            match sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&self.pool)
+                .await
+            {
+                Ok(v) => v,
+                // 42P01: no ledger yet, nothing applied.
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P01") => Vec::new(),
+                Err(e) => return Err(e.into()),
+            };
+        Ok(MIGRATOR
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration() && !applied.contains(&m.version))
+            .count())
+    }
+
     /// Applies every pending migration; safe to call on every start.
     ///
     /// Errors: [`StoreError::Migrate`] when a migration fails or the recorded
@@ -91,18 +113,21 @@ pub const APP_ROLE: &str = "relink_app";
 
 impl Store {
     /// Gives [`APP_ROLE`] its login with `password`. Run as the schema owner (a role
-    /// with CREATEROLE, or a superuser) after [`Store::migrate`]. The password is a
-    /// bind parameter read back inside the server, so it is in no statement text (which
-    /// sqlx and the server may log). Another process changing the role at the same time
-    /// (PostgreSQL's "tuple concurrently updated") is waited out, up to 5 tries.
+    /// with CREATEROLE, or a superuser) after [`Store::migrate`]. The server is sent
+    /// only the password's SCRAM-SHA-256 verifier (salted and iterated, computed here by
+    /// `postgres-protocol`), as a bind parameter, so the password itself is in no
+    /// statement, parameter or error context the server or sqlx may log. Another
+    /// process changing the role at the same time (PostgreSQL's "tuple concurrently
+    /// updated") is waited out, with jitter, for up to 10 s.
     ///
     /// Errors: [`StoreError::Db`] (e.g. the owner may not alter roles).
     pub async fn grant_app_login(&self, password: &str) -> Result<(), StoreError> {
-        let mut attempt = 0u32;
+        let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let mut tx = self.pool.begin().await?;
             sqlx::query("SELECT set_config('relink.app_password', $1, true)")
-                .bind(password)
+                .bind(&verifier)
                 .execute(&mut *tx)
                 .await?;
             let altered = sqlx::query(
@@ -117,10 +142,11 @@ impl Store {
                     return Ok(());
                 }
                 Err(sqlx::Error::Database(e))
-                    if attempt < 4 && e.code().as_deref() == Some("XX000") =>
+                    if e.code().as_deref() == Some("XX000")
+                        && tokio::time::Instant::now() < deadline =>
                 {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                    tokio::time::sleep(Duration::from_millis(20 + rand::random::<u64>() % 200))
+                        .await;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -139,13 +165,32 @@ impl Store {
 }
 
 /// Whether `e` is the server refusing a login: a wrong password (`28P01`) or a role
-/// that may not log in (`28000`).
+/// that may not log in (`28000`, which a `pg_hba.conf` rejection also is).
 pub fn login_refused(e: &StoreError) -> bool {
     match e {
         StoreError::Db(sqlx::Error::Database(d)) => {
             matches!(d.code().as_deref(), Some("28P01" | "28000"))
         }
         _ => false,
+    }
+}
+
+impl Store {
+    /// Whether [`APP_ROLE`] may not log in yet, or `refused` was a wrong password: the
+    /// cases [`Store::grant_app_login`] is for (not a `pg_hba.conf` rejection, which a
+    /// password does not cure).
+    pub async fn app_login_needs_grant(&self, refused: &StoreError) -> Result<bool, StoreError> {
+        if let StoreError::Db(sqlx::Error::Database(d)) = refused
+            && d.code().as_deref() == Some("28P01")
+        {
+            return Ok(true);
+        }
+        let can_login: Option<bool> =
+            sqlx::query_scalar("SELECT rolcanlogin FROM pg_roles WHERE rolname = $1")
+                .bind(APP_ROLE)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(can_login == Some(false))
     }
 }
 

@@ -64,6 +64,17 @@ impl Store {
         Ok(token.map(Into::into))
     }
 
+    /// The reference of the link whose token is `token` (`None`: a link issued before
+    /// references, or one replaced since). The notify callback names its link by this.
+    pub async fn link_ref_of_token(&self, token: &str) -> Result<Option<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT link_ref FROM hosted_auth_links WHERE token = $1")
+                .bind(token)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// Records the wizard url Unipile issued for `link`. Returns false when `link` is
     /// unknown (nothing written).
     pub async fn record_hosted_link_url(&self, link: &str, url: &str) -> Result<bool, StoreError> {
@@ -125,6 +136,12 @@ impl Store {
         .await?;
         let (token, link_ref, url) = match stored {
             Some((token, url)) => (token, Some(link), url),
+            None if relink_domain::ids::is_link_reference(link) => {
+                // Never make a reference (readable in history) a row's credential.
+                return Err(StoreError::Conflict(format!(
+                    "link {link} of account {id} was replaced by a newer one"
+                )));
+            }
             None => (link.to_string(), None, None),
         };
         let url = url.or_else(|| issued.map(|l| l.url.clone()).filter(|u| !u.is_empty()));

@@ -77,6 +77,26 @@ pub enum UnipileError {
 }
 
 impl UnipileError {
+    /// The same error with any response body Unipile sent dropped (for a call whose
+    /// request carried a credential an error body might echo).
+    pub fn without_body(self) -> Self {
+        const WITHHELD: &str = "(body withheld)";
+        match self {
+            UnipileError::Unauthorized { .. } => UnipileError::Unauthorized {
+                body: WITHHELD.into(),
+            },
+            UnipileError::Server { status, .. } => UnipileError::Server {
+                status,
+                body: WITHHELD.into(),
+            },
+            UnipileError::Rejected { status, .. } => UnipileError::Rejected {
+                status,
+                body: WITHHELD.into(),
+            },
+            other => other,
+        }
+    }
+
     /// True when the same call may succeed later (429, 5xx, timeouts, transport, decode).
     pub fn is_transient(&self) -> bool {
         matches!(

@@ -153,9 +153,13 @@ pub(crate) async fn hosted_auth_callback(
     // The workflow hears of the link by its reference, never by its token (which would
     // then be readable in history); a link issued before references has none, and its
     // run knows it by the token.
-    let link = row
-        .link_ref
-        .clone()
+    // The reference is the one stored with this very token, not the row's column, which
+    // a process of the previous release (that knows no references) may have left stale.
+    let link = state
+        .store
+        .link_ref_of_token(&token)
+        .await?
+        .map(relink_domain::LinkRef::new)
         .unwrap_or_else(|| relink_domain::LinkRef::new(token.as_str()));
     let callback = callback.for_link(link);
     let handle = state

@@ -85,7 +85,43 @@ async fn the_application_role_cannot_switch_off_or_rewrite_the_audit() {
         .await,
         Some("23000".to_string())
     );
+    // Nor touch the migration ledger, which it may read: a binary serving as
+    // relink_app without MIGRATION_DATABASE_URL starts on a migrated schema.
+    assert_eq!(
+        refused(&mut conn, "DELETE FROM _sqlx_migrations").await,
+        denied,
+        "the ledger is the owner's"
+    );
+    let served = relink_runtime::DatabaseSettings::new(app_database_url(&app.database_url))
+        .connect_migrated(2)
+        .await
+        .expect("relink_app serves a migrated schema without the owner's URL");
+    assert_eq!(
+        served.current_role_privileged().await.unwrap(),
+        ("relink_app".to_string(), false)
+    );
     assert_eq!(audit_rows().await, before, "the audit is as it was");
+
+    // Every table the migrations made, later ones included, is the application's to
+    // read and write, except the rights revoked above.
+    let missing: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND ( \
+           NOT has_table_privilege('relink_app', c.oid, 'SELECT') \
+           OR (c.relname <> '_sqlx_migrations' AND NOT has_table_privilege('relink_app', c.oid, 'INSERT')) \
+           OR (c.relname NOT IN ('_sqlx_migrations', 'linkedin_account_audit_log') \
+               AND NOT has_table_privilege('relink_app', c.oid, 'UPDATE')) \
+           OR (c.relname NOT IN ('_sqlx_migrations', 'linkedin_account_audit_log', 'linkedin_accounts') \
+               AND NOT has_table_privilege('relink_app', c.oid, 'DELETE'))) \
+         UNION ALL SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relkind = 'S' \
+           AND CASE WHEN c.relkind = 'S' AND n.nspname = 'public' \
+                    THEN NOT has_sequence_privilege('relink_app', c.oid, 'USAGE') ELSE false END",
+    )
+    .fetch_all(app.store.pool())
+    .await
+    .unwrap();
+    assert!(missing.is_empty(), "relink_app lacks rights on {missing:?}");
     assert_eq!(
         app.account(s.account).await.status,
         AccountStatus::Connecting,

@@ -86,7 +86,7 @@ async fn sigterm_mid_activity_lets_it_finish_exits_0_and_the_run_completes_once(
 const LINK_ROUTE: &str = "POST /api/v1/hosted/accounts/link";
 
 /// The web tier (the real `web` binary) that gets SIGTERM while a click waits for
-/// Unipile answers that click, refuses new connections, and exits 0.
+/// Unipile answers that click, then exits 0.
 #[tokio::test]
 async fn sigterm_drains_the_web_tiers_request_in_flight_and_exits_0() {
     let exe = std::env::current_exe()
