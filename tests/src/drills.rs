@@ -6,7 +6,6 @@
 //! ones also run inside `./dev test` (tests/tests/drills.rs).
 
 use crate::{AppOptions, Seeded, TestApp, WEBHOOK_SECRET, account_status_body, click_reconnect};
-use futures::StreamExt;
 use relink_domain::{
     AccountStatus, PauseReason,
     deletes::{DeleteKind, DeleteOutcome, DeleteRequester, SafeDeleteInput},
@@ -870,19 +869,12 @@ pub async fn webhook_storm(app: &TestApp, n: usize, accounts: usize) -> DrillRow
         })
         .collect();
     let n = bodies.len();
-    let url = format!("{}/webhooks/unipile/account-status", app.web_url);
-    let codes: Vec<u16> = futures::stream::iter(bodies)
-        .map(|b| {
-            let req = app
-                .http
-                .post(&url)
-                .header("Unipile-Auth", WEBHOOK_SECRET)
-                .body(b);
-            async move { req.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
-        })
-        .buffer_unordered(32)
-        .collect()
-        .await;
+    let codes: Vec<u16> = app
+        .post_status_webhooks(bodies, 32)
+        .await
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
     let accepted = codes.iter().filter(|c| **c == 200).count();
     let ids: Vec<uuid::Uuid> = fleet.iter().map(|(id, _)| id.0).collect();
     let read = || async {

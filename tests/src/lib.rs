@@ -570,6 +570,34 @@ impl TestApp {
         }
     }
 
+    /// POSTs each of `bodies` to the account-status webhook with the right secret, as
+    /// Unipile does, `concurrency` at a time. Returns each answer's status (0: no
+    /// answer) and latency, in the order they finished.
+    pub async fn post_status_webhooks(
+        &self,
+        bodies: Vec<Vec<u8>>,
+        concurrency: usize,
+    ) -> Vec<(u16, Duration)> {
+        use futures::StreamExt;
+        let url = format!("{}/webhooks/unipile/account-status", self.web_url);
+        futures::stream::iter(bodies)
+            .map(|b| {
+                let req = self
+                    .http
+                    .post(&url)
+                    .header("Unipile-Auth", WEBHOOK_SECRET)
+                    .body(b);
+                async move {
+                    let t = Instant::now();
+                    let code = req.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+                    (code, t.elapsed())
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await
+    }
+
     /// Starts another web tier on the same database, Temporal namespace and task queue
     /// (what a second `web` process is) and returns its base URL.
     pub async fn start_another_web(&self) -> String {

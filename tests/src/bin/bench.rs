@@ -450,29 +450,9 @@ async fn main() -> anyhow::Result<()> {
         app.unregister_webhooks().await;
         let n = args.storm.max(1);
         let (_, _, fleet) = app.seed_fleet("W", n, "CREDENTIALS").await;
-        let url = format!("{}/webhooks/unipile/account-status", app.web_url);
-        let send = |bodies: Vec<Vec<u8>>| {
-            let (http, url) = (app.http.clone(), url.clone());
-            async move {
-                use futures::StreamExt;
-                futures::stream::iter(bodies)
-                    .map(|b| {
-                        let req = http
-                            .post(&url)
-                            .header("Unipile-Auth", relink_tests::WEBHOOK_SECRET)
-                            .body(b);
-                        async move {
-                            let t = Instant::now();
-                            let code = req.send().await.map(|r| r.status().as_u16()).unwrap_or(0);
-                            (code, t.elapsed())
-                        }
-                    })
-                    .buffer_unordered(64)
-                    .collect::<Vec<_>>()
-                    .await
-            }
-        };
-        let refused = send((0..n).map(|_| b"{}".to_vec()).collect()).await;
+        let refused = app
+            .post_status_webhooks((0..n).map(|_| b"{}".to_vec()).collect(), 64)
+            .await;
         anyhow::ensure!(
             refused.iter().all(|(c, _)| *c == 400),
             "the floor's bodies were not refused"
@@ -485,7 +465,7 @@ async fn main() -> anyhow::Result<()> {
             .collect();
         let sent = bodies.len();
         let t = Instant::now();
-        let answers = send(bodies).await;
+        let answers = app.post_status_webhooks(bodies, 64).await;
         let sending = t.elapsed();
         let ok = answers.iter().filter(|(c, _)| *c == 200).count();
         let lat: Vec<Duration> = answers.into_iter().map(|(_, d)| d).collect();

@@ -4,8 +4,7 @@
 //! matching Unipile: one flip, one email and one event per account.
 
 use chrono::{DateTime, Utc};
-use futures::StreamExt;
-use relink_tests::{AppOptions, WEBHOOK_SECRET, account_status_body, eventually, spawn_app};
+use relink_tests::{AppOptions, account_status_body, eventually, spawn_app};
 use serde_json::json;
 use std::time::Duration;
 
@@ -29,25 +28,13 @@ async fn a_webhook_storm_is_paced_pauses_after_429s_and_ends_at_unipiles_statuse
         json!({"route": GET_ACCOUNT, "status": 429, "count": 3}),
     )
     .await;
-    let url = format!("{}/webhooks/unipile/account-status", app.web_url);
     let bodies: Vec<Vec<u8>> = fleet
         .iter()
         .chain(fleet.iter())
         .map(|(_, uid)| account_status_body(uid, "CREDENTIALS"))
         .collect();
-    let codes: Vec<u16> = futures::stream::iter(bodies)
-        .map(|b| {
-            let req = app
-                .http
-                .post(&url)
-                .header("Unipile-Auth", WEBHOOK_SECRET)
-                .body(b);
-            async move { req.send().await.map(|r| r.status().as_u16()).unwrap_or(0) }
-        })
-        .buffer_unordered(2 * ACCOUNTS)
-        .collect()
-        .await;
-    assert!(codes.iter().all(|c| *c == 200), "{codes:?}");
+    let answers = app.post_status_webhooks(bodies, 2 * ACCOUNTS).await;
+    assert!(answers.iter().all(|(c, _)| *c == 200), "{answers:?}");
 
     let ids: Vec<uuid::Uuid> = fleet.iter().map(|(id, _)| id.0).collect();
     eventually(Duration::from_secs(120), "every row reconnect_needed", || async {
