@@ -12,15 +12,19 @@ use relink_domain::{
     },
     truth::{Decision, FirstConnectionMatch, RelinkPath, Seen, decide},
 };
-use relink_store::{Applied, AuditContext, Store};
-use relink_unipile::{AccountStatusEntry, UnipileClient, UnipileError};
+use relink_store::{Applied, AuditContext, Planned, Store};
+use relink_unipile::{UnipileClient, UnipileError};
 use relink_workflows::activities::names;
 use serde_json::json;
-use std::{collections::HashMap, sync::Arc};
+use std::{collections::HashSet, sync::Arc};
 use temporalio_macros::activities;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use crate::{PassClock, permanent, store_err, unipile_err};
+use crate::{
+    PassClock,
+    matching::{Candidates, ListingError},
+    permanent, store_err, unipile_err,
+};
 
 /// The healing-loop activities.
 pub struct HealingActivities {
@@ -48,17 +52,18 @@ impl HealingActivities {
         Ok(())
     }
 
-    /// Unipile's complete listing for a pass. A transient failure (5xx, 429, timeout,
-    /// a failing page) is retried by Temporal until attempt [`PASS_LISTING_ATTEMPTS`];
+    /// Runs `listing`, a pass's read of Unipile's complete listing (page by page, with
+    /// what the pass keeps of it as `T`). A transient failure (5xx, 429, timeout, a
+    /// failing page) is retried by Temporal until attempt [`PASS_LISTING_ATTEMPTS`];
     /// that attempt, or any permanent failure, aborts the pass with one admin alert
     /// keyed by the workflow run (one per aborted pass, however many attempts saw the
     /// failure). A 401 raises the unauthorized alert. Errors: the retryable failure
-    /// itself, or a database error raising an alert.
+    /// itself, a database error while the pages were read, or one raising an alert.
     async fn listing_or_abort<T>(
         &self,
         ctx: &ActivityContext,
         pass: &str,
-        listing: impl Future<Output = Result<Vec<T>, UnipileError>>,
+        listing: impl Future<Output = Result<T, ListingError>>,
     ) -> Result<Listing<T>, ActivityError> {
         // The pass activities have a 60 s heartbeat timeout: a long listing (many pages,
         // a slow Unipile) heartbeats every 10 s so that it is not timed out mid-way.
@@ -76,11 +81,12 @@ impl HealingActivities {
                     .map_err(store_err)?;
                 return Ok(Listing::Complete(listing));
             }
-            Err(UnipileError::Unauthorized { body }) => {
+            Err(ListingError::Store(e)) => return Err(store_err(e)),
+            Err(ListingError::Unipile(UnipileError::Unauthorized { body })) => {
                 self.alert_unauthorized(&body).await?;
                 return Ok(Listing::Unauthorized);
             }
-            Err(e) => e,
+            Err(ListingError::Unipile(e)) => e,
         };
         let info = ctx.info();
         if e.is_transient() && info.attempt < PASS_LISTING_ATTEMPTS {
@@ -122,6 +128,9 @@ fn run_key(ctx: &ActivityContext) -> String {
 /// with less left, the rest is left for the next pass.
 const ROW_RESERVE: std::time::Duration = std::time::Duration::from_secs(25);
 
+/// Planned decisions a reconciler pass reads from its stage at a time.
+const STAGED_BATCH: i64 = 500;
+
 /// Runs `work`, recording an activity heartbeat every 10 s until it finishes.
 async fn with_heartbeats<F: Future>(ctx: &ActivityContext, work: F) -> F::Output {
     tokio::pin!(work);
@@ -139,10 +148,38 @@ async fn with_heartbeats<F: Future>(ctx: &ActivityContext, work: F) -> F::Output
     }
 }
 
+/// Stages Unipile's complete listing in `stage`, a page at a time (an account whose
+/// status this client does not know is staged as `ERROR`: not live). Returns the
+/// accounts listed. Errors: a page's failure, or the database's.
+async fn stage_listing(
+    unipile: &UnipileClient,
+    stage: &mut relink_store::ReconcileStage,
+) -> Result<usize, ListingError> {
+    let mut pages = unipile.account_status_pages();
+    let mut listed = 0usize;
+    while let Some(page) = pages.next_page().await.map_err(ListingError::Unipile)? {
+        let entries: Vec<(&str, SourceStatus)> = page
+            .iter()
+            .map(|a| {
+                (
+                    a.id.as_str(),
+                    a.source_status().unwrap_or(SourceStatus::Error),
+                )
+            })
+            .collect();
+        stage
+            .add_listing_page(&entries)
+            .await
+            .map_err(ListingError::Store)?;
+        listed += page.len();
+    }
+    Ok(listed)
+}
+
 /// What a pass got when it asked for Unipile's complete listing.
 enum Listing<T> {
-    /// Every page.
-    Complete(Vec<T>),
+    /// Every page was read: what the pass kept of them.
+    Complete(T),
     /// Unipile refused our API key (alerted).
     Unauthorized,
     /// Not readable completely within the pass's attempts (alerted): the cause.
@@ -229,11 +266,42 @@ impl HealingActivities {
         };
         let mut still_ambiguous = Vec::new();
         if !rows.is_empty() {
-            let listing = match self
-                .listing_or_abort(&ctx, "orphan-watcher", self.unipile.list_all_accounts())
+            // Only what a match can depend on is kept of the listing (the rows' own
+            // sessions, accounts created since the earliest row began linking, the
+            // identities the rows know): memory is a page, not the fleet.
+            let earliest = rows
+                .iter()
+                .map(|r| r.connecting_since.unwrap_or(cutoff))
+                .min()
+                .unwrap_or(cutoff);
+            let own: HashSet<&str> = rows
+                .iter()
+                .filter_map(|r| r.unipile_account_id.as_ref().map(|u| u.as_str()))
+                .collect();
+            let members: HashSet<&str> = rows
+                .iter()
+                .filter(|r| r.unipile_account_id.is_none())
+                .filter_map(|r| r.linkedin_member_id.as_deref())
+                .collect();
+            let Candidates {
+                accounts: listing,
+                mut claimed,
+                ..
+            } = match self
+                .listing_or_abort(
+                    &ctx,
+                    "orphan-watcher",
+                    crate::matching::candidates(
+                        &self.unipile,
+                        &self.store,
+                        earliest,
+                        &members,
+                        &own,
+                    ),
+                )
                 .await?
             {
-                Listing::Complete(l) => l,
+                Listing::Complete(c) => c,
                 Listing::Unauthorized => {
                     summary.aborted = Some("Unipile rejected the API key (401)".into());
                     return Ok(summary);
@@ -243,13 +311,7 @@ impl HealingActivities {
                     return Ok(summary);
                 }
             };
-            let mut claimed = self.store.claimed_unipile_ids().await.map_err(store_err)?;
             // Linking intervals of every workspace: the listing spans them all.
-            let earliest = rows
-                .iter()
-                .filter_map(|r| r.connecting_since)
-                .min()
-                .unwrap_or(cutoff);
             let intervals = crate::matching::intervals_for(&self.store, earliest)
                 .await
                 .map_err(store_err)?;
@@ -458,18 +520,20 @@ impl HealingActivities {
         };
         // The rows (with their versions) are read *before* Unipile's listing: a user,
         // a webhook or another loop that changes a row while the pages load makes that
-        // row's write a no-op instead of being undone.
-        let rows = self.store.linked_rows().await.map_err(store_err)?;
-        report.fleet = rows.len();
-        let listing = match self
+        // row's write a no-op instead of being undone. The rows, the listing and the
+        // plan are staged in PostgreSQL (`ReconcileStage`): the worker holds one page at
+        // a time, however large the fleet.
+        let (mut stage, fleet) = self.store.stage_reconcile().await.map_err(store_err)?;
+        report.fleet = fleet as usize;
+        let staged = self
             .listing_or_abort(
                 &ctx,
                 "account-reconciler",
-                self.unipile.list_all_account_statuses(),
+                stage_listing(&self.unipile, &mut stage),
             )
-            .await?
-        {
-            Listing::Complete(l) => l,
+            .await?;
+        report.listed = match staged {
+            Listing::Complete(listed) => listed,
             Listing::Unauthorized => {
                 report.unauthorized = true;
                 return Ok(report);
@@ -479,42 +543,38 @@ impl HealingActivities {
                 return Ok(report);
             }
         };
-        report.listed = listing.len();
-        let by_id: HashMap<&str, &AccountStatusEntry> =
-            listing.iter().map(|a| (a.id.as_str(), a)).collect();
-        let mut flips = Vec::new();
-        let mut records = Vec::new();
-        for row in &rows {
-            let seen = match by_id.get(row.unipile_account_id.as_str()) {
-                None => Seen::Gone,
-                Some(a) => Seen::Source(a.source_status().unwrap_or(SourceStatus::Error)),
-            };
-            let decision = decide(row.status, seen, row.may_recover);
-            match (decision, decision.target()) {
-                (_, Some(to)) => {
-                    report.plan.push(PlannedFlip {
-                        account_id: row.id,
-                        unipile_account_id: row.unipile_account_id.clone(),
-                        from: row.status,
-                        to,
-                        source_status: match seen {
-                            Seen::Source(s) => Some(s),
-                            Seen::Gone => None,
-                        },
-                    });
-                    flips.push((row, decision));
-                }
-                (Decision::Record(src), None) if row.provider_status != Some(src) => {
-                    records.push((row, decision))
-                }
-                _ => {}
-            }
-        }
-        report.planned = report.plan.len();
-        report.plan.truncate(relink_domain::healing::PLAN_SHOWN);
-        let away = flips.iter().filter(|(_, d)| d.is_away()).count();
+        // The whole plan, before anything is written: the gate decides on all of it.
+        let counts = stage
+            .plan(&relink_domain::truth::decision_table())
+            .await
+            .map_err(store_err)?;
+        report.planned = counts.flips as usize;
+        report.plan = stage
+            .planned(
+                Planned::Flips,
+                None,
+                relink_domain::healing::PLAN_SHOWN as i64,
+            )
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .filter_map(|row| {
+                Some(PlannedFlip {
+                    account_id: row.id,
+                    to: row.decision.target()?,
+                    unipile_account_id: row.unipile_account_id.into(),
+                    from: row.status,
+                    source_status: match row.seen {
+                        Seen::Source(s) => Some(s),
+                        Seen::Gone => None,
+                    },
+                })
+            })
+            .collect();
+        let away = counts.away as usize;
         report.gated = sanity_gate_holds(away, report.fleet);
         if input.dry_run {
+            stage.close().await.map_err(store_err)?;
             return Ok(report);
         }
         if report.gated {
@@ -539,70 +599,92 @@ impl HealingActivities {
         }
         let mut disagreements = Vec::new();
         let clock = PassClock::of(&ctx);
-        for (row, decision) in flips {
-            if report.gated && decision.is_away() {
-                continue;
-            }
-            if !clock.has(ROW_RESERVE) {
-                report.deferred += 1;
-                continue;
-            }
-            if decision.is_away() {
-                // A flip away from `connected` is confirmed by a fresh single-account
-                // read right before it is written; a disagreement writes nothing.
-                let now_seen = match crate::seen_now(&self.unipile, &row.unipile_account_id).await {
-                    Ok(seen) => seen,
-                    Err(UnipileError::Unauthorized { body }) => {
-                        self.alert_unauthorized(&body).await?;
-                        report.unauthorized = true;
-                        break;
-                    }
-                    Err(e) => {
-                        tracing::warn!(account_id = %row.id, error = %e, "could not confirm a flip; left for the next pass");
-                        report.unconfirmed += 1;
-                        continue;
-                    }
-                };
-                let confirmed = decide(row.status, now_seen, row.may_recover);
-                if confirmed != decision {
-                    disagreements.push(json!({
-                        "account_id": row.id,
-                        "unipile_account_id": row.unipile_account_id,
-                        "listing": format!("{decision:?}"),
-                        "fresh_read": format!("{confirmed:?}"),
-                    }));
+        let mut after = None;
+        // A gated pass reads only the recoveries (never the flips it holds).
+        let which = if report.gated {
+            Planned::Recoveries
+        } else {
+            Planned::Flips
+        };
+        'flips: loop {
+            let batch = stage
+                .planned(which, after, STAGED_BATCH)
+                .await
+                .map_err(store_err)?;
+            let full = batch.len() as i64 == STAGED_BATCH;
+            after = batch.last().map(|r| r.id);
+            for row in batch {
+                let decision = row.decision;
+                if report.gated && decision.is_away() {
                     continue;
                 }
-            }
-            let reason = match decision {
-                Decision::Gone => {
-                    "absent from Unipile's complete account listing, and 404 on a fresh read".into()
+                if !clock.has(ROW_RESERVE) {
+                    report.deferred += 1;
+                    continue;
                 }
-                Decision::NeedsLogin(s) | Decision::Relink(s) | Decision::Record(s) => {
-                    format!("Unipile source status {s}")
-                }
-                Decision::Nothing => String::new(),
-            };
-            let a = audit(
-                "workflow:account-reconciler",
-                RelinkPath::Reconciler.audit_action(),
-                reason,
-            );
-            match self
-                .store
-                .apply_decision(row.id, row.version, decision, RelinkPath::Reconciler, &a)
-                .await
-                .map_err(store_err)?
-            {
-                Applied::Written { .. } => {
-                    report.applied += 1;
-                    if decision == Decision::Gone {
-                        report
-                            .delete_requests
-                            .push(row.unipile_account_id.clone().into());
+                if decision.is_away() {
+                    // A flip away from `connected` is confirmed by a fresh single-account
+                    // read right before it is written; a disagreement writes nothing.
+                    let now_seen = match crate::seen_now(&self.unipile, &row.unipile_account_id)
+                        .await
+                    {
+                        Ok(seen) => seen,
+                        Err(UnipileError::Unauthorized { body }) => {
+                            self.alert_unauthorized(&body).await?;
+                            report.unauthorized = true;
+                            break 'flips;
+                        }
+                        Err(e) => {
+                            tracing::warn!(account_id = %row.id, error = %e, "could not confirm a flip; left for the next pass");
+                            report.unconfirmed += 1;
+                            continue;
+                        }
+                    };
+                    let confirmed = decide(row.status, now_seen, row.may_recover);
+                    if confirmed != decision {
+                        disagreements.push(json!({
+                            "account_id": row.id,
+                            "unipile_account_id": row.unipile_account_id,
+                            "listing": format!("{decision:?}"),
+                            "fresh_read": format!("{confirmed:?}"),
+                        }));
+                        continue;
                     }
                 }
-                Applied::Moved { .. } => report.moved += 1,
+                let reason = match decision {
+                    Decision::Gone => {
+                        "absent from Unipile's complete account listing, and 404 on a fresh read"
+                            .into()
+                    }
+                    Decision::NeedsLogin(s) | Decision::Relink(s) | Decision::Record(s) => {
+                        format!("Unipile source status {s}")
+                    }
+                    Decision::Nothing => String::new(),
+                };
+                let a = audit(
+                    "workflow:account-reconciler",
+                    RelinkPath::Reconciler.audit_action(),
+                    reason,
+                );
+                match self
+                    .store
+                    .apply_decision(row.id, row.version, decision, RelinkPath::Reconciler, &a)
+                    .await
+                    .map_err(store_err)?
+                {
+                    Applied::Written { .. } => {
+                        report.applied += 1;
+                        if decision == Decision::Gone {
+                            report
+                                .delete_requests
+                                .push(row.unipile_account_id.clone());
+                        }
+                    }
+                    Applied::Moved { .. } => report.moved += 1,
+                }
+            }
+            if !full {
+                break;
             }
         }
         if disagreements.is_empty() && report.deferred == 0 {
@@ -663,21 +745,40 @@ impl HealingActivities {
                     .map_err(store_err)?;
             }
         }
-        for (row, decision) in records {
-            if !clock.has(ROW_RESERVE) {
-                report.deferred += 1;
-                continue;
-            }
-            let a = audit(
-                "workflow:account-reconciler",
-                "reconciler.record",
-                String::new(),
-            );
-            self.store
-                .apply_decision(row.id, row.version, decision, RelinkPath::Reconciler, &a)
+        let mut after = None;
+        loop {
+            let batch = stage
+                .planned(Planned::Records, after, STAGED_BATCH)
                 .await
                 .map_err(store_err)?;
+            let full = batch.len() as i64 == STAGED_BATCH;
+            after = batch.last().map(|r| r.id);
+            for row in batch {
+                if !clock.has(ROW_RESERVE) {
+                    report.deferred += 1;
+                    continue;
+                }
+                let a = audit(
+                    "workflow:account-reconciler",
+                    "reconciler.record",
+                    String::new(),
+                );
+                self.store
+                    .apply_decision(
+                        row.id,
+                        row.version,
+                        row.decision,
+                        RelinkPath::Reconciler,
+                        &a,
+                    )
+                    .await
+                    .map_err(store_err)?;
+            }
+            if !full {
+                break;
+            }
         }
+        stage.close().await.map_err(store_err)?;
         tracing::info!(
             fleet = report.fleet,
             planned = report.planned,

@@ -431,17 +431,31 @@ impl Activities {
             .account(input.account_id)
             .await
             .map_err(store_err)?;
-        let listing = self
-            .unipile
-            .list_all_accounts()
-            .await
-            .map_err(unipile_err)?;
-        let claimed = self.store.claimed_unipile_ids().await.map_err(store_err)?;
+        let since = row.connecting_since.unwrap_or(input.linking_since);
+        let members: std::collections::HashSet<&str> =
+            row.linkedin_member_id.as_deref().into_iter().collect();
+        let listing = matching::candidates(
+            &self.unipile,
+            &self.store,
+            since.min(input.linking_since),
+            &members,
+            &Default::default(),
+        )
+        .await
+        .map_err(|e| match e {
+            matching::ListingError::Unipile(e) => unipile_err(e),
+            matching::ListingError::Store(e) => store_err(e),
+        })?;
         let intervals = matching::intervals_for(&self.store, input.linking_since)
             .await
             .map_err(store_err)?;
-        let since = row.connecting_since.unwrap_or(input.linking_since);
-        let found = matching::first_connection(&row, since, &listing, &claimed, &intervals);
+        let found = matching::first_connection(
+            &row,
+            since,
+            &listing.accounts,
+            &listing.claimed,
+            &intervals,
+        );
         // Ambiguity is left to the orphan watcher, which alerts on it.
         Ok(match found {
             relink_domain::truth::FirstConnectionMatch::One { unipile_account_id } => {

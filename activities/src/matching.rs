@@ -9,7 +9,7 @@ use relink_domain::{
     truth::{CREATION_SKEW_SECS, FirstConnectionMatch, LinkingInterval, Unclaimed},
 };
 use relink_store::{AccountRow, Store, StoreError};
-use relink_unipile::Account;
+use relink_unipile::{Account, UnipileClient, UnipileError};
 use std::collections::HashSet;
 
 /// The linking intervals a match for rows linking since `earliest` (UTC) can depend on:
@@ -50,4 +50,59 @@ pub fn first_connection(
         &unclaimed,
         intervals,
     )
+}
+
+/// Why a listing read page by page did not complete: a page failed at Unipile, or
+/// staging it in PostgreSQL failed.
+#[derive(Debug)]
+pub enum ListingError {
+    /// A page's failure (the listing is incomplete).
+    Unipile(UnipileError),
+    /// A database error while the pages were being read.
+    Store(StoreError),
+}
+
+/// What a match keeps of Unipile's complete listing ([`candidates`]).
+#[derive(Debug, Default)]
+pub struct Candidates {
+    /// The accounts a match can depend on, in listing order.
+    pub accounts: Vec<Account>,
+    /// Those of `accounts` claimed by some row or by a Safe delete of the last 24 h.
+    pub claimed: HashSet<String>,
+    /// Accounts listed in all (every page).
+    pub listed: usize,
+}
+
+/// Reads Unipile's complete listing one page at a time and keeps only what a match for
+/// rows linking since `earliest` (UTC) can depend on: the accounts named in `own` (a
+/// reconnect's own session), and the LinkedIn accounts created at or after `earliest`
+/// less the creation skew or holding one of the LinkedIn identities `members` (the only
+/// ones [`relink_domain::truth::match_first_connection`] can count). Memory is one page
+/// plus the kept accounts, not the fleet; which kept accounts are claimed is one query.
+/// Errors: [`ListingError`] (any page's failure leaves no partial result).
+pub async fn candidates(
+    unipile: &UnipileClient,
+    store: &Store,
+    earliest: DateTime<Utc>,
+    members: &HashSet<&str>,
+    own: &HashSet<&str>,
+) -> Result<Candidates, ListingError> {
+    let from = earliest - Duration::seconds(CREATION_SKEW_SECS);
+    let mut pages = unipile.account_pages();
+    let mut out = Candidates::default();
+    while let Some(page) = pages.next_page().await.map_err(ListingError::Unipile)? {
+        out.listed += page.len();
+        out.accounts.extend(page.into_iter().filter(|a| {
+            own.contains(a.id.as_str())
+                || (a.is_linkedin()
+                    && (a.created_at_utc().is_some_and(|c| c >= from)
+                        || a.linkedin_member_id().is_some_and(|m| members.contains(m))))
+        }));
+    }
+    let ids: Vec<&str> = out.accounts.iter().map(|a| a.id.as_str()).collect();
+    out.claimed = store
+        .claimed_among(&ids)
+        .await
+        .map_err(ListingError::Store)?;
+    Ok(out)
 }

@@ -89,6 +89,29 @@ pub fn decide(status: AccountStatus, seen: Seen, may_recover: bool) -> Decision 
     }
 }
 
+/// Every `(row status, seen, may_recover)` a row can meet, with what [`decide`] says of
+/// it: the rule over its whole (finite) domain, 4 statuses × 7 seens × 2 = 56 entries,
+/// in a fixed order. A pass that joins a staged listing against staged rows in
+/// PostgreSQL looks decisions up here instead of restating the rule in SQL.
+pub fn decision_table() -> Vec<(AccountStatus, Seen, bool, Decision)> {
+    let seens =
+        std::iter::once(Seen::Gone).chain(SourceStatus::ALL.iter().map(|s| Seen::Source(*s)));
+    let mut table = Vec::new();
+    for seen in seens {
+        for status in AccountStatus::ALL {
+            for may_recover in [false, true] {
+                table.push((
+                    *status,
+                    seen,
+                    may_recover,
+                    decide(*status, seen, may_recover),
+                ));
+            }
+        }
+    }
+    table
+}
+
 /// True for the Unipile error types that describe one account's state rather than our
 /// API key or the request: `errors/disconnected_account` and the `errors/*credentials*`
 /// types except `errors/missing_credentials` (no or a wrong `X-API-KEY`)
@@ -302,6 +325,25 @@ mod tests {
         assert!(is_account_state_error("errors/expired_credentials"));
         assert!(!is_account_state_error("errors/missing_credentials"));
         assert!(!is_account_state_error("errors/too_many_requests"));
+    }
+
+    #[test]
+    fn the_decision_table_covers_every_input_once_as_decide_says() {
+        let table = decision_table();
+        assert_eq!(
+            table.len(),
+            AccountStatus::ALL.len() * (SourceStatus::ALL.len() + 1) * 2
+        );
+        let mut keys: Vec<_> = table
+            .iter()
+            .map(|(s, seen, m, _)| format!("{s}/{seen:?}/{m}"))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        assert_eq!(keys.len(), table.len(), "an input appears twice");
+        for (status, seen, may_recover, d) in table {
+            assert_eq!(d, decide(status, seen, may_recover));
+        }
     }
 
     #[test]

@@ -193,16 +193,23 @@ impl Store {
         Ok(id.map(WorkspaceId))
     }
 
-    /// Every Unipile account id held by some row, or under a Safe delete intent of the
-    /// last 24 h (a session being removed must never be linked to a row).
-    pub async fn claimed_unipile_ids(
+    /// Which of the Unipile account ids `ids` are claimed: held by some row, or under a
+    /// Safe delete intent of the last 24 h (a session being removed must never be linked
+    /// to a row). One query, however large the fleet.
+    pub async fn claimed_among(
         &self,
+        ids: &[&str],
     ) -> Result<std::collections::HashSet<String>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let ids: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
         let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT unipile_account_id FROM linkedin_accounts WHERE unipile_account_id IS NOT NULL \
+            "SELECT unipile_account_id FROM linkedin_accounts WHERE unipile_account_id = ANY($1) \
              UNION SELECT unipile_account_id FROM linkedin_account_audit_log \
-             WHERE action = 'unipile.delete' AND unipile_account_id IS NOT NULL AND created_at > now() - interval '24 hours'",
+             WHERE action = 'unipile.delete' AND unipile_account_id = ANY($1) AND created_at > now() - interval '24 hours'",
         )
+        .bind(&ids)
         .fetch_all(&self.pool)
         .await?;
         Ok(ids.into_iter().collect())

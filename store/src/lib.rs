@@ -22,6 +22,7 @@ mod linking;
 mod observability;
 mod seed;
 mod sending;
+mod staging;
 mod subscriptions;
 mod truth;
 
@@ -36,7 +37,8 @@ pub use events::*;
 pub use observability::ScheduleAge;
 pub use seed::{DemoSeed, SeedAccount, fake_unipile_id, seed_demo};
 pub use sending::*;
-pub use truth::{Applied, LinkedRow, relink};
+pub use staging::{PlanCounts, Planned, ReconcileStage, StagedDecision};
+pub use truth::{Applied, relink};
 
 use sqlx::{PgPool, postgres::PgPoolOptions};
 use std::time::Duration;

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use relink_domain::{
-    AccountId, AccountStatus, SourceStatus, UnipileAccountId,
+    AccountId, AccountStatus, SourceStatus,
     healing::{blip_outlasted, provider_status_restarts},
     truth::{Decision, LinkingInterval, RelinkPath},
 };
@@ -37,24 +37,6 @@ pub enum Applied {
         /// The row's status now.
         status: AccountStatus,
     },
-}
-
-/// One linked row as a pass reads it before asking Unipile.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinkedRow {
-    /// Row id.
-    pub id: AccountId,
-    /// Status read.
-    pub status: AccountStatus,
-    /// Version read.
-    pub version: i64,
-    /// The Unipile account it names.
-    pub unipile_account_id: UnipileAccountId,
-    /// Last source status recorded.
-    pub provider_status: Option<SourceStatus>,
-    /// False when relink itself took the row down (its workspace's subscription is
-    /// inactive): a live session does not bring it back.
-    pub may_recover: bool,
 }
 
 /// The one relink path, inside the caller's transaction: the row (in status `from`)
@@ -288,30 +270,6 @@ impl Store {
         };
         tx.commit().await?;
         Ok(Applied::Written { flipped, resumed })
-    }
-
-    /// Every row that names a Unipile session, with its version (the reconciler reads
-    /// this *before* it pages Unipile's listing).
-    pub async fn linked_rows(&self) -> Result<Vec<LinkedRow>, StoreError> {
-        let rows: Vec<(Uuid, String, i64, String, Option<String>, bool)> = sqlx::query_as(
-            "SELECT a.id, a.status, a.version, a.unipile_account_id, a.provider_status, w.subscription_active \
-             FROM linkedin_accounts a JOIN workspaces w ON w.id = a.workspace_id \
-             WHERE a.unipile_account_id IS NOT NULL ORDER BY a.id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(id, s, version, u, p, active)| {
-                Ok(LinkedRow {
-                    id: AccountId(id),
-                    status: s.parse()?,
-                    version,
-                    unipile_account_id: u.into(),
-                    provider_status: p.map(|p| p.parse()).transpose()?,
-                    may_recover: active,
-                })
-            })
-            .collect()
     }
 
     /// The first-connection linking intervals of every row of the installation (every

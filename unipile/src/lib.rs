@@ -356,45 +356,40 @@ impl UnipileClient {
         .await
     }
 
-    /// Pages through `GET /api/v1/{path}?limit=` until the cursor is null or empty.
-    /// The cursor is opaque: sent back exactly as received, query-encoded (Unipile's
-    /// are base64, whose `+`, `/` and `=` must not reach the server raw). A cursor
-    /// seen before in this listing, or more than [`MAX_PAGES`] pages, is an
-    /// [`UnipileError::EndlessListing`] rather than a loop.
+    /// Pages through `GET /api/v1/{path}?limit=` until the cursor is null or empty,
+    /// collecting every item ([`Pages`] has the rules).
     async fn follow_pages<P: DeserializeOwned, T>(
         &self,
-        path: &str,
+        path: &'static str,
         limit: u32,
-        split: impl Fn(P) -> (Vec<T>, Option<String>),
+        split: fn(P) -> (Vec<T>, Option<String>),
     ) -> Result<Vec<T>, UnipileError> {
+        let mut pages = Pages::new(self, path, limit, split);
         let mut all = Vec::new();
-        let mut cursor: Option<String> = None;
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..MAX_PAGES {
-            let mut url = self.url(path);
-            url.query_pairs_mut()
-                .append_pair("limit", &limit.to_string());
-            if let Some(c) = &cursor {
-                url.query_pairs_mut().append_pair("cursor", c);
-            }
-            let (items, next) = split(self.call(Method::GET, url, None::<&()>).await?);
+        while let Some(items) = pages.next_page().await? {
             all.extend(items);
-            match next {
-                Some(c) if !c.is_empty() => {
-                    if !seen.insert(c.clone()) {
-                        return Err(UnipileError::EndlessListing(format!(
-                            "GET /api/v1/{path} answered cursor {c:?} a second time, after {} pages",
-                            seen.len() + 1
-                        )));
-                    }
-                    cursor = Some(c);
-                }
-                _ => return Ok(all),
-            }
         }
-        Err(UnipileError::EndlessListing(format!(
-            "GET /api/v1/{path} still had a next cursor after {MAX_PAGES} pages"
-        )))
+        Ok(all)
+    }
+
+    /// `GET /api/v1/accounts` one page (250 accounts) at a time, for a pass over a fleet
+    /// that must not hold it: the caller reads [`Pages::next_page`] until `None`. A
+    /// listing is complete only when that `None` came; any error leaves it incomplete.
+    pub fn account_pages(&self) -> Pages<'_, Page<Account>, Account> {
+        Pages::new(self, "accounts", MAX_PAGE_SIZE, |p: Page<Account>| {
+            (p.items, p.cursor)
+        })
+    }
+
+    /// As [`UnipileClient::account_pages`], decoding only each account's id, provider
+    /// and source statuses (the reconciler's listing).
+    pub fn account_status_pages(&self) -> Pages<'_, Page<AccountStatusEntry>, AccountStatusEntry> {
+        Pages::new(
+            self,
+            "accounts",
+            MAX_PAGE_SIZE,
+            |p: Page<AccountStatusEntry>| (p.items, p.cursor),
+        )
     }
 
     /// Every account's id, provider and source statuses (pages of 250, cursor until
@@ -483,6 +478,84 @@ fn classify_transport(e: reqwest::Error) -> UnipileError {
         UnipileError::Decode(e.to_string())
     } else {
         UnipileError::Transport(e.to_string())
+    }
+}
+
+/// A paged listing read one page at a time (`GET /api/v1/{path}?limit=&cursor=`),
+/// following the cursor until it is null or empty. The cursor is opaque: sent back
+/// exactly as received, query-encoded (Unipile's are base64, whose `+`, `/` and `=`
+/// must not reach the server raw). A cursor seen before in this listing, or more than
+/// [`MAX_PAGES`] pages, is an [`UnipileError::EndlessListing`] rather than a loop. Holds
+/// one page and the cursors seen (O(pages)), never the items of earlier pages.
+pub struct Pages<'a, P, T> {
+    client: &'a UnipileClient,
+    path: &'static str,
+    limit: u32,
+    split: fn(P) -> (Vec<T>, Option<String>),
+    cursor: Option<String>,
+    seen: std::collections::HashSet<String>,
+    pages: usize,
+    done: bool,
+}
+
+impl<'a, P: DeserializeOwned, T> Pages<'a, P, T> {
+    fn new(
+        client: &'a UnipileClient,
+        path: &'static str,
+        limit: u32,
+        split: fn(P) -> (Vec<T>, Option<String>),
+    ) -> Self {
+        Self {
+            client,
+            path,
+            limit,
+            split,
+            cursor: None,
+            seen: Default::default(),
+            pages: 0,
+            done: false,
+        }
+    }
+
+    /// The next page's items; `None` once the last page has been returned. Errors: the
+    /// page's [`UnipileError`] (the listing is then incomplete; calling again retries
+    /// the same page), or [`UnipileError::EndlessListing`].
+    pub async fn next_page(&mut self) -> Result<Option<Vec<T>>, UnipileError> {
+        if self.done {
+            return Ok(None);
+        }
+        if self.pages >= MAX_PAGES {
+            return Err(UnipileError::EndlessListing(format!(
+                "GET /api/v1/{} still had a next cursor after {MAX_PAGES} pages",
+                self.path
+            )));
+        }
+        let mut url = self.client.url(self.path);
+        url.query_pairs_mut()
+            .append_pair("limit", &self.limit.to_string());
+        if let Some(c) = &self.cursor {
+            url.query_pairs_mut().append_pair("cursor", c);
+        }
+        let (items, next) = (self.split)(self.client.call(Method::GET, url, None::<&()>).await?);
+        self.pages += 1;
+        match next {
+            Some(c) if !c.is_empty() => {
+                if !self.seen.insert(c.clone()) {
+                    return Err(UnipileError::EndlessListing(format!(
+                        "GET /api/v1/{} answered cursor {c:?} a second time, after {} pages",
+                        self.path, self.pages
+                    )));
+                }
+                self.cursor = Some(c);
+            }
+            _ => self.done = true,
+        }
+        Ok(Some(items))
+    }
+
+    /// Pages returned so far.
+    pub fn pages(&self) -> usize {
+        self.pages
     }
 }
 

@@ -37,7 +37,7 @@ impl AccountStatusEntry {
 /// One page of `GET /api/v1/accounts` (`{object: "AccountList", items, cursor}`, the
 /// cursor `null` on the last page) with its items decoded as `T`.
 #[derive(Debug, Deserialize)]
-pub(crate) struct Page<T> {
+pub struct Page<T> {
     pub(crate) items: Vec<T>,
     pub(crate) cursor: Option<String>,
 }
