@@ -274,6 +274,11 @@ impl HealingActivities {
                 .map(|r| r.connecting_since.unwrap_or(cutoff))
                 .min()
                 .unwrap_or(cutoff);
+            let first_since = rows
+                .iter()
+                .filter(|r| r.unipile_account_id.is_none())
+                .map(|r| r.connecting_since.unwrap_or(cutoff))
+                .min();
             let own: HashSet<&str> = rows
                 .iter()
                 .filter_map(|r| r.unipile_account_id.as_ref().map(|u| u.as_str()))
@@ -294,7 +299,7 @@ impl HealingActivities {
                     crate::matching::candidates(
                         &self.unipile,
                         &self.store,
-                        earliest,
+                        first_since,
                         &members,
                         &own,
                     ),
@@ -675,9 +680,7 @@ impl HealingActivities {
                     Applied::Written { .. } => {
                         report.applied += 1;
                         if decision == Decision::Gone {
-                            report
-                                .delete_requests
-                                .push(row.unipile_account_id.clone());
+                            report.delete_requests.push(row.unipile_account_id.clone());
                         }
                     }
                     Applied::Moved { .. } => report.moved += 1,

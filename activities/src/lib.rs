@@ -437,7 +437,7 @@ impl Activities {
         let listing = matching::candidates(
             &self.unipile,
             &self.store,
-            since.min(input.linking_since),
+            Some(since.min(input.linking_since)),
             &members,
             &Default::default(),
         )

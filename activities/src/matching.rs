@@ -73,30 +73,33 @@ pub struct Candidates {
     pub listed: usize,
 }
 
-/// Reads Unipile's complete listing one page at a time and keeps only what a match for
-/// rows linking since `earliest` (UTC) can depend on: the accounts named in `own` (a
-/// reconnect's own session), and the LinkedIn accounts created at or after `earliest`
-/// less the creation skew or holding one of the LinkedIn identities `members` (the only
-/// ones [`relink_domain::truth::match_first_connection`] can count). Memory is one page
-/// plus the kept accounts, not the fleet; which kept accounts are claimed is one query.
-/// Errors: [`ListingError`] (any page's failure leaves no partial result).
+/// Reads Unipile's complete listing one page at a time and keeps only what a match can
+/// depend on: the accounts named in `own` (a reconnect's own session) and, when first
+/// connections are linking since `earliest` (UTC), the LinkedIn accounts created at or
+/// after `earliest` less the creation skew or holding one of the LinkedIn identities
+/// `members` (the only ones [`relink_domain::truth::match_first_connection`] can
+/// count). Memory is one page plus the kept accounts, not the fleet; which kept
+/// accounts are claimed is one query. Errors: [`ListingError`] (any page's failure
+/// leaves no partial result).
 pub async fn candidates(
     unipile: &UnipileClient,
     store: &Store,
-    earliest: DateTime<Utc>,
+    earliest: Option<DateTime<Utc>>,
     members: &HashSet<&str>,
     own: &HashSet<&str>,
 ) -> Result<Candidates, ListingError> {
-    let from = earliest - Duration::seconds(CREATION_SKEW_SECS);
+    let from = earliest.map(|e| e - Duration::seconds(CREATION_SKEW_SECS));
     let mut pages = unipile.account_pages();
     let mut out = Candidates::default();
     while let Some(page) = pages.next_page().await.map_err(ListingError::Unipile)? {
         out.listed += page.len();
         out.accounts.extend(page.into_iter().filter(|a| {
             own.contains(a.id.as_str())
-                || (a.is_linkedin()
-                    && (a.created_at_utc().is_some_and(|c| c >= from)
-                        || a.linkedin_member_id().is_some_and(|m| members.contains(m))))
+                || from.is_some_and(|from| {
+                    a.is_linkedin()
+                        && (a.created_at_utc().is_some_and(|c| c >= from)
+                            || a.linkedin_member_id().is_some_and(|m| members.contains(m)))
+                })
         }));
     }
     let ids: Vec<&str> = out.accounts.iter().map(|a| a.id.as_str()).collect();

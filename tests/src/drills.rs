@@ -739,7 +739,86 @@ pub async fn safe_delete_killed_at(app: &mut TestApp, at: Boundary, blocked: boo
     )
 }
 
-/// Every activity boundary of the four workflows the drills kill the worker at: before
+/// The reconciler's pass with the worker killed at `at` (inside the listing, after the
+/// pass staged its rows; or after the pass): three connected rows whose sessions need a
+/// login, among 20 healthy ones, each flip to `reconnect_needed` exactly once, with one
+/// reconnect email each, and the healthy rows stay connected. The retried pass stages
+/// afresh (the killed connection took its temporary tables with it).
+pub async fn reconciler_killed_at(app: &mut TestApp, at: Boundary) -> DrillRow {
+    let mut stale = Vec::new();
+    for _ in 0..3 {
+        stale.push(
+            app.seed_account(AccountStatus::Connected, "CREDENTIALS")
+                .await
+                .account,
+        );
+    }
+    let (_, _, healthy) = app.seed_fleet("K", 20, "OK").await;
+    if let Boundary::InCall(route) = at {
+        app.sim_post(
+            "/_sim/faults",
+            json!({"route": route, "status": 0, "count": 1, "latency_ms": 2000}),
+        )
+        .await;
+    }
+    let wf = format!("drill-reconciler-kill-{}", uuid::Uuid::new_v4().simple());
+    let opts = WorkflowStartOptions::new(app.task_queue.clone(), wf.clone()).build();
+    let started = app
+        .temporal
+        .start_workflow(
+            AccountReconcilerWorkflow::run,
+            ReconcileInput { dry_run: false },
+            opts,
+        )
+        .await;
+    let killed = match started {
+        Ok(_) => kill_at(app, &wf, at, Duration::from_secs(30)).await,
+        Err(e) => Err(format!("start: {e}")),
+    };
+    let closed = app
+        .wait_workflow_closed(&wf, Duration::from_secs(180))
+        .await;
+    let mut flips = Vec::new();
+    for id in &stale {
+        flips.push(app.audit_count(*id, "reconnect_needed").await);
+    }
+    let ids: Vec<uuid::Uuid> = stale.iter().map(|a| a.0).collect();
+    let emails: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE account_id = ANY($1)")
+            .bind(&ids)
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap_or(-1);
+    let ids: Vec<uuid::Uuid> = healthy.iter().map(|(a, _)| a.0).collect();
+    let wrong: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM linkedin_accounts WHERE id = ANY($1) AND status <> 'connected'",
+    )
+    .bind(&ids)
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap_or(-1);
+    let checks = Checks::default()
+        .check("killed.is_ok()", killed.is_ok())
+        .check(
+            "closed.contains(\"Completed\")",
+            closed.contains("Completed"),
+        )
+        .check("flips == [1, 1, 1]", flips == [1, 1, 1])
+        .check("emails == 3", emails == 3)
+        .check("wrong == 0", wrong == 0);
+    DrillRow::new(
+        format!("worker SIGKILL: reconciler, {at}"),
+        "3 rows flipped once, 3 emails, 20 healthy rows untouched",
+        format!(
+            "run {closed}; flips per row {flips:?}; emails {emails}; healthy rows flipped {wrong}; {}{}",
+            retried(app, &wf).await,
+            killed.err().map(|e| format!("; {e}")).unwrap_or_default()
+        ),
+        checks,
+    )
+}
+
+/// Every activity boundary of the workflows the drills kill the worker at: before
 /// each activity (scheduled) and after the last one (completed), and inside the click's
 /// local activities. `reconnect-expiry` is
 /// the Reconnect run whose link expires unused (the app needs a short link lifetime);
@@ -755,6 +834,9 @@ pub fn kill_boundaries() -> Vec<(&'static str, Boundary)> {
         ("reconnect", Completed(names::LINK_ACCOUNT)),
         ("orphan", Scheduled(names::ORPHAN_PASS)),
         ("orphan", Completed(names::ORPHAN_PASS)),
+        // Inside the listing: the pass has staged its rows and pages Unipile.
+        ("reconciler", InCall(LIST_ROUTE)),
+        ("reconciler", Completed(names::RECONCILE_PASS)),
         ("sweeper", Scheduled(names::SWEEP_CAMPAIGNS)),
         ("sweeper", Completed(names::SWEEP_CAMPAIGNS)),
         ("reconnect-expiry", Scheduled(names::FIND_LIVE_SESSION)),
@@ -774,6 +856,7 @@ pub async fn kill_drill(app: &mut TestApp, workflow: &str, at: Boundary) -> Dril
     match workflow {
         "reconnect" => reconnect_killed_at(app, at).await,
         "orphan" => orphan_killed_at(app, at).await,
+        "reconciler" => reconciler_killed_at(app, at).await,
         "sweeper" => sweeper_killed_at(app, at).await,
         "reconnect-expiry" => reconnect_expiry_killed_at(app, at).await,
         "delete-blocked" => safe_delete_killed_at(app, at, true).await,

@@ -831,6 +831,19 @@ impl TestApp {
         count: usize,
         sim_status: &str,
     ) -> (WorkspaceId, String, Vec<(AccountId, String)>) {
+        self.seed_fleet_created(prefix, count, sim_status, None)
+            .await
+    }
+
+    /// As [`TestApp::seed_fleet`], with Unipile's accounts created at `created_at`
+    /// (default now): a fleet linked long ago.
+    pub async fn seed_fleet_created(
+        &self,
+        prefix: &str,
+        count: usize,
+        sim_status: &str,
+        created_at: Option<chrono::DateTime<chrono::Utc>>,
+    ) -> (WorkspaceId, String, Vec<(AccountId, String)>) {
         let (ws, token) = self
             .store
             .create_workspace("Fleet")
@@ -859,7 +872,7 @@ impl TestApp {
         tx.commit().await.expect("commit fleet");
         self.sim_post(
             "/_sim/accounts/bulk",
-            json!({"prefix": prefix, "count": count, "status": sim_status}),
+            json!({"prefix": prefix, "count": count, "status": sim_status, "created_at": created_at}),
         )
         .await;
         rows.sort_by(|a, b| a.1.cmp(&b.1));

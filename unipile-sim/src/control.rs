@@ -108,13 +108,17 @@ struct SeedBulk {
     count: u32,
     #[serde(default = "ok")]
     status: String,
+    /// When Unipile says they were created (default: now).
+    #[serde(default)]
+    created_at: Option<DateTime<Utc>>,
 }
 
 /// The most accounts one bulk seed creates.
 const MAX_BULK: u32 = 1_000_000;
 
-/// `POST /_sim/accounts/bulk` `{prefix, count, status?}`: seeds `count` LinkedIn
-/// accounts at once (fleet-sized benchmarks and drills); answers `{seeded}`.
+/// `POST /_sim/accounts/bulk` `{prefix, count, status?, created_at?}`: seeds `count`
+/// LinkedIn accounts at once (fleet-sized benchmarks and drills), created at
+/// `created_at` (RFC 3339, default now); answers `{seeded}`.
 async fn seed_accounts_bulk(State(s): State<Arc<Shared>>, Json(req): Json<SeedBulk>) -> Response {
     if !STATUSES.contains(&req.status.as_str()) {
         return bad(format!("unknown source status {}", req.status));
@@ -124,7 +128,7 @@ async fn seed_accounts_bulk(State(s): State<Arc<Shared>>, Json(req): Json<SeedBu
             "count must be at most {MAX_BULK} and prefix 1-16 characters"
         ));
     }
-    let now = Utc::now();
+    let created_at = req.created_at.unwrap_or_else(Utc::now);
     let mut g = s.lock();
     for n in 1..=req.count {
         let id = format!("{}{n:0>21}", req.prefix);
@@ -133,7 +137,7 @@ async fn seed_accounts_bulk(State(s): State<Arc<Shared>>, Json(req): Json<SeedBu
             public_identifier: format!("fleet-{n}"),
             name: format!("Fleet {n}"),
             member_id: new_member_id(),
-            created_at: now,
+            created_at,
             status: req.status.clone(),
             id: id.clone(),
         };

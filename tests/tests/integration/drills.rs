@@ -84,3 +84,9 @@ async fn an_empty_listing_trips_the_sanity_gate_and_deletes_nothing() {
 async fn every_account_reading_404_flips_and_deletes_nothing_wrong() {
     assert_pass(drills::reconciler_under_fault(deletes_on(), UnipileFault::EveryAccount404).await);
 }
+
+#[tokio::test]
+async fn a_worker_killed_mid_listing_leaves_each_reconciler_flip_made_once() {
+    let mut app = spawn_app(AppOptions::default()).await;
+    assert_pass(drills::reconciler_killed_at(&mut app, Boundary::InCall(drills::LIST_ROUTE)).await);
+}
