@@ -157,7 +157,9 @@ async fn stage_listing(
 ) -> Result<usize, ListingError> {
     let mut pages = unipile.account_status_pages();
     let mut listed = 0usize;
-    while let Some(page) = pages.next_page().await.map_err(ListingError::Unipile)? {
+    // Each page is staged while the next one is fetched.
+    let mut next = pages.next_page().await.map_err(ListingError::Unipile)?;
+    while let Some(page) = next {
         let entries: Vec<(&str, SourceStatus)> = page
             .iter()
             .map(|a| {
@@ -167,10 +169,9 @@ async fn stage_listing(
                 )
             })
             .collect();
-        stage
-            .add_listing_page(&entries)
-            .await
-            .map_err(ListingError::Store)?;
+        let (staged, fetched) = tokio::join!(stage.add_listing_page(&entries), pages.next_page());
+        staged.map_err(ListingError::Store)?;
+        next = fetched.map_err(ListingError::Unipile)?;
         listed += page.len();
     }
     Ok(listed)

@@ -21,6 +21,11 @@ pub const UNIPILE_REQUESTS: &str = "relink_unipile_requests_total";
 pub const ALERTS_RAISED: &str = "relink_alerts_raised_total";
 /// Gauge, label `schedule`: seconds since the loop last finished a pass.
 pub const SCHEDULE_LAST_SUCCESS_AGE_SECONDS: &str = "relink_schedule_last_success_age_seconds";
+/// Gauge: account-status webhooks stored and not yet handed to their sync.
+pub const WEBHOOK_INBOX_WAITING: &str = "relink_webhook_inbox_waiting";
+/// Gauge: seconds since the oldest webhook still waiting for its hand-off arrived (0
+/// when none waits).
+pub const WEBHOOK_INBOX_OLDEST_AGE_SECONDS: &str = "relink_webhook_inbox_oldest_age_seconds";
 
 /// Histogram buckets of the `*_seconds` metrics: 5 ms to 1 week.
 pub const SECONDS_BUCKETS: &[f64] = &[

@@ -27,7 +27,7 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
 }
 
 /// Sets the gauges read from PostgreSQL (accounts by pill state, the age of each loop's
-/// last finished pass), then renders every relink metric in the Prometheus text format.
+/// last finished pass, the webhook inbox), then renders every relink metric in the Prometheus text format.
 /// A database error leaves the gauges as they were.
 pub async fn render_metrics(store: &Store) -> String {
     let handle = metrics_handle();
@@ -44,6 +44,10 @@ pub async fn render_metrics(store: &Store) -> String {
                     .set(age);
             }
         }
+    }
+    if let Ok(d) = store.inbox_depth().await {
+        metrics::gauge!(m::WEBHOOK_INBOX_WAITING).set(d.waiting as f64);
+        metrics::gauge!(m::WEBHOOK_INBOX_OLDEST_AGE_SECONDS).set(d.oldest_age_secs);
     }
     handle.render()
 }

@@ -14,14 +14,14 @@ use relink_domain::{
     AccountId, AccountStatus, SourceStatus,
     truth::{Decision, Seen},
 };
-use sqlx::{Connection, PgConnection};
+use sqlx::{Connection, Postgres, pool::PoolConnection};
 use uuid::Uuid;
 
-/// One pass's staging: a connection of its own (not the pool's) whose temporary tables
-/// hold the snapshot of linked rows, the listing and the plan. Dropping it closes the
-/// connection and with it the tables.
+/// One pass's staging: a connection taken out of the pool for the pass (it is closed,
+/// never returned) whose temporary tables hold the snapshot of linked rows, the listing
+/// and the plan. Dropping it closes the connection and with it the tables.
 pub struct ReconcileStage {
-    conn: PgConnection,
+    conn: PoolConnection<Postgres>,
     /// `decision_table()` as given to [`ReconcileStage::plan`], indexed by `idx`.
     table: Vec<Decision>,
 }
@@ -75,17 +75,22 @@ impl Store {
     /// row changed while the pages load makes its write a no-op instead of being
     /// undone. Returns the stage and the number of rows (the fleet).
     pub async fn stage_reconcile(&self) -> Result<(ReconcileStage, u64), StoreError> {
-        let mut conn = PgConnection::connect_with(&self.pool.connect_options()).await?;
+        let mut conn = self.pool.acquire().await?;
+        // Closed when the stage is dropped: its temporary tables never reach another
+        // user of the pool.
+        conn.close_on_drop();
         // One statement per query: `raw_sql`'s future is not `Send` for every lifetime,
         // which an activity needs.
         for ddl in [
-            "CREATE TEMP TABLE staged_rows (id uuid PRIMARY KEY, status text NOT NULL, version bigint NOT NULL, \
+            // No index but the plan's: the plan is one hash join, its reads keyset pages.
+            "CREATE TEMP TABLE staged_rows (id uuid NOT NULL, status text NOT NULL, version bigint NOT NULL, \
                unipile_account_id text NOT NULL, provider_status text, may_recover boolean NOT NULL)",
-            "CREATE TEMP TABLE staged_listing (unipile_account_id text PRIMARY KEY, source_status text NOT NULL)",
-            "CREATE TEMP TABLE staged_plan (id uuid PRIMARY KEY, idx int NOT NULL, flip boolean NOT NULL, \
-               away boolean NOT NULL, source_status text)",
+            "CREATE TEMP TABLE staged_listing (unipile_account_id text NOT NULL, source_status text NOT NULL)",
+            "CREATE TEMP TABLE staged_plan (id uuid PRIMARY KEY, status text NOT NULL, version bigint NOT NULL, \
+               unipile_account_id text NOT NULL, may_recover boolean NOT NULL, idx int NOT NULL, \
+               flip boolean NOT NULL, away boolean NOT NULL, source_status text)",
         ] {
-            sqlx::query(ddl).execute(&mut conn).await?;
+            sqlx::query(ddl).execute(&mut *conn).await?;
         }
         let fleet = sqlx::query(
             "INSERT INTO staged_rows \
@@ -93,7 +98,7 @@ impl Store {
              FROM linkedin_accounts a JOIN workspaces w ON w.id = a.workspace_id \
              WHERE a.unipile_account_id IS NOT NULL",
         )
-        .execute(&mut conn)
+        .execute(&mut *conn)
         .await?
         .rows_affected();
         Ok((
@@ -134,8 +139,7 @@ fn seen_key(seen: Seen) -> &'static str {
 
 impl ReconcileStage {
     /// Stages one page of the listing: `(Unipile account id, source status)` pairs (an
-    /// account without a known status is staged as the caller decides). One statement;
-    /// an id listed twice keeps its first status.
+    /// account without a known status is staged as the caller decides). One statement.
     pub async fn add_listing_page(
         &mut self,
         page: &[(&str, SourceStatus)],
@@ -144,29 +148,19 @@ impl ReconcileStage {
         // `Send` inside an activity.
         let ids: Vec<String> = page.iter().map(|(id, _)| id.to_string()).collect();
         let statuses: Vec<String> = page.iter().map(|(_, s)| s.as_str().to_owned()).collect();
-        sqlx::query(
-            "INSERT INTO staged_listing SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-        )
-        .bind(&ids)
-        .bind(&statuses)
-        .execute(&mut self.conn)
-        .await?;
-        Ok(())
-    }
-
-    /// The accounts staged from the listing (distinct ids).
-    pub async fn listed(&mut self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM staged_listing")
-            .fetch_one(&mut self.conn)
+        sqlx::query("INSERT INTO staged_listing SELECT * FROM unnest($1::text[], $2::text[])")
+            .bind(&ids)
+            .bind(&statuses)
+            .execute(&mut *self.conn)
             .await?;
-        Ok(n as u64)
+        Ok(())
     }
 
     /// Plans the whole pass in one statement: each staged row joined with what the
     /// listing says of it (absent: [`Seen::Gone`]) and looked up in `table`, the rule
     /// over its whole domain (`relink_domain::truth::decision_table`). Keeps every
-    /// flip, and every record of a source status the row does not already show.
-    /// Returns the counts the sanity gate decides on.
+    /// flip, and every record of a source status the row does not already show (an
+    /// account listed twice counts once). Returns the counts the sanity gate decides on.
     pub async fn plan(
         &mut self,
         table: &[(AccountStatus, Seen, bool, Decision)],
@@ -190,16 +184,17 @@ impl ReconcileStage {
             rule.records.push(record);
         }
         sqlx::query("ANALYZE staged_rows, staged_listing")
-            .execute(&mut self.conn)
+            .execute(&mut *self.conn)
             .await?;
         sqlx::query(
             "INSERT INTO staged_plan \
-             SELECT r.id, d.idx, d.flip, d.away, l.source_status \
+             SELECT r.id, r.status, r.version, r.unipile_account_id, r.may_recover, d.idx, d.flip, d.away, l.source_status \
              FROM staged_rows r LEFT JOIN staged_listing l USING (unipile_account_id) \
              JOIN unnest($1::text[], $2::text[], $3::boolean[], $4::int[], $5::boolean[], $6::boolean[], $7::text[]) \
                AS d(status, seen, may_recover, idx, flip, away, record) \
                ON d.status = r.status AND d.seen = coalesce(l.source_status, '') AND d.may_recover = r.may_recover \
-             WHERE d.flip OR r.provider_status IS DISTINCT FROM d.record",
+             WHERE d.flip OR r.provider_status IS DISTINCT FROM d.record \
+             ON CONFLICT (id) DO NOTHING",
         )
         .bind(&rule.statuses)
         .bind(&rule.seens)
@@ -208,13 +203,13 @@ impl ReconcileStage {
         .bind(&rule.flips)
         .bind(&rule.aways)
         .bind(&rule.records)
-        .execute(&mut self.conn)
+        .execute(&mut *self.conn)
         .await?;
         let (flips, away, records): (i64, i64, i64) = sqlx::query_as(
             "SELECT count(*) FILTER (WHERE flip), count(*) FILTER (WHERE away), count(*) FILTER (WHERE NOT flip) \
              FROM staged_plan",
         )
-        .fetch_one(&mut self.conn)
+        .fetch_one(&mut *self.conn)
         .await?;
         Ok(PlanCounts {
             flips: flips as u64,
@@ -233,15 +228,15 @@ impl ReconcileStage {
         limit: i64,
     ) -> Result<Vec<StagedDecision>, StoreError> {
         let rows: Vec<PlannedRow> = sqlx::query_as(
-            "SELECT r.id, r.status, r.version, r.unipile_account_id, p.source_status, r.may_recover, p.idx \
-             FROM staged_plan p JOIN staged_rows r USING (id) \
+            "SELECT p.id, p.status, p.version, p.unipile_account_id, p.source_status, p.may_recover, p.idx \
+             FROM staged_plan p \
              WHERE p.flip = $1 AND NOT (p.away AND $4) AND ($2::uuid IS NULL OR p.id > $2) ORDER BY p.id LIMIT $3",
         )
         .bind(which != Planned::Records)
         .bind(after.map(|a| a.0))
         .bind(limit)
         .bind(which == Planned::Recoveries)
-        .fetch_all(&mut self.conn)
+        .fetch_all(&mut *self.conn)
         .await?;
         rows.into_iter()
             .map(
@@ -270,7 +265,7 @@ impl ReconcileStage {
 
     /// Closes the stage's connection (its temporary tables go with it).
     pub async fn close(self) -> Result<(), StoreError> {
-        self.conn.close().await?;
+        self.conn.detach().close().await?;
         Ok(())
     }
 }

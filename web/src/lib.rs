@@ -57,6 +57,9 @@ pub struct AppState {
     pub cookie_key: axum_extra::extract::cookie::Key,
     /// Whether session cookies are `Secure` (HTTPS only).
     pub secure_cookies: bool,
+    /// Wakes this tier's webhook hand-off (`webhooks::hand_off_inbox`) when a webhook
+    /// was stored.
+    pub inbox: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// Every route, by the slice that owns it.
@@ -211,6 +214,7 @@ pub struct WebApp {
     listener: tokio::net::TcpListener,
     router: Router,
     local_addr: SocketAddr,
+    state: AppState,
 }
 
 impl WebApp {
@@ -219,7 +223,9 @@ impl WebApp {
         self.local_addr
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    /// Serves until `shutdown` resolves, then drains in-flight requests. The webhook
+    /// inbox's hand-off runs beside it and stops with it (a claim it held is rolled
+    /// back: its webhooks wait for the next tier).
     ///
     /// Errors: the listener failed.
     pub async fn run_until(
@@ -227,9 +233,12 @@ impl WebApp {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         tracing::info!(addr = %self.local_addr, "web listening");
-        axum::serve(self.listener, self.router)
+        let hand_off = tokio::spawn(webhooks::hand_off_inbox(self.state));
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await?;
+            .await;
+        hand_off.abort();
+        served?;
         Ok(())
     }
 }
@@ -267,6 +276,7 @@ pub async fn build(settings: &WebSettings) -> anyhow::Result<WebApp> {
         account_link_key: settings.account_links.key()?,
         cookie_key: cookie_key(settings)?,
         secure_cookies: settings.secure_cookies,
+        inbox: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind(settings.web_addr)
         .await
@@ -274,7 +284,8 @@ pub async fn build(settings: &WebSettings) -> anyhow::Result<WebApp> {
     let local_addr = listener.local_addr()?;
     Ok(WebApp {
         listener,
-        router: app(state),
+        router: app(state.clone()),
         local_addr,
+        state,
     })
 }

@@ -41,7 +41,7 @@ fn secret_matches(presented: &[u8], ours: &[u8]) -> bool {
     params(("Unipile-Auth" = String, Header, description = "The webhook's shared secret (WEBHOOK_SECRET)")),
     request_body = crate::openapi::AccountStatusWebhook,
     responses(
-        (status = 200, description = "Accepted: the account is re-read from Unipile", body = crate::openapi::WebhookAck),
+        (status = 200, description = "Accepted (stored): the account is re-read from Unipile", body = crate::openapi::WebhookAck),
         (status = 400, description = "A malformed body", body = crate::openapi::ErrorBody),
         (status = 401, description = "Missing or wrong Unipile-Auth", body = crate::openapi::ErrorBody),
         (status = 413, description = "Body over 16 KiB")))]
@@ -64,9 +64,61 @@ pub(crate) async fn account_status(
     }
     let notice = parse_account_status_webhook(&body)?;
     let (account_id, message) = (notice.unipile_account_id, notice.message);
-    request_status_sync(&state, &account_id, &message).await?;
+    // Stored, then answered: the hand-off to the account's sync runs behind the answer
+    // (`hand_off_inbox`), so that a storm is answered at the cost of one insert.
+    state
+        .store
+        .take_in_status_webhook(&account_id, &message)
+        .await
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("could not store the webhook: {e}")))?;
+    state.inbox.notify_one();
     tracing::info!(unipile_account_id = %account_id, %message, "account-status webhook accepted");
     Ok((StatusCode::OK, Json(ack("accepted"))).into_response())
+}
+
+/// Webhooks one hand-off claims at a time, and signal-with-starts in flight at once.
+const HAND_OFF_BATCH: i64 = 64;
+/// How often a web tier looks at the inbox without being woken: for webhooks another
+/// tier left behind, and for hand-offs waiting out their retry delay.
+const HAND_OFF_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Hands every stored account-status webhook to its account's sync
+/// ([`request_status_sync`]) until the inbox has nothing due, then waits to be woken
+/// (a webhook stored by this tier) or for [`HAND_OFF_TICK`]. Runs for the web tier's
+/// life; a database or Temporal failure is logged and the webhook tried again later
+/// (`relink_store::inbox_retry_secs`).
+pub(crate) async fn hand_off_inbox(state: AppState) {
+    loop {
+        match hand_off_batch(&state).await {
+            Ok(n) if n as i64 == HAND_OFF_BATCH => continue,
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "webhook inbox hand-off failed; retrying"),
+        }
+        let _ = tokio::time::timeout(HAND_OFF_TICK, state.inbox.notified()).await;
+    }
+}
+
+/// One claim of the inbox: every claimed webhook handed off at once; the handed ones
+/// deleted, the others put back for a later try. Returns how many were claimed.
+async fn hand_off_batch(state: &AppState) -> Result<usize, relink_store::StoreError> {
+    let batch = state.store.claim_inbox(HAND_OFF_BATCH).await?;
+    let claimed = batch.entries.len();
+    if claimed == 0 {
+        return Ok(0);
+    }
+    let results = futures::future::join_all(batch.entries.iter().map(|e| async move {
+        match request_status_sync(state, &e.unipile_account_id, &e.message).await {
+            Ok(()) => Some(e.unipile_account_id.clone()),
+            Err(err) => {
+                tracing::warn!(unipile_account_id = %e.unipile_account_id, attempts = e.attempts, error = %err, "webhook hand-off failed; tried again later");
+                None
+            }
+        }
+    }))
+    .await;
+    let handed: Vec<String> = results.into_iter().flatten().collect();
+    batch.finish(&handed).await?;
+    Ok(claimed)
 }
 
 fn ack(result: &str) -> crate::openapi::WebhookAck {

@@ -381,29 +381,33 @@ async fn main() -> anyhow::Result<()> {
     if wants("orphans") {
         // Rows stuck linking that stay stuck round after round: three reconnects whose
         // sessions still need a login, and one first connection no session appeared
-        // for; each pass pages the whole listing for them.
-        let mut stuck = Vec::new();
-        for _ in 0..3 {
-            let s = app
-                .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
-                .await;
-            click(&app, &s.token, &s.account.to_string()).await?;
-            stuck.push(s.account.0);
-        }
+        // for; each pass pages the whole listing for them. They are seeded
+        // `connecting` (no Reconnect run, so no link expiry check pages the listing
+        // alongside the rounds).
         let host = app.seed_account(AccountStatus::Connected, "OK").await;
-        let first = app
-            .store
-            .create_account(
-                host.workspace,
-                "First connection",
-                AccountStatus::Disconnected,
-                None,
-                None,
-                "bench",
-            )
-            .await?;
-        click(&app, &host.token, &first.to_string()).await?;
-        stuck.push(first.0);
+        let mut stuck = Vec::new();
+        for i in 0..4 {
+            let session = (i < 3).then(|| format!("S{:0>21}", i));
+            if let Some(uid) = &session {
+                app.sim_post(
+                    "/_sim/accounts",
+                    json!({"id": uid, "name": "Stuck", "status": "CREDENTIALS"}),
+                )
+                .await;
+            }
+            let id = app
+                .store
+                .create_account(
+                    host.workspace,
+                    "Stuck linking",
+                    AccountStatus::Connecting,
+                    session.as_deref(),
+                    None,
+                    "bench",
+                )
+                .await?;
+            stuck.push(id.0);
+        }
         sqlx::query("UPDATE linkedin_accounts SET connecting_since = now() - interval '10 minutes' WHERE id = ANY($1) AND status = 'connecting'")
             .bind(&stuck)
             .execute(app.store.pool())

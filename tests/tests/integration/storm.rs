@@ -21,7 +21,10 @@ async fn a_webhook_storm_is_paced_pauses_after_429s_and_ends_at_unipiles_statuse
     .await;
     // The storm is sent here, not by the simulator.
     app.unregister_webhooks().await;
-    let (_, _, fleet) = app.seed_fleet("S", ACCOUNTS, "CREDENTIALS").await;
+    // Account-status workflow ids derive from the Unipile id: a prefix of its own keeps
+    // this run's syncs apart from another run's on the same Temporal server.
+    let prefix = format!("S{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let (_, _, fleet) = app.seed_fleet(&prefix, ACCOUNTS, "CREDENTIALS").await;
     // Unipile refuses the first three reads.
     app.sim_post(
         "/_sim/faults",
@@ -115,4 +118,43 @@ async fn a_webhook_storm_is_paced_pauses_after_429s_and_ends_at_unipiles_statuse
             "the next read came {gap} after a 429"
         );
     }
+}
+
+/// A web tier that stored a webhook and stopped before its hand-off (the row is written
+/// here as that tier left it) leaves it to the next tier: the account is re-read and
+/// flipped once, and the inbox ends empty. A malformed webhook stores nothing.
+#[tokio::test]
+async fn a_stored_webhook_left_by_a_stopped_web_tier_is_handed_off_by_the_next() {
+    let app = spawn_app(AppOptions::default()).await;
+    app.unregister_webhooks().await;
+    let prefix = format!("L{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let (_, _, fleet) = app.seed_fleet(&prefix, 1, "CREDENTIALS").await;
+    let (id, uid) = fleet[0].clone();
+    let bad = app
+        .post_status_webhooks(vec![b"{\"AccountStatus\":{}}".to_vec()], 1)
+        .await;
+    assert_eq!(bad[0].0, 400);
+    assert_eq!(
+        app.store.inbox_depth().await.unwrap().waiting,
+        0,
+        "a malformed webhook was stored"
+    );
+    app.store
+        .take_in_status_webhook(&uid, "CREDENTIALS")
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(60),
+        "the row reconnect_needed",
+        || async {
+            (app.account(id).await.status == relink_domain::AccountStatus::ReconnectNeeded)
+                .then_some(())
+        },
+    )
+    .await;
+    eventually(Duration::from_secs(10), "an empty inbox", || async {
+        (app.store.inbox_depth().await.unwrap().waiting == 0).then_some(())
+    })
+    .await;
+    assert_eq!(app.audit_count(id, "reconnect_needed").await, 1);
 }
