@@ -1,38 +1,38 @@
 //! The account-status webhook inbox (`status_webhook_inbox`, migration 0012): the web
 //! tier answers Unipile once the webhook is stored here, and hands each stored webhook
 //! to its account's durable sync (Temporal signal-with-start) behind the answer.
-//! Claims are `FOR UPDATE SKIP LOCKED`, so several web tiers hand off disjoint rows; a
-//! row is deleted in the transaction that claimed it, only once its hand-off
-//! succeeded.
+//!
+//! A claim is a lease, committed at once ([`INBOX_LEASE_SECS`] on `next_attempt_at`):
+//! no row lock is held while Temporal is called, so a webhook for a claimed account is
+//! stored without waiting. A hand-off deletes its row only if no newer webhook folded
+//! in meanwhile (`generation`); a tier that stops mid-hand-off leaves its rows to the
+//! next claim once the lease ends. Several web tiers claim disjoint rows
+//! (`FOR UPDATE SKIP LOCKED`). A webhook can be handed off twice (a lease that ran out
+//! while its hand-off was still in flight): harmless, the sync re-reads the account.
 
 use crate::{Store, StoreError};
 use chrono::{DateTime, Utc};
-use sqlx::{Postgres, Transaction};
 
-/// A stored webhook waiting for its hand-off.
+/// Seconds a claim holds its webhooks before another claim may take them.
+pub const INBOX_LEASE_SECS: f64 = 30.0;
+
+/// A claimed webhook waiting for its hand-off.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct InboxEntry {
     /// The Unipile account the webhook named.
     pub unipile_account_id: String,
-    /// The webhook's message (its status): the sync's hint.
+    /// The newest webhook's message (its status): the sync's hint.
     pub message: String,
     /// Hand-offs tried before this one.
     pub attempts: i32,
-}
-
-/// Webhooks claimed by one web tier ([`Store::claim_inbox`]); the rows stay locked
-/// until [`InboxBatch::finish`]. Dropped unfinished, the claim is rolled back and every
-/// row waits for the next claim.
-pub struct InboxBatch {
-    tx: Transaction<'static, Postgres>,
-    /// The claimed webhooks, oldest first.
-    pub entries: Vec<InboxEntry>,
+    /// Which fold of webhooks this claim took (a newer webhook bumps it).
+    pub generation: i64,
 }
 
 /// The inbox as `/metrics` shows it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct InboxDepth {
-    /// Webhooks waiting for their hand-off.
+    /// Webhooks waiting for their hand-off (one per account).
     pub waiting: i64,
     /// Seconds since the oldest of them arrived (0 when none waits).
     pub oldest_age_secs: f64,
@@ -45,8 +45,11 @@ pub fn inbox_retry_secs(attempts: i32) -> f64 {
 }
 
 impl Store {
-    /// Stores an account-status webhook for its hand-off: one row per Unipile account,
-    /// a duplicate taking the newer message (and due at once). One statement.
+    /// Stores an account-status webhook for its hand-off: one row per Unipile account;
+    /// a duplicate takes the newer message and bumps the generation, and is due at
+    /// once unless earlier hand-offs failed (their retry delay stands). NUL characters,
+    /// which PostgreSQL text cannot hold, are dropped from the message (a hint). One
+    /// statement.
     pub async fn take_in_status_webhook(
         &self,
         unipile_account_id: &str,
@@ -55,27 +58,82 @@ impl Store {
         sqlx::query(
             "INSERT INTO status_webhook_inbox (unipile_account_id, message) VALUES ($1, $2) \
              ON CONFLICT (unipile_account_id) DO UPDATE \
-             SET message = EXCLUDED.message, received_at = now(), next_attempt_at = now()",
+             SET message = EXCLUDED.message, generation = status_webhook_inbox.generation + 1, \
+                 next_attempt_at = CASE WHEN status_webhook_inbox.attempts = 0 THEN now() \
+                                        ELSE status_webhook_inbox.next_attempt_at END",
         )
         .bind(unipile_account_id)
-        .bind(message)
+        .bind(message.replace('\0', ""))
         .execute(&self.pool)
         .await?;
         Ok(())
     }
 
-    /// Claims up to `limit` webhooks that are due, oldest first, skipping those another
-    /// web tier holds. An empty batch when nothing is due.
-    pub async fn claim_inbox(&self, limit: i64) -> Result<InboxBatch, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let entries: Vec<InboxEntry> = sqlx::query_as(
-            "SELECT unipile_account_id, message, attempts FROM status_webhook_inbox \
-             WHERE next_attempt_at <= now() ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+    /// Claims up to `limit` webhooks that are due, oldest first, skipping rows another
+    /// claim is taking at this instant: each is leased for [`INBOX_LEASE_SECS`]. An
+    /// empty list when nothing is due. One statement, committed.
+    pub async fn claim_inbox(&self, limit: i64) -> Result<Vec<InboxEntry>, StoreError> {
+        let entries = sqlx::query_as(
+            "UPDATE status_webhook_inbox SET next_attempt_at = now() + make_interval(secs => $2) \
+             WHERE unipile_account_id IN (SELECT unipile_account_id FROM status_webhook_inbox \
+               WHERE next_attempt_at <= now() ORDER BY received_at LIMIT $1 FOR UPDATE SKIP LOCKED) \
+             RETURNING unipile_account_id, message, attempts, generation",
         )
         .bind(limit)
-        .fetch_all(&mut *tx)
+        .bind(INBOX_LEASE_SECS)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(InboxBatch { tx, entries })
+        Ok(entries)
+    }
+
+    /// Ends a claim: deletes the webhooks in `handed` (their hand-off succeeded) unless
+    /// a newer webhook folded in since the claim (then it stays, due at once), and puts
+    /// the rest of `claimed` back with their attempt counted and a later due time
+    /// ([`inbox_retry_secs`]). One transaction.
+    pub async fn finish_inbox_claim(
+        &self,
+        claimed: &[InboxEntry],
+        handed: &[String],
+    ) -> Result<(), StoreError> {
+        let (done, failed): (Vec<&InboxEntry>, Vec<&InboxEntry>) = claimed
+            .iter()
+            .partition(|e| handed.contains(&e.unipile_account_id));
+        let ids = |v: &[&InboxEntry]| -> Vec<String> {
+            v.iter().map(|e| e.unipile_account_id.clone()).collect()
+        };
+        let gens = |v: &[&InboxEntry]| -> Vec<i64> { v.iter().map(|e| e.generation).collect() };
+        let delays: Vec<f64> = failed
+            .iter()
+            .map(|e| inbox_retry_secs(e.attempts))
+            .collect();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM status_webhook_inbox i USING unnest($1::text[], $2::bigint[]) AS d(id, generation) \
+             WHERE i.unipile_account_id = d.id AND i.generation = d.generation",
+        )
+        .bind(ids(&done))
+        .bind(gens(&done))
+        .execute(&mut *tx)
+        .await?;
+        // Handed off, but a newer webhook folded in: due at once, from a fresh start.
+        sqlx::query(
+            "UPDATE status_webhook_inbox i SET next_attempt_at = now(), attempts = 0, received_at = now() \
+             FROM unnest($1::text[]) AS d(id) WHERE i.unipile_account_id = d.id",
+        )
+        .bind(ids(&done))
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE status_webhook_inbox i SET attempts = i.attempts + 1, \
+             next_attempt_at = now() + make_interval(secs => f.secs) \
+             FROM unnest($1::text[], $2::float8[]) AS f(id, secs) WHERE i.unipile_account_id = f.id",
+        )
+        .bind(ids(&failed))
+        .bind(&delays)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// How many webhooks wait for their hand-off, and how long the oldest has waited.
@@ -90,37 +148,5 @@ impl Store {
                 (Utc::now() - o).num_milliseconds().max(0) as f64 / 1000.0
             }),
         })
-    }
-}
-
-impl InboxBatch {
-    /// Ends the claim: deletes the webhooks in `handed` (their hand-off succeeded) and
-    /// puts the others back with their attempt counted and a later due time
-    /// ([`inbox_retry_secs`]). A webhook for the same account that arrived meanwhile
-    /// waited for this claim's lock and is stored after it, so none is lost.
-    pub async fn finish(mut self, handed: &[String]) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM status_webhook_inbox WHERE unipile_account_id = ANY($1)")
-            .bind(handed)
-            .execute(&mut *self.tx)
-            .await?;
-        let (failed, delays): (Vec<String>, Vec<f64>) = self
-            .entries
-            .iter()
-            .filter(|e| !handed.contains(&e.unipile_account_id))
-            .map(|e| (e.unipile_account_id.clone(), inbox_retry_secs(e.attempts)))
-            .unzip();
-        if !failed.is_empty() {
-            sqlx::query(
-                "UPDATE status_webhook_inbox i SET attempts = i.attempts + 1, \
-                 next_attempt_at = now() + make_interval(secs => f.secs) \
-                 FROM unnest($1::text[], $2::float8[]) AS f(id, secs) WHERE i.unipile_account_id = f.id",
-            )
-            .bind(&failed)
-            .bind(&delays)
-            .execute(&mut *self.tx)
-            .await?;
-        }
-        self.tx.commit().await?;
-        Ok(())
     }
 }

@@ -35,7 +35,7 @@ pub use deletes::*;
 pub use emails::*;
 pub use error::StoreError;
 pub use events::*;
-pub use inbox::{InboxBatch, InboxDepth, InboxEntry, inbox_retry_secs};
+pub use inbox::{INBOX_LEASE_SECS, InboxDepth, InboxEntry, inbox_retry_secs};
 pub use observability::ScheduleAge;
 pub use seed::{DemoSeed, SeedAccount, fake_unipile_id, seed_demo};
 pub use sending::*;

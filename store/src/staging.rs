@@ -82,10 +82,11 @@ impl Store {
         // One statement per query: `raw_sql`'s future is not `Send` for every lifetime,
         // which an activity needs.
         for ddl in [
-            // No index but the plan's: the plan is one hash join, its reads keyset pages.
+            // The listing's key makes a later entry for an account replace an earlier
+            // one; the plan's serves its keyset reads. The plan itself is a hash join.
             "CREATE TEMP TABLE staged_rows (id uuid NOT NULL, status text NOT NULL, version bigint NOT NULL, \
                unipile_account_id text NOT NULL, provider_status text, may_recover boolean NOT NULL)",
-            "CREATE TEMP TABLE staged_listing (unipile_account_id text NOT NULL, source_status text NOT NULL)",
+            "CREATE TEMP TABLE staged_listing (unipile_account_id text PRIMARY KEY, source_status text NOT NULL)",
             "CREATE TEMP TABLE staged_plan (id uuid PRIMARY KEY, status text NOT NULL, version bigint NOT NULL, \
                unipile_account_id text NOT NULL, may_recover boolean NOT NULL, idx int NOT NULL, \
                flip boolean NOT NULL, away boolean NOT NULL, source_status text)",
@@ -139,28 +140,40 @@ fn seen_key(seen: Seen) -> &'static str {
 
 impl ReconcileStage {
     /// Stages one page of the listing: `(Unipile account id, source status)` pairs (an
-    /// account without a known status is staged as the caller decides). One statement.
+    /// account without a known status is staged as the caller decides). An account
+    /// listed more than once keeps its last entry, as a map built from the listing
+    /// would. One statement.
     pub async fn add_listing_page(
         &mut self,
         page: &[(&str, SourceStatus)],
     ) -> Result<(), StoreError> {
+        // Last entry wins inside the page too (one upsert may not touch a row twice).
+        let mut last: std::collections::HashMap<&str, SourceStatus> = Default::default();
+        for (id, s) in page {
+            last.insert(id, *s);
+        }
         // Owned: a bound `Vec<&str>` makes this future's lifetimes too specific to be
         // `Send` inside an activity.
-        let ids: Vec<String> = page.iter().map(|(id, _)| id.to_string()).collect();
-        let statuses: Vec<String> = page.iter().map(|(_, s)| s.as_str().to_owned()).collect();
-        sqlx::query("INSERT INTO staged_listing SELECT * FROM unnest($1::text[], $2::text[])")
-            .bind(&ids)
-            .bind(&statuses)
-            .execute(&mut *self.conn)
-            .await?;
+        let (ids, statuses): (Vec<String>, Vec<String>) = last
+            .into_iter()
+            .map(|(id, s)| (id.to_owned(), s.as_str().to_owned()))
+            .unzip();
+        sqlx::query(
+            "INSERT INTO staged_listing SELECT * FROM unnest($1::text[], $2::text[]) \
+             ON CONFLICT (unipile_account_id) DO UPDATE SET source_status = EXCLUDED.source_status",
+        )
+        .bind(&ids)
+        .bind(&statuses)
+        .execute(&mut *self.conn)
+        .await?;
         Ok(())
     }
 
     /// Plans the whole pass in one statement: each staged row joined with what the
     /// listing says of it (absent: [`Seen::Gone`]) and looked up in `table`, the rule
     /// over its whole domain (`relink_domain::truth::decision_table`). Keeps every
-    /// flip, and every record of a source status the row does not already show (an
-    /// account listed twice counts once). Returns the counts the sanity gate decides on.
+    /// flip, and every record of a source status the row does not already show.
+    /// Returns the counts the sanity gate decides on.
     pub async fn plan(
         &mut self,
         table: &[(AccountStatus, Seen, bool, Decision)],
@@ -193,8 +206,7 @@ impl ReconcileStage {
              JOIN unnest($1::text[], $2::text[], $3::boolean[], $4::int[], $5::boolean[], $6::boolean[], $7::text[]) \
                AS d(status, seen, may_recover, idx, flip, away, record) \
                ON d.status = r.status AND d.seen = coalesce(l.source_status, '') AND d.may_recover = r.may_recover \
-             WHERE d.flip OR r.provider_status IS DISTINCT FROM d.record \
-             ON CONFLICT (id) DO NOTHING",
+             WHERE d.flip OR r.provider_status IS DISTINCT FROM d.record",
         )
         .bind(&rule.statuses)
         .bind(&rule.seens)
@@ -219,8 +231,8 @@ impl ReconcileStage {
     }
 
     /// Up to `limit` planned decisions of `which` kind, in row-id order after `after`
-    /// (keyset paging: pass the last id read). Errors: [`StoreError::Corrupt`] for a
-    /// staged value that does not parse, or a plan read before [`ReconcileStage::plan`].
+    /// (keyset paging: pass the last id read); none before [`ReconcileStage::plan`].
+    /// Errors: [`StoreError::Corrupt`] for a staged value that does not parse.
     pub async fn planned(
         &mut self,
         which: Planned,

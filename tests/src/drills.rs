@@ -198,14 +198,18 @@ pub async fn retried(app: &TestApp, workflow_id: &str) -> String {
     }
 }
 
-/// Waits until no account-status sync run of the app's task queue is open (every
-/// webhook's re-read has been applied), at most `timeout`. Returns whether it settled.
+/// Waits until the webhook inbox is empty and no account-status sync run of the app's
+/// task queue is open (every webhook's re-read has been applied), at most `timeout`.
+/// Returns whether it settled.
 pub async fn wait_syncs_done(app: &TestApp, timeout: Duration) -> bool {
     let query = format!(
         "TaskQueue = '{}' AND WorkflowType = 'AccountStatusSync' AND ExecutionStatus = 'Running'",
         app.task_queue
     );
     let deadline = Instant::now() + timeout;
+    if !app.wait_inbox_empty(timeout).await {
+        return false;
+    }
     while Instant::now() < deadline {
         if let Ok(c) = app
             .temporal

@@ -427,6 +427,13 @@ async fn wait_quiet(app: &TestApp, log: &Mutex<Log>) {
         app.task_queue
     );
     let deadline = Instant::now() + Duration::from_secs(120);
+    if !app.wait_inbox_empty(Duration::from_secs(120)).await {
+        fail(
+            log,
+            "webhooks still stored 120 s after the last action".into(),
+        );
+        return;
+    }
     loop {
         if let Ok(c) = app
             .temporal

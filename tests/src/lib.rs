@@ -689,9 +689,29 @@ impl TestApp {
         texts
     }
 
+    /// Waits until the web tier has handed every stored account-status webhook to its
+    /// sync (the inbox is empty), at most `timeout`. Returns whether it emptied.
+    pub async fn wait_inbox_empty(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.store.inbox_depth().await.is_ok_and(|d| d.waiting == 0) {
+                return true;
+            }
+            if Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Waits until every account-status webhook for `unipile_id` accepted so far has
-    /// been applied (its sync workflow has closed). Panics after 30 s.
+    /// been applied (handed off from the inbox, and its sync workflow closed). Panics
+    /// after 30 s.
     pub async fn wait_status_sync_applied(&self, unipile_id: &str) {
+        assert!(
+            self.wait_inbox_empty(Duration::from_secs(30)).await,
+            "the webhook inbox did not empty"
+        );
         let id = relink_domain::account_status_workflow_id(unipile_id);
         let status = self
             .wait_workflow_closed(&id, Duration::from_secs(30))

@@ -98,15 +98,15 @@ pub(crate) async fn hand_off_inbox(state: AppState) {
     }
 }
 
-/// One claim of the inbox: every claimed webhook handed off at once; the handed ones
-/// deleted, the others put back for a later try. Returns how many were claimed.
+/// One claim of the inbox (a committed lease): every claimed webhook handed off at
+/// once, outside any transaction; the handed ones deleted, the others put back for a
+/// later try. Returns how many were claimed.
 async fn hand_off_batch(state: &AppState) -> Result<usize, relink_store::StoreError> {
-    let batch = state.store.claim_inbox(HAND_OFF_BATCH).await?;
-    let claimed = batch.entries.len();
-    if claimed == 0 {
+    let claimed = state.store.claim_inbox(HAND_OFF_BATCH).await?;
+    if claimed.is_empty() {
         return Ok(0);
     }
-    let results = futures::future::join_all(batch.entries.iter().map(|e| async move {
+    let results = futures::future::join_all(claimed.iter().map(|e| async move {
         match request_status_sync(state, &e.unipile_account_id, &e.message).await {
             Ok(()) => Some(e.unipile_account_id.clone()),
             Err(err) => {
@@ -117,8 +117,8 @@ async fn hand_off_batch(state: &AppState) -> Result<usize, relink_store::StoreEr
     }))
     .await;
     let handed: Vec<String> = results.into_iter().flatten().collect();
-    batch.finish(&handed).await?;
-    Ok(claimed)
+    state.store.finish_inbox_claim(&claimed, &handed).await?;
+    Ok(claimed.len())
 }
 
 fn ack(result: &str) -> crate::openapi::WebhookAck {

@@ -784,3 +784,37 @@ async fn a_pass_that_plans_a_flip_for_most_of_the_fleet_reports_a_bounded_plan()
         "the gate held"
     );
 }
+
+/// An account the listing names twice is decided on its last entry, as a map built from
+/// the listing would: a stale `OK` before a `CREDENTIALS` does not relink the row.
+#[tokio::test]
+async fn a_staged_listing_decides_an_account_listed_twice_on_its_last_entry() {
+    use relink_domain::{SourceStatus, truth::decision_table};
+    let app = spawn_app(AppOptions::default()).await;
+    let s = app
+        .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
+        .await;
+    let uid = s.unipile_id.clone().unwrap();
+    let (mut stage, fleet) = app.store.stage_reconcile().await.unwrap();
+    assert_eq!(fleet, 1);
+    stage
+        .add_listing_page(&[(&uid, SourceStatus::Ok), (&uid, SourceStatus::Credentials)])
+        .await
+        .unwrap();
+    let counts = stage.plan(&decision_table()).await.unwrap();
+    assert_eq!((counts.flips, counts.records), (0, 1), "{counts:?}");
+    stage.close().await.unwrap();
+
+    // Across pages too: the later page's OK wins.
+    let (mut stage, _) = app.store.stage_reconcile().await.unwrap();
+    stage
+        .add_listing_page(&[(&uid, SourceStatus::Credentials)])
+        .await
+        .unwrap();
+    stage
+        .add_listing_page(&[(&uid, SourceStatus::Ok)])
+        .await
+        .unwrap();
+    let counts = stage.plan(&decision_table()).await.unwrap();
+    assert_eq!((counts.flips, counts.away), (1, 0), "{counts:?}");
+}
