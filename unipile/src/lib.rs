@@ -392,13 +392,6 @@ impl UnipileClient {
         )
     }
 
-    /// Every account's id, provider and source statuses (pages of 250, cursor until
-    /// null), decoding nothing else: the fleet-wide listing the reconciler compares
-    /// against. Complete or an error, as [`UnipileClient::list_all_accounts`].
-    pub async fn list_all_account_statuses(&self) -> Result<Vec<AccountStatusEntry>, UnipileError> {
-        self.list_all::<AccountStatusEntry>().await
-    }
-
     /// `GET /api/v1/accounts/{id}`. Errors: [`UnipileError::NotFound`] when the account
     /// does not exist.
     pub async fn get_account(&self, id: &str) -> Result<Account, UnipileError> {
@@ -551,11 +544,6 @@ impl<'a, P: DeserializeOwned, T> Pages<'a, P, T> {
             _ => self.done = true,
         }
         Ok(Some(items))
-    }
-
-    /// Pages returned so far.
-    pub fn pages(&self) -> usize {
-        self.pages
     }
 }
 

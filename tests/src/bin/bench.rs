@@ -199,6 +199,17 @@ async fn e2e_rate(app: &TestApp, n: usize) -> anyhow::Result<f64> {
     Ok(n as f64 / t.elapsed().as_secs_f64())
 }
 
+/// Pages through `pages` holding nothing: returns the items listed.
+async fn listed_items<P: serde::de::DeserializeOwned, T>(
+    mut pages: relink_unipile::Pages<'_, P, T>,
+) -> anyhow::Result<usize> {
+    let mut n = 0;
+    while let Some(p) = pages.next_page().await? {
+        n += p.len();
+    }
+    Ok(n)
+}
+
 /// Three rounds of (floor, then `pass`): the floor is `page` (paging the listing the
 /// pass reads, holding nothing). Returns the floors, the passes, the worker's largest
 /// peak RSS (MB) over the passes, the smallest statement count of a pass (other
@@ -413,13 +424,8 @@ async fn main() -> anyhow::Result<()> {
             .execute(app.store.pool())
             .await?;
         let (pagings, passes, rss, statements, listed, report) =
-            rounds(&app, &log, Pass::OrphanWatcher, || async {
-                let mut pages = unipile.account_pages();
-                let mut n = 0;
-                while let Some(p) = pages.next_page().await? {
-                    n += p.len();
-                }
-                anyhow::Ok(n)
+            rounds(&app, &log, Pass::OrphanWatcher, || {
+                listed_items(unipile.account_pages())
             })
             .await?;
         rows.push(row(
@@ -434,13 +440,8 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants("reconciler") {
         let (pagings, passes, rss, statements, listed, report) =
-            rounds(&app, &log, Pass::AccountReconciler, || async {
-                let mut pages = unipile.account_status_pages();
-                let mut n = 0;
-                while let Some(p) = pages.next_page().await? {
-                    n += p.len();
-                }
-                anyhow::Ok(n)
+            rounds(&app, &log, Pass::AccountReconciler, || {
+                listed_items(unipile.account_status_pages())
             })
             .await?;
         rows.push(row(
