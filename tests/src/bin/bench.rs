@@ -10,17 +10,24 @@
 #![allow(clippy::unwrap_used)] // a test's panic is its failure message
 
 use clap::Parser;
-use relink_domain::{AccountStatus, healing::SweepInput};
+use relink_domain::{
+    AccountStatus,
+    healing::SweepInput,
+    reconnect::{LinkRequest, ReconnectInput},
+};
 use relink_starter::ops::{Pass, run_pass};
 use relink_tests::{AppOptions, TestApp, WorkerProcess, spawn_app};
 use relink_unipile::HostedLinkRequest;
-use relink_workflows::CampaignSweeperWorkflow;
+use relink_workflows::{CampaignSweeperWorkflow, ReconnectWorkflow};
 use serde_json::{Value, json};
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
-use temporalio_client::{UntypedWorkflow, WorkflowDescribeOptions, WorkflowStartOptions};
+use temporalio_client::{
+    UntypedWorkflow, WorkflowDescribeOptions, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+    WorkflowStartOptions, WorkflowUpdateWithStartOptions,
+};
 
 #[derive(Parser)]
 struct Args {
@@ -128,6 +135,33 @@ async fn click(app: &TestApp, token: &str, account: &str) -> anyhow::Result<(Dur
     let took = t.elapsed();
     anyhow::ensure!(code == 200, "click failed: {code} {body}");
     Ok((took, body))
+}
+
+/// The first workflow task of `workflow_id`'s latest run, from its history: (scheduled
+/// to started, started to completed), or None when the history cannot be read.
+async fn first_task_times(app: &TestApp, workflow_id: &str) -> Option<(Duration, Duration)> {
+    use temporalio_common::protos::temporal::api::enums::v1::EventType;
+    let events = app
+        .temporal
+        .get_workflow_handle::<UntypedWorkflow>(workflow_id)
+        .fetch_history(Default::default())
+        .into_events()
+        .await
+        .ok()?;
+    let at = |kind: EventType| {
+        events
+            .iter()
+            .find(|e| e.event_type == kind as i32)
+            .and_then(|e| e.event_time.as_ref())
+            .map(|t| Duration::new(t.seconds.max(0) as u64, t.nanos.max(0) as u32))
+    };
+    let scheduled = at(EventType::WorkflowTaskScheduled)?;
+    let started = at(EventType::WorkflowTaskStarted)?;
+    let completed = at(EventType::WorkflowTaskCompleted)?;
+    Some((
+        started.checked_sub(scheduled)?,
+        completed.checked_sub(started)?,
+    ))
 }
 
 /// Runs `n` trivial one-activity workflows (the sweeper with nothing to sweep) at once;
@@ -279,7 +313,7 @@ async fn main() -> anyhow::Result<()> {
         // 1. Reconnect click, first (a new workflow run and a hosted link), vs a bare
         //    DescribeWorkflowExecution plus one hosted-link call to unipile-sim.
         let (mut firsts, mut floors) = (Vec::new(), Vec::new());
-        let mut last = None;
+        let (mut last, mut runs) = (None, Vec::new());
         for _ in 0..args.first_clicks.max(1) {
             let s = app
                 .seed_account(AccountStatus::ReconnectNeeded, "CREDENTIALS")
@@ -309,7 +343,18 @@ async fn main() -> anyhow::Result<()> {
             };
             unipile.create_hosted_link(&req).await?;
             floors.push(t.elapsed());
+            runs.push(body["workflow_id"].as_str().unwrap_or_default().to_string());
             last = Some((s, body));
+        }
+        // Where a first click's time goes, from each run's history: the wait for a
+        // worker to pick up the run's first workflow task, then that task on the worker
+        // (the click's three local activities run inside it).
+        let (mut dispatch, mut on_worker) = (Vec::new(), Vec::new());
+        for wf in &runs {
+            if let Some((d, w)) = first_task_times(&app, wf).await {
+                dispatch.push(d);
+                on_worker.push(w);
+            }
         }
         rows.push(row(
             "reconnect click, first",
@@ -321,8 +366,77 @@ async fn main() -> anyhow::Result<()> {
             json!({"samples": firsts.len()}),
         ));
 
-        // 2. Reconnect click, dedup hit (a link issued < 90 s ago), vs DescribeWorkflowExecution.
+        for (figure, times) in [
+            (
+                "its workflow task's wait for a worker (scheduled to started)",
+                &dispatch,
+            ),
+            (
+                "its workflow task on the worker (started to completed: the three local activities)",
+                &on_worker,
+            ),
+        ] {
+            rows.push(row(
+                figure,
+                "ms",
+                (pct(times, 0.5), Some(pct(times, 0.99))),
+                "DescribeWorkflowExecution + one hosted-link call",
+                (pct(&floors, 0.5), Some(pct(&floors, 0.99))),
+                "cause: part of the first click (from history)",
+                json!({"samples": times.len()}),
+            ));
+        }
         let (s, first) = last.ok_or_else(|| anyhow::anyhow!("no first click"))?;
+
+        // 1b. What the first click's design costs by itself: the same update-with-start
+        //     the click sends, joining the run the last click started, which answers from
+        //     its state (the link is inside the reuse window: no activity runs). A first
+        //     click pays this round trip plus starting the run plus its three local
+        //     activities; this row is the part no tuning of those activities can remove.
+        let mut updates = Vec::new();
+        for _ in 0..args.first_clicks.max(1) {
+            let opts = WorkflowUpdateWithStartOptions::new(
+                app.task_queue.clone(),
+                first["workflow_id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                WorkflowIdConflictPolicy::UseExisting,
+            )
+            .id_reuse_policy(WorkflowIdReusePolicy::AllowDuplicate)
+            .build();
+            let input = ReconnectInput {
+                account_id: s.account,
+                workspace_id: s.workspace,
+                link_reuse_window_ms: 90_000,
+                link_ttl_ms: 600_000,
+            };
+            let request = LinkRequest {
+                actor: "bench".into(),
+            };
+            let t = Instant::now();
+            app.temporal
+                .execute_update_with_start_workflow(
+                    ReconnectWorkflow::run,
+                    input,
+                    ReconnectWorkflow::request_link,
+                    request,
+                    opts,
+                )
+                .await?;
+            updates.push(t.elapsed());
+        }
+        rows.push(row(
+            "its update round trip alone (update-with-start joining the run, answered from its state)",
+            "ms",
+            (pct(&updates, 0.5), Some(pct(&updates, 0.99))),
+            "DescribeWorkflowExecution + one hosted-link call",
+            (pct(&floors, 0.5), Some(pct(&floors, 0.99))),
+            "cause: what the first click pays before any activity",
+            json!({"samples": updates.len()}),
+        ));
+
+        // 2. Reconnect click, dedup hit (a link issued < 90 s ago), vs DescribeWorkflowExecution.
         let id = s.account.to_string();
         let handle = app.temporal.get_workflow_handle::<UntypedWorkflow>(
             first["workflow_id"].as_str().unwrap_or_default(),
