@@ -494,6 +494,22 @@ pub fn app_database_url(owner_url: &str) -> String {
     url.to_string()
 }
 
+/// A store on a fresh, migrated database of its own, with no web tier or worker
+/// beside it: for tests that drive the store's steps in an order of their choosing.
+/// Panics when `RELINK_TEST_DATABASE_URL` (or `DATABASE_URL`) is unset or unreachable.
+pub async fn fresh_store() -> Store {
+    let admin_url = std::env::var("RELINK_TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .expect("RELINK_TEST_DATABASE_URL or DATABASE_URL must point at a PostgreSQL server (./dev test sets it)");
+    let url = fresh_database(&admin_url)
+        .await
+        .expect("create test database");
+    relink_runtime::DatabaseSettings::with_owner(url.clone(), url)
+        .connect_migrated(4)
+        .await
+        .expect("migrate the test database")
+}
+
 async fn fresh_database(admin_url: &str) -> anyhow::Result<String> {
     use sqlx::Connection;
     let name = format!("relink_t_{}", uuid::Uuid::new_v4().simple());

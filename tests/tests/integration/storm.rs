@@ -4,7 +4,7 @@
 //! matching Unipile: one flip, one email and one event per account.
 
 use chrono::{DateTime, Utc};
-use relink_tests::{AppOptions, account_status_body, eventually, spawn_app};
+use relink_tests::{AppOptions, account_status_body, eventually, fresh_store, spawn_app};
 use serde_json::json;
 use std::time::Duration;
 
@@ -157,4 +157,80 @@ async fn a_stored_webhook_left_by_a_stopped_web_tier_is_handed_off_by_the_next()
     })
     .await;
     assert_eq!(app.audit_count(id, "reconnect_needed").await, 1);
+}
+
+/// Two things at once on one stored webhook, driven step by step on a store with no
+/// web tier beside it:
+/// - a newer webhook for the account arrives while its hand-off is in flight: the
+///   hand-off's end keeps the row (due at once, with the newer status), so the newer
+///   status is handed off too;
+/// - a lease runs out while its hand-off is still in flight, and a second tier claims
+///   the same webhook: both hand-offs end cleanly and the row is gone once.
+///
+/// A claimed webhook is not claimed again while its lease holds, and a failed
+/// hand-off is not due again at once.
+#[tokio::test]
+async fn a_webhook_arriving_during_its_accounts_hand_off_is_handed_off_after_it() {
+    let store = fresh_store().await;
+    let id = "acc-inbox-1".to_string();
+    store
+        .take_in_status_webhook(&id, "CREDENTIALS")
+        .await
+        .unwrap();
+    let first = store.claim_inbox(10).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        store.claim_inbox(10).await.unwrap().is_empty(),
+        "a leased webhook was claimed by a second tier"
+    );
+    // The newer webhook lands while the first hand-off is with Temporal.
+    store.take_in_status_webhook(&id, "OK").await.unwrap();
+    store
+        .finish_inbox_claim(&first, std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    let depth = store.inbox_depth().await.unwrap();
+    assert_eq!(
+        depth.waiting, 1,
+        "the webhook that arrived mid-hand-off was deleted with the older one"
+    );
+    let second = store.claim_inbox(10).await.unwrap();
+    assert_eq!(second.len(), 1, "the newer webhook is not due at once");
+    assert_eq!(
+        second[0].message, "OK",
+        "the hand-off carries the newer status"
+    );
+    assert!(second[0].generation > first[0].generation);
+    // That hand-off fails: counted, and not due again at once.
+    store.finish_inbox_claim(&second, &[]).await.unwrap();
+    assert!(store.claim_inbox(10).await.unwrap().is_empty());
+    sqlx::query("UPDATE status_webhook_inbox SET next_attempt_at = now()")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let retried = store.claim_inbox(10).await.unwrap();
+    assert_eq!(retried.len(), 1);
+    assert_eq!(retried[0].attempts, 1);
+    // Its lease runs out mid-hand-off (written here as time would leave it), and a
+    // second tier claims the same webhook.
+    sqlx::query("UPDATE status_webhook_inbox SET next_attempt_at = now()")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let again = store.claim_inbox(10).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].generation, retried[0].generation);
+    store
+        .finish_inbox_claim(&retried, std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    store
+        .finish_inbox_claim(&again, std::slice::from_ref(&id))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.inbox_depth().await.unwrap().waiting,
+        0,
+        "a webhook handed off twice stayed in the inbox"
+    );
 }
