@@ -50,11 +50,19 @@ pub struct AccountRow {
     pub version: i64,
 }
 
+/// Whether a row whose current link has reference `row_ref` and token `row_token`
+/// holds `link`: the reference, or, for a run recorded before references existed, the
+/// token. The one place this rule lives (the store's writes lock the row, read both
+/// columns and ask here).
+pub(crate) fn holds_link(row_ref: Option<&str>, row_token: Option<&str>, link: &str) -> bool {
+    row_ref == Some(link) || row_token == Some(link)
+}
+
 impl AccountRow {
     /// Whether the row's current link is `link`: its reference, or, for a run recorded
     /// before references existed, its token.
     pub fn holds_link(&self, link: &str) -> bool {
-        self.link_ref.as_deref() == Some(link) || self.link_token.as_deref() == Some(link)
+        holds_link(self.link_ref.as_deref(), self.link_token.as_deref(), link)
     }
 
     /// The fields the status pill is derived from.

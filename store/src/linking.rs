@@ -259,8 +259,9 @@ impl Store {
             return Err(StoreError::NotFound(format!("account {id}")));
         };
         let status: AccountStatus = status.parse()?;
-        let token_matches =
-            link.is_none_or(|l| row_ref.as_deref() == Some(l) || row_token.as_deref() == Some(l));
+        let token_matches = link.is_none_or(|l| {
+            crate::accounts::holds_link(row_ref.as_deref(), row_token.as_deref(), l)
+        });
         if status == AccountStatus::Connected
             && token_matches
             && row_unipile.as_deref() == Some(unipile_account_id)
@@ -301,14 +302,17 @@ impl Store {
         audit: &AuditContext,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        let holds: Option<String> = sqlx::query_scalar(
-            "SELECT status FROM linkedin_accounts WHERE id = $1 AND (link_ref = $2 OR link_token = $2) FOR UPDATE",
+        let row: Option<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT status, link_ref, link_token FROM linkedin_accounts WHERE id = $1 FOR UPDATE",
         )
         .bind(id.0)
-        .bind(link)
         .fetch_optional(&mut *tx)
         .await?;
-        if holds.as_deref() != Some(AccountStatus::Connecting.as_str()) {
+        let holds = row.is_some_and(|(status, row_ref, row_token)| {
+            status == AccountStatus::Connecting.as_str()
+                && crate::accounts::holds_link(row_ref.as_deref(), row_token.as_deref(), link)
+        });
+        if !holds {
             return Ok(false);
         }
         flip_status(&mut tx, id, &[AccountStatus::Connecting], back_to, audit).await?;
