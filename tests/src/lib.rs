@@ -386,12 +386,7 @@ pub fn fixture(name: &str) -> Value {
 /// Starts a fresh relink: new database, simulator, web tier and worker.
 pub async fn spawn_app(opts: AppOptions) -> TestApp {
     relink_runtime::init_test_tracing();
-    let admin_url = std::env::var("RELINK_TEST_DATABASE_URL")
-        .or_else(|_| std::env::var("DATABASE_URL"))
-        .expect("RELINK_TEST_DATABASE_URL or DATABASE_URL must point at a PostgreSQL server (./dev test sets it)");
-    let database_url = fresh_database(&admin_url)
-        .await
-        .expect("create test database");
+    let database_url = fresh_database().await.expect("create test database");
 
     let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -498,20 +493,21 @@ pub fn app_database_url(owner_url: &str) -> String {
 /// beside it: for tests that drive the store's steps in an order of their choosing.
 /// Panics when `RELINK_TEST_DATABASE_URL` (or `DATABASE_URL`) is unset or unreachable.
 pub async fn fresh_store() -> Store {
-    let admin_url = std::env::var("RELINK_TEST_DATABASE_URL")
-        .or_else(|_| std::env::var("DATABASE_URL"))
-        .expect("RELINK_TEST_DATABASE_URL or DATABASE_URL must point at a PostgreSQL server (./dev test sets it)");
-    let url = fresh_database(&admin_url)
-        .await
-        .expect("create test database");
+    let url = fresh_database().await.expect("create test database");
     relink_runtime::DatabaseSettings::with_owner(url.clone(), url)
         .connect_migrated(4)
         .await
         .expect("migrate the test database")
 }
 
-async fn fresh_database(admin_url: &str) -> anyhow::Result<String> {
+/// Creates a database of its own on the server at `RELINK_TEST_DATABASE_URL` (or
+/// `DATABASE_URL`); returns its URL (as the server's owner). Panics when neither is set.
+async fn fresh_database() -> anyhow::Result<String> {
     use sqlx::Connection;
+    let admin_url = std::env::var("RELINK_TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .expect("RELINK_TEST_DATABASE_URL or DATABASE_URL must point at a PostgreSQL server (./dev test sets it)");
+    let admin_url = admin_url.as_str();
     let name = format!("relink_t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(admin_url)
         .await

@@ -101,6 +101,26 @@ fn row(
     })
 }
 
+/// A latency row in milliseconds: p50 and p99 of `times` next to those of `floor`, with
+/// the sample count.
+fn latency_row(
+    figure: &str,
+    times: &[Duration],
+    floor: &str,
+    floor_times: &[Duration],
+    goal: &str,
+) -> Value {
+    row(
+        figure,
+        "ms",
+        (pct(times, 0.5), Some(pct(times, 0.99))),
+        floor,
+        (pct(floor_times, 0.5), Some(pct(floor_times, 0.99))),
+        goal,
+        json!({"samples": times.len()}),
+    )
+}
+
 /// Peak resident set of `pid` in MB (VmHWM), or 0 when unreadable.
 fn peak_rss_mb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -356,14 +376,12 @@ async fn main() -> anyhow::Result<()> {
                 on_worker.push(w);
             }
         }
-        rows.push(row(
+        rows.push(latency_row(
             "reconnect click, first",
-            "ms",
-            (pct(&firsts, 0.5), Some(pct(&firsts, 0.99))),
+            &firsts,
             "DescribeWorkflowExecution + one hosted-link call",
-            (pct(&floors, 0.5), Some(pct(&floors, 0.99))),
+            &floors,
             "p99 <= 5x floor p99",
-            json!({"samples": firsts.len()}),
         ));
 
         for (figure, times) in [
@@ -376,14 +394,12 @@ async fn main() -> anyhow::Result<()> {
                 &on_worker,
             ),
         ] {
-            rows.push(row(
+            rows.push(latency_row(
                 figure,
-                "ms",
-                (pct(times, 0.5), Some(pct(times, 0.99))),
+                times,
                 "DescribeWorkflowExecution + one hosted-link call",
-                (pct(&floors, 0.5), Some(pct(&floors, 0.99))),
+                &floors,
                 "cause: part of the first click (from history)",
-                json!({"samples": times.len()}),
             ));
         }
         let (s, first) = last.ok_or_else(|| anyhow::anyhow!("no first click"))?;
@@ -426,14 +442,12 @@ async fn main() -> anyhow::Result<()> {
                 .await?;
             updates.push(t.elapsed());
         }
-        rows.push(row(
+        rows.push(latency_row(
             "its update round trip alone (update-with-start joining the run, answered from its state)",
-            "ms",
-            (pct(&updates, 0.5), Some(pct(&updates, 0.99))),
+            &updates,
             "DescribeWorkflowExecution + one hosted-link call",
-            (pct(&floors, 0.5), Some(pct(&floors, 0.99))),
+            &floors,
             "cause: what the first click pays before any activity",
-            json!({"samples": updates.len()}),
         ));
 
         // 2. Reconnect click, dedup hit (a link issued < 90 s ago), vs DescribeWorkflowExecution.
@@ -448,14 +462,12 @@ async fn main() -> anyhow::Result<()> {
             handle.describe(WorkflowDescribeOptions::default()).await?;
             floor.push(t.elapsed());
         }
-        rows.push(row(
+        rows.push(latency_row(
             "reconnect click, dedup hit",
-            "ms",
-            (pct(&clicks, 0.5), Some(pct(&clicks, 0.99))),
+            &clicks,
             "DescribeWorkflowExecution",
-            (pct(&floor, 0.5), Some(pct(&floor, 0.99))),
+            &floor,
             "p99 <= 2x floor p99",
-            json!({"samples": clicks.len()}),
         ));
     }
 

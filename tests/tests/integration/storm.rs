@@ -173,6 +173,13 @@ async fn a_stored_webhook_left_by_a_stopped_web_tier_is_handed_off_by_the_next()
 async fn a_webhook_arriving_during_its_accounts_hand_off_is_handed_off_after_it() {
     let store = fresh_store().await;
     let id = "acc-inbox-1".to_string();
+    // What the passing of time does to a lease or a retry delay.
+    let due_now = || async {
+        sqlx::query("UPDATE status_webhook_inbox SET next_attempt_at = now()")
+            .execute(store.pool())
+            .await
+            .unwrap();
+    };
     store
         .take_in_status_webhook(&id, "CREDENTIALS")
         .await
@@ -204,19 +211,13 @@ async fn a_webhook_arriving_during_its_accounts_hand_off_is_handed_off_after_it(
     // That hand-off fails: counted, and not due again at once.
     store.finish_inbox_claim(&second, &[]).await.unwrap();
     assert!(store.claim_inbox(10).await.unwrap().is_empty());
-    sqlx::query("UPDATE status_webhook_inbox SET next_attempt_at = now()")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    due_now().await;
     let retried = store.claim_inbox(10).await.unwrap();
     assert_eq!(retried.len(), 1);
     assert_eq!(retried[0].attempts, 1);
     // Its lease runs out mid-hand-off (written here as time would leave it), and a
     // second tier claims the same webhook.
-    sqlx::query("UPDATE status_webhook_inbox SET next_attempt_at = now()")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    due_now().await;
     let again = store.claim_inbox(10).await.unwrap();
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].generation, retried[0].generation);
